@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dbprobe/dbprobe/daemon"
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/probe"
+)
+
+// errCheckFailed makes check exit 1 after printing what failed.
+var errCheckFailed = errors.New("check found problems")
+
+func checkCmd(_ context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe check", flag.ContinueOnError)
+	cfgPath := fs.String("config", "dbprobe.yaml", "configuration file")
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "config %s: ok (%d targets)\n", *cfgPath, len(cfg.Targets))
+	env := &probe.Env{
+		RunID:    "check",
+		Observer: daemon.Observer(cfg, buildVersion()),
+		Secrets:  cfg.Secrets(),
+		Logger:   newLogger(cfg.Log, io.Discard),
+	}
+	failed := false
+	for _, s := range probe.NewStreams(daemon.Targets(cfg), env) {
+		ev := s.ProbeOnce()
+		printProbe(e.stdout, s.Key(), ev)
+		if ev.DBProbe.Failure != nil {
+			failed = true
+		}
+	}
+	if failed {
+		return errCheckFailed
+	}
+	return nil
+}
+
+func printProbe(w io.Writer, k event.StreamKey, ev *event.Event) {
+	d := ev.DBProbe
+	status := "ok"
+	if d.Failure != nil {
+		status = "FAIL " + d.Failure.Class
+	}
+	fmt.Fprintf(w, "\n%s/%s: %s in %.1f ms\n", k.Target, k.Mode, status, d.Latency.Total)
+	if d.DNS != nil {
+		fmt.Fprintf(w, "  dns       %s -> %s", d.DNS.Name, strings.Join(d.DNS.Answers, ", "))
+		if d.DNS.CNAME != "" {
+			fmt.Fprintf(w, " (cname %s)", d.DNS.CNAME)
+		}
+		if d.DNS.TTL != nil {
+			fmt.Fprintf(w, " ttl %ds", *d.DNS.TTL)
+		}
+		fmt.Fprintln(w)
+	}
+	if ev.Destination != nil && ev.Destination.Address != "" {
+		fmt.Fprintf(w, "  connected %s\n", ev.Destination.Address)
+	}
+	if s := d.Server; s != nil {
+		fmt.Fprintf(w, "  server    %s (%s %s)\n", s.Identity, s.Version, s.VersionComment)
+		fmt.Fprintf(w, "  read-only read_only=%s super_read_only=%s innodb_read_only=%s\n",
+			onOff(s.ReadOnly), onOff(s.SuperReadOnly), onOff(s.InnoDBReadOnly))
+	}
+	if d.Write != nil {
+		fmt.Fprintf(w, "  write     ok=%t\n", d.Write.OK)
+	}
+	if ev.Error != nil {
+		fmt.Fprintf(w, "  error     %s in %s: %s\n", ev.Error.Type, d.Failure.Phase, ev.Error.Message)
+	}
+}
+
+func onOff(b *bool) string {
+	switch {
+	case b == nil:
+		return "n/a"
+	case *b:
+		return "ON"
+	}
+	return "OFF"
+}

@@ -1,0 +1,95 @@
+// Command dbprobe measures what a MySQL switchover does to its clients.
+//
+// main only wires: each subcommand lives in its own file as a function that
+// takes its arguments and an environment and returns an error. Exit codes:
+// 0 success, 1 runtime failure, 2 bad usage or bad configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// env is what a subcommand may touch of the outside world; tests build their
+// own.
+type env struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	// signals delivers SIGINT/SIGTERM; run uses it to tell a first signal
+	// (graceful stop) from a second (exit at once).
+	signals <-chan os.Signal
+	exit    func(code int)
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, e *env) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "probe the configured targets until stopped", runCmd},
+		{"check", "validate the config and probe each target once", checkCmd},
+		{"version", "print the version", versionCmd},
+	}
+}
+
+// usageError makes dbprobe exit 2: the user asked for something that cannot
+// be done as asked (bad flags, bad config).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func main() {
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sig, exit: os.Exit}
+	os.Exit(mainExit(context.Background(), os.Args[1:], e))
+}
+
+func mainExit(ctx context.Context, args []string, e *env) int {
+	err := dispatch(ctx, args, e)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(e.stderr, "dbprobe: %v\n", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, e *env) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return usageError{errors.New("missing command")}
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], e)
+		}
+	}
+	usage(e.stderr)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: dbprobe <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'dbprobe <command> -h' for the flags of a command.")
+}

@@ -1,0 +1,451 @@
+// Package config holds dbprobe's configuration: the YAML schema, its
+// defaults, and validation that names the field path and the bad value of
+// every problem. config.example.yaml at the repository root documents every
+// option.
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"gopkg.in/yaml.v3"
+)
+
+// Limits enforced by validation.
+const (
+	MinInterval = 10 * time.Millisecond
+	MaxTimeout  = 5 * time.Minute
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	RunID    string   `yaml:"run_id"`
+	Interval Duration `yaml:"interval"`
+	Timeout  Duration `yaml:"timeout"`
+	Observer Observer `yaml:"observer"`
+	DNS      DNS      `yaml:"dns"`
+	Targets  []Target `yaml:"targets"`
+	Sinks    Sinks    `yaml:"sinks"`
+	HTTP     HTTP     `yaml:"http"`
+	Notify   Notify   `yaml:"notify"`
+	Log      Log      `yaml:"log"`
+}
+
+// Observer says where this prober runs; copied onto every event.
+type Observer struct {
+	Name   string            `yaml:"name"`
+	Labels map[string]string `yaml:"labels"`
+}
+
+// DNS chooses how endpoint names are resolved.
+type DNS struct {
+	// Server is "host:port" of a resolver asked directly on every probe,
+	// bypassing any cache. Empty means the system resolver.
+	Server string `yaml:"server"`
+}
+
+// Target is one MySQL endpoint to probe.
+type Target struct {
+	Name string `yaml:"name"`
+
+	// Either DSN (go-sql-driver/mysql format) or the fields below.
+	DSN          string `yaml:"dsn"`
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	Database     string `yaml:"database"`
+	TLS          *TLS   `yaml:"tls"`
+
+	Modes    []string  `yaml:"modes"`
+	Write    *Write    `yaml:"write"`
+	Interval *Duration `yaml:"interval"`
+	Timeout  *Duration `yaml:"timeout"`
+	DNS      *DNS      `yaml:"dns"`
+
+	// resolved by validate
+	mysql    *mysql.Config
+	interval time.Duration
+	timeout  time.Duration
+	dns      DNS
+}
+
+// TLS configures TLS for a target given by host/port.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Write enables the write probe.
+type Write struct {
+	Table string `yaml:"table"`
+}
+
+// Sinks configures where events go besides the log.
+type Sinks struct {
+	Journal       Journal        `yaml:"journal"`
+	Elasticsearch *Elasticsearch `yaml:"elasticsearch"`
+}
+
+// Journal is the local event journal.
+type Journal struct {
+	Dir          string   `yaml:"dir"`
+	SegmentSize  ByteSize `yaml:"segment_size"`
+	SyncInterval Duration `yaml:"sync_interval"`
+}
+
+// Log configures dbprobe's own log on stderr.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // logfmt or json
+}
+
+// Duration is a time.Duration written as Go writes it ("1s", "100ms"). It
+// keeps what the user wrote so validation can quote it.
+type Duration struct {
+	time.Duration
+	raw string
+	err error
+}
+
+// UnmarshalYAML defers parse errors to validation, which knows the path.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	d.raw = n.Value
+	d.Duration, d.err = time.ParseDuration(n.Value)
+	return nil
+}
+
+// MarshalYAML writes the duration back as text.
+func (d Duration) MarshalYAML() (any, error) { return d.Duration.String(), nil }
+
+func (d Duration) check(e *errs, path string, lo, hi time.Duration) {
+	switch {
+	case d.err != nil:
+		e.add(path, "not a duration (got %q; write e.g. 1s, 100ms)", d.raw)
+	case d.Duration < lo:
+		e.add(path, "must be at least %v (got %v)", lo, d.Duration)
+	case hi > 0 && d.Duration > hi:
+		e.add(path, "must be at most %v (got %v)", hi, d.Duration)
+	}
+}
+
+// ByteSize is a size such as "64MiB", "1GB" or a plain number of bytes.
+type ByteSize struct {
+	Bytes int64
+	raw   string
+	err   error
+}
+
+var sizeRE = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]i?B|B)?\s*$`)
+
+// UnmarshalYAML defers parse errors to validation.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	b.raw = n.Value
+	m := sizeRE.FindStringSubmatch(n.Value)
+	if m == nil {
+		b.err = fmt.Errorf("bad size")
+		return nil
+	}
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		b.err = err
+		return nil
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	b.Bytes = v * mult
+	return nil
+}
+
+func (b ByteSize) check(e *errs, path string, lo int64) {
+	switch {
+	case b.err != nil:
+		e.add(path, "not a size (got %q; write e.g. 64MiB)", b.raw)
+	case b.Bytes < lo:
+		e.add(path, "must be at least %d bytes (got %q)", lo, b.raw)
+	}
+}
+
+// Default returns the configuration every file is decoded over.
+func Default() *Config {
+	return &Config{
+		Interval: Duration{Duration: time.Second},
+		Timeout:  Duration{Duration: 2 * time.Second},
+		Sinks: Sinks{Journal: Journal{
+			Dir:          "./dbprobe-data",
+			SegmentSize:  ByteSize{Bytes: 64 << 20},
+			SyncInterval: Duration{Duration: time.Second},
+		}},
+		HTTP: DefaultHTTP(),
+		Log:  Log{Level: "info", Format: "logfmt"},
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}(\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$`)
+
+func (c *Config) validate() error {
+	var e errs
+	c.Interval.check(&e, "interval", MinInterval, time.Hour)
+	c.Timeout.check(&e, "timeout", time.Millisecond, MaxTimeout)
+	if c.RunID != "" && !nameRE.MatchString(c.RunID) {
+		e.add("run_id", "must be 1-63 letters, digits, '.', '_' or '-' (got %q)", c.RunID)
+	}
+	if c.Observer.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "dbprobe"
+		}
+		c.Observer.Name = h
+	}
+	if !nameRE.MatchString(c.Observer.Name) {
+		e.add("observer.name", "must be 1-63 letters, digits, '.', '_' or '-' (got %q)", c.Observer.Name)
+	}
+	for k := range c.Observer.Labels {
+		if !labelKeyRE.MatchString(k) {
+			e.add("observer.labels."+k, "label names must match %s", labelKeyRE)
+		}
+	}
+	c.DNS.check(&e, "dns")
+	if len(c.Targets) == 0 {
+		e.add("targets", "at least one target is required")
+	}
+	names := map[string]int{}
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		p := fmt.Sprintf("targets[%d]", i)
+		if j, dup := names[t.Name]; dup && t.Name != "" {
+			e.add(p+".name", "%q is already the name of targets[%d]", t.Name, j)
+		}
+		names[t.Name] = i
+		t.validate(c, p, &e)
+	}
+	j := &c.Sinks.Journal
+	if j.Dir == "" {
+		e.add("sinks.journal.dir", "is required")
+	}
+	j.SegmentSize.check(&e, "sinks.journal.segment_size", 1<<20)
+	j.SyncInterval.check(&e, "sinks.journal.sync_interval", 10*time.Millisecond, time.Minute)
+	if c.Sinks.Elasticsearch != nil {
+		c.Sinks.Elasticsearch.validate(&e, "sinks.elasticsearch")
+	}
+	c.HTTP.validate(&e, "http")
+	c.Notify.validate(&e, "notify")
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		e.add("log.level", "must be debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "logfmt", "json":
+	default:
+		e.add("log.format", "must be logfmt or json (got %q)", c.Log.Format)
+	}
+	return e.err("")
+}
+
+var labelKeyRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+func (d *DNS) check(e *errs, path string) {
+	if d.Server == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(d.Server)
+	if err != nil {
+		e.add(path+".server", "must be host:port (got %q)", d.Server)
+		return
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		e.add(path+".server", "host must be an IP address, so asking it needs no DNS itself (got %q)", d.Server)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		e.add(path+".server", "port must be 1-65535 (got %q)", d.Server)
+	}
+}
+
+func (t *Target) validate(c *Config, p string, e *errs) {
+	if t.Name == "" {
+		e.add(p+".name", "is required")
+	} else if !nameRE.MatchString(t.Name) {
+		e.add(p+".name", "must be 1-63 letters, digits, '.', '_' or '-' (got %q)", t.Name)
+	}
+	t.interval, t.timeout = c.Interval.Duration, c.Timeout.Duration
+	if t.Interval != nil {
+		t.Interval.check(e, p+".interval", MinInterval, time.Hour)
+		t.interval = t.Interval.Duration
+	}
+	if t.Timeout != nil {
+		t.Timeout.check(e, p+".timeout", time.Millisecond, MaxTimeout)
+		t.timeout = t.Timeout.Duration
+	}
+	t.dns = c.DNS
+	if t.DNS != nil {
+		t.DNS.check(e, p+".dns")
+		t.dns = *t.DNS
+	}
+	if len(t.Modes) == 0 {
+		t.Modes = []string{"fresh"}
+	}
+	seen := map[string]bool{}
+	for i, m := range t.Modes {
+		if m != "fresh" && m != "pooled" {
+			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "must be fresh or pooled (got %q)", m)
+		}
+		if seen[m] {
+			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "%q is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if t.Write != nil && !identRE.MatchString(t.Write.Table) {
+		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
+	}
+	t.mysql = t.buildMySQL(p, e)
+}
+
+// buildMySQL turns the DSN or the discrete fields into a driver config.
+// Messages never quote the DSN or the password.
+func (t *Target) buildMySQL(p string, e *errs) *mysql.Config {
+	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != "" || t.TLS != nil
+	switch {
+	case t.DSN != "" && discrete:
+		e.add(p+".dsn", "give either dsn or host/port/user/password/database/tls, not both")
+		return nil
+	case t.DSN != "":
+		mc, err := mysql.ParseDSN(t.DSN)
+		if err != nil {
+			e.add(p+".dsn", "not a valid DSN: %v (format: user:password@tcp(host:port)/dbname?param=value)", err)
+			return nil
+		}
+		if mc.Net != "tcp" {
+			e.add(p+".dsn", "only tcp(host:port) addresses can be probed (got %q)", mc.Net)
+			return nil
+		}
+		if _, _, err := net.SplitHostPort(mc.Addr); err != nil {
+			e.add(p+".dsn", "address must be host:port (got %q)", mc.Addr)
+			return nil
+		}
+		return mc
+	}
+	if t.Host == "" {
+		e.add(p, "either dsn or host is required")
+		return nil
+	}
+	if t.Port == 0 {
+		t.Port = 3306
+	}
+	if t.Port < 1 || t.Port > 65535 {
+		e.add(p+".port", "must be 1-65535 (got %d)", t.Port)
+	}
+	if t.User == "" {
+		e.add(p+".user", "is required")
+	}
+	mc := mysql.NewConfig()
+	mc.Net = "tcp"
+	mc.Addr = net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	mc.User = t.User
+	mc.DBName = t.Database
+	mc.Passwd = t.Password
+	if t.Password != "" && t.PasswordFile != "" {
+		e.add(p+".password_file", "give either password or password_file, not both")
+	}
+	if t.PasswordFile != "" {
+		b, err := os.ReadFile(t.PasswordFile)
+		if err != nil {
+			e.add(p+".password_file", "cannot read %q: %v", t.PasswordFile, unwrapPathErr(err))
+		}
+		mc.Passwd = strings.TrimRight(string(b), "\r\n")
+	}
+	if t.TLS != nil {
+		tc, err := t.TLS.build(t.Host)
+		if err != nil {
+			e.add(p+".tls", "%v", err)
+		}
+		mc.TLS = tc
+	}
+	return mc
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+func (t *TLS) build(host string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: host, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // user's explicit choice
+	if t.ServerName != "" {
+		tc.ServerName = t.ServerName
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: cannot read %q: %w", t.CAFile, unwrapPathErr(err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: no PEM certificate in %q", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("cert_file and key_file go together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// MySQL returns a copy of the target's driver configuration. Callers own the
+// copy and may set dial functions and timeouts on it.
+func (t *Target) MySQL() *mysql.Config { return t.mysql.Clone() }
+
+// Endpoint returns the host and port the target's address names.
+func (t *Target) Endpoint() (host string, port int) {
+	h, ps, _ := net.SplitHostPort(t.mysql.Addr)
+	port, _ = strconv.Atoi(ps)
+	return h, port
+}
+
+// EffectiveInterval is the target's probe period after defaults.
+func (t *Target) EffectiveInterval() time.Duration { return t.interval }
+
+// EffectiveTimeout is the target's per-probe deadline after defaults.
+func (t *Target) EffectiveTimeout() time.Duration { return t.timeout }
+
+// EffectiveDNS is the target's resolver setting after defaults.
+func (t *Target) EffectiveDNS() DNS { return t.dns }
+
+// Secrets returns the strings that must never appear in any output: the
+// passwords of every target and the webhook URLs and header values.
+func (c *Config) Secrets() []string {
+	var out []string
+	for i := range c.Targets {
+		if m := c.Targets[i].mysql; m != nil && m.Passwd != "" {
+			out = append(out, m.Passwd)
+		}
+	}
+	out = append(out, c.Notify.secrets()...)
+	if c.Sinks.Elasticsearch != nil {
+		out = append(out, c.Sinks.Elasticsearch.secrets()...)
+	}
+	return out
+}

@@ -1,0 +1,195 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func TestLoadFileErrors(t *testing.T) {
+	tests := []struct {
+		file string
+		// want lists substrings the error must contain: the field path
+		// and the bad value.
+		want []string
+	}{
+		{"unknown-top.yml", []string{"intervall: unknown field"}},
+		{"unknown-target.yml", []string{"targets[0].timout: unknown field"}},
+		{"interval-too-small.yml", []string{"targets[1].interval: must be at least 10ms (got 1ms)"}},
+		{"bad-duration.yml", []string{"timeout: not a duration", `"soon"`}},
+		{"no-targets.yml", []string{"targets: at least one target is required"}},
+		{"dup-target.yml", []string{`targets[1].name: "db" is already the name of targets[0]`}},
+		{"bad-mode.yml", []string{`targets[0].modes[1]: must be fresh or pooled (got "cached")`}},
+		{"dsn-and-host.yml", []string{"targets[0].dsn: give either dsn or host"}},
+		{"bad-dsn.yml", []string{"targets[0].dsn: not a valid DSN"}},
+		{"unix-dsn.yml", []string{`targets[0].dsn: only tcp(host:port) addresses can be probed (got "unix")`}},
+		{"missing-env.yml", []string{"targets[0].dsn: environment variable DBPROBE_TEST_UNSET is not set"}},
+		{"bad-port.yml", []string{"targets[0].port: must be 1-65535 (got 70000)"}},
+		{"port-not-int.yml", []string{`targets[0].port: must be an integer (got string "three")`}},
+		{"bad-dns.yml", []string{`dns.server: must be host:port (got "resolver.local")`}},
+		{"password-file-missing.yml", []string{`targets[0].password_file: cannot read "/nonexistent/dbprobe-secret"`}},
+		{"bad-table.yml", []string{`targets[0].write.table: must be a table name`, `"x; DROP TABLE y"`}},
+		{"targets-not-list.yml", []string{"targets: must be a list (got a mapping)"}},
+		{"bad-level.yml", []string{`log.level: must be debug, info, warn or error (got "loud")`}},
+		{"bad-segment.yml", []string{`sinks.journal.segment_size: not a size (got "lots"`}},
+		{"not-yaml.yml", []string{"not valid YAML"}},
+		{"empty.yml", []string{"the file is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tt.file)
+			_, err := LoadFile(path, noEnv)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("LoadFile(%q) = %v; want a *config.Error", path, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("LoadFile(%q) error:\n%v\nwant it to contain %q", path, err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("LoadFile(%q) error leaks the password: %v", path, err)
+			}
+		})
+	}
+}
+
+func TestDefaultsAndOverrides(t *testing.T) {
+	src := `
+interval: 500ms
+targets:
+  - {name: a, host: db.example, user: probe}
+  - {name: b, host: 10.0.0.1, port: 3307, user: probe, interval: 100ms, timeout: 1s, modes: [pooled], dns: {server: "127.0.0.1:5353"}}
+`
+	c, err := Parse([]byte(src), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := &c.Targets[0], &c.Targets[1]
+	if got := a.EffectiveInterval(); got != 500*time.Millisecond {
+		t.Errorf("a interval = %v; want 500ms", got)
+	}
+	if got := a.EffectiveTimeout(); got != 2*time.Second {
+		t.Errorf("a timeout = %v; want the 2s default", got)
+	}
+	if got := strings.Join(a.Modes, ","); got != "fresh" {
+		t.Errorf("a modes = %q; want fresh", got)
+	}
+	if h, p := a.Endpoint(); h != "db.example" || p != 3306 {
+		t.Errorf("a endpoint = %s:%d; want db.example:3306", h, p)
+	}
+	if got := b.EffectiveInterval(); got != 100*time.Millisecond {
+		t.Errorf("b interval = %v; want 100ms", got)
+	}
+	if got := b.EffectiveDNS().Server; got != "127.0.0.1:5353" {
+		t.Errorf("b dns = %q; want the override", got)
+	}
+	if c.Observer.Name == "" {
+		t.Error("observer.name not defaulted")
+	}
+	if c.Sinks.Journal.Dir != "./dbprobe-data" || c.Sinks.Journal.SegmentSize.Bytes != 64<<20 {
+		t.Errorf("journal defaults = %+v", c.Sinks.Journal)
+	}
+}
+
+func TestSecretsFromEnvAndFile(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file: #secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PW": `we"ird: #pass`}
+	src := `
+targets:
+  - name: a
+    dsn: "probe:${PW}@tcp(db:3306)/x"
+  - name: b
+    host: db
+    user: probe
+    password_file: ` + pwFile + `
+  - name: c
+    host: db
+    user: probe
+    password: ${PW}
+`
+	c, err := Parse([]byte(src), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{`we"ird: #pass`, "from-file: #secret", `we"ird: #pass`} {
+		if got := c.Targets[i].MySQL().Passwd; got != want {
+			t.Errorf("targets[%d] password = %q; want %q", i, got, want)
+		}
+	}
+	if got := len(c.Secrets()); got != 3 {
+		t.Errorf("Secrets() has %d entries; want 3", got)
+	}
+}
+
+func TestDollarEscape(t *testing.T) {
+	c, err := Parse([]byte("targets: [{name: a, host: db, user: probe, password: \"pa$$word\"}]"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Targets[0].MySQL().Passwd; got != "pa$word" {
+		t.Errorf("password = %q; want pa$word", got)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	env := map[string]string{"PROBE_PASSWORD": "x"}
+	c, err := LoadFile(filepath.Join("..", "config.example.yaml"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("config.example.yaml: %v", err)
+	}
+	if len(c.Targets) != 1 || c.Targets[0].Write == nil {
+		t.Errorf("example config decoded as %+v", c.Targets)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.yml")
+	for _, s := range seeds {
+		b, err := os.ReadFile(s)
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data, func(string) string { return "v" })
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse error %T %v is not a *config.Error", err, err)
+			}
+			return
+		}
+		if len(c.Targets) == 0 {
+			t.Fatal("valid config without targets")
+		}
+		for i := range c.Targets {
+			if c.Targets[i].EffectiveInterval() < MinInterval {
+				t.Fatalf("targets[%d] interval %v below minimum", i, c.Targets[i].EffectiveInterval())
+			}
+			if c.Targets[i].MySQL() == nil {
+				t.Fatalf("targets[%d] has no driver config", i)
+			}
+		}
+	})
+}
+
+func TestEnvInNonStringField(t *testing.T) {
+	c, err := Parse([]byte("targets: [{name: a, host: db, user: probe, port: \"${PORT}\"}]"), func(string) string { return "3307" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, p := c.Targets[0].Endpoint(); p != 3307 {
+		t.Errorf("port = %d; want 3307", p)
+	}
+}

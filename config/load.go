@@ -1,0 +1,359 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// FieldError is one problem with one field of the configuration.
+type FieldError struct {
+	Path string // e.g. "targets[1].interval"
+	Msg  string // e.g. "must be at least 10ms (got 1ms)"
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Error lists every problem found in a configuration, so a user fixes them
+// all in one go instead of one per run.
+type Error struct {
+	Source string // file name, when loaded from a file
+	Fields []*FieldError
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Source != "" {
+		fmt.Fprintf(&b, "invalid config %s:", e.Source)
+	} else {
+		b.WriteString("invalid config:")
+	}
+	if len(e.Fields) == 1 {
+		b.WriteString(" " + e.Fields[0].Error())
+		return b.String()
+	}
+	for _, f := range e.Fields {
+		b.WriteString("\n  " + f.Error())
+	}
+	return b.String()
+}
+
+// errs collects field errors while validating.
+type errs struct{ list []*FieldError }
+
+func (e *errs) add(path, format string, args ...any) {
+	e.list = append(e.list, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (e *errs) err(source string) error {
+	if len(e.list) == 0 {
+		return nil
+	}
+	return &Error{Source: source, Fields: e.list}
+}
+
+// LoadFile reads, decodes and validates the configuration file at path.
+// Every returned error that is the user's to fix is an *Error.
+func LoadFile(path string, getenv func(string) string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Source: path, Fields: []*FieldError{{Msg: err.Error()}}}
+	}
+	c, err := Parse(data, getenv)
+	var ce *Error
+	if errors.As(err, &ce) {
+		ce.Source = path
+	}
+	return c, err
+}
+
+// Parse decodes data strictly over the defaults, expands ${VAR} references
+// in values from getenv, and validates the result.
+func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Fields: []*FieldError{{Msg: "the file is empty"}}}
+		}
+		return nil, &Error{Fields: []*FieldError{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	var e errs
+	c := Default()
+	lines := map[int]string{}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	if doc.Kind != yaml.MappingNode {
+		return nil, &Error{Fields: []*FieldError{{Msg: fmt.Sprintf("line %d: the top level must be a mapping of keys", doc.Line)}}}
+	}
+	fromEnv := map[*yaml.Node]bool{}
+	expandEnv(doc, "", getenv, fromEnv, &e)
+	checkKnown(doc, reflect.TypeOf(*c), "", walk{lines: lines, fromEnv: fromEnv}, &e)
+	if err := e.err(""); err != nil {
+		return nil, err
+	}
+	if err := doc.Decode(c); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, msg := range te.Errors {
+				e.add(pathOfLine(msg, lines), "%s", typeErrorText(msg))
+			}
+			return nil, e.err("")
+		}
+		return nil, &Error{Fields: []*FieldError{{Msg: err.Error()}}}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): `)
+
+func pathOfLine(msg string, lines map[int]string) string {
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[1])
+	return lines[n]
+}
+
+// typeErrorText rewrites yaml.v3's "line 3: cannot unmarshal !!str `abc`
+// into int" into "must be an integer (got "abc")".
+var typeRE = regexp.MustCompile("cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+func typeErrorText(msg string) string {
+	m := typeRE.FindStringSubmatch(msg)
+	if m == nil {
+		return lineRE.ReplaceAllString(msg, "")
+	}
+	want := m[3]
+	switch {
+	case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
+		want = "an integer"
+	case want == "bool":
+		want = "true or false"
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map["), strings.HasPrefix(want, "config."):
+		want = "a mapping"
+	case want == "string":
+		want = "a string"
+	}
+	return fmt.Sprintf("must be %s (got %s %q)", want, tagName(m[1]), m[2])
+}
+
+func tagName(tag string) string {
+	switch tag {
+	case "str":
+		return "string"
+	case "seq":
+		return "list"
+	case "map":
+		return "mapping"
+	}
+	return tag
+}
+
+// checkKnown walks the YAML tree beside the Go type it will be decoded into
+// and reports every key the type does not have, by field path. yaml.v3's own
+// KnownFields names Go types and line numbers; users think in paths. It also
+// records which path each line holds, to place yaml.v3's type errors.
+// walk is what checkKnown records and consults on its way down.
+type walk struct {
+	lines   map[int]string
+	fromEnv map[*yaml.Node]bool
+}
+
+func checkKnown(n *yaml.Node, t reflect.Type, path string, w walk, e *errs) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	w.lines[n.Line] = path
+	switch t.Kind() {
+	case reflect.Struct:
+		if _, custom := reflect.PointerTo(t).MethodByName("UnmarshalYAML"); custom {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			e.add(path, "must be a mapping (got %s)", describe(n))
+			return
+		}
+		fields := yamlFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			w.lines[k.Line] = p
+			if seen[k.Value] {
+				e.add(p, "appears twice")
+				continue
+			}
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				e.add(p, "unknown field (known: %s)", strings.Join(sortedKeys(fields), ", "))
+				continue
+			}
+			checkKnown(v, ft, p, w, e)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			e.add(path, "must be a list (got %s)", describe(n))
+			return
+		}
+		for i, c := range n.Content {
+			checkKnown(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), w, e)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			e.add(path, "must be a mapping (got %s)", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(path, n.Content[i].Value)
+			w.lines[n.Content[i].Line] = p
+			checkKnown(n.Content[i+1], t.Elem(), p, w, e)
+		}
+	default:
+		// A scalar: decode it alone, so a type error is reported with
+		// this field's path rather than a line number.
+		if n.Kind != yaml.ScalarNode {
+			e.add(path, "must be a single value (got %s)", describe(n))
+			return
+		}
+		if w.fromEnv[n] && t.Kind() != reflect.String {
+			n.Tag, n.Style = "", 0
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			e.add(path, "%s", typeErrorText(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")))
+		}
+	}
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return "something else"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every scalar value (never in keys) with the
+// variable's value; "$$" stands for a literal "$". Expanding after parsing
+// keeps a secret full of YAML syntax (": ", "#", quotes) from changing the
+// document's structure. A reference to an unset variable is an error: an
+// empty password is never what the user meant.
+func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv map[*yaml.Node]bool, e *errs) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			expandEnv(c, path, getenv, fromEnv, e)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), getenv, fromEnv, e)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, fromEnv, e)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return
+		}
+		expanded := false
+		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
+			expanded = expanded || m != "$$"
+			if m == "$$" {
+				return "$"
+			}
+			name := m[2 : len(m)-1]
+			v := getenv(name)
+			if v == "" {
+				e.add(path, "environment variable %s is not set", name)
+			}
+			return v
+		})
+		// Quotes around ${VAR} are there to keep the YAML valid; the value
+		// is typed by the field it lands in (a port from ${PORT} is a
+		// number). An explicit !!str tag still forces a string.
+		if expanded && n.Style&yaml.TaggedStyle == 0 {
+			// A value from the environment is a string (a password of
+			// "null" stays "null"), unless it lands in a typed field:
+			// checkKnown retypes it there.
+			n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+			fromEnv[n] = true
+		}
+	}
+}

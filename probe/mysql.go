@@ -1,0 +1,453 @@
+package probe
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+// Target is one endpoint as the probe loop needs it.
+type Target struct {
+	Name string
+	// Host and Port are the endpoint as configured; Host is resolved on
+	// every fresh probe.
+	Host string
+	Port int
+	// MySQL is the driver configuration; it is cloned for every connection.
+	MySQL    *mysql.Config
+	Resolver *Resolver
+	// WriteTable enables the write probe when non-empty.
+	WriteTable string
+	Modes      []string
+	Interval   time.Duration
+	Timeout    time.Duration
+}
+
+// identityVars are the variables dbprobe asks every server for. Which of
+// them a server has is discovered once per address (MySQL 5.7/8, Aurora and
+// MariaDB each lack some), so every later probe asks with one cheap SELECT.
+var identityVars = []string{
+	"hostname", "server_id", "server_uuid", "aurora_server_id", "port",
+	"version", "version_comment", "read_only", "super_read_only", "innodb_read_only",
+}
+
+// discoverQuery works on every MySQL-family server and returns only the
+// variables the server has.
+var discoverQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(identityVars, "','") + "')"
+
+// errUnknownVariable is ER_UNKNOWN_SYSTEM_VARIABLE: the server at an address
+// changed kind since discovery.
+const errUnknownVariable = 1193
+
+// prober probes one target in one mode. Its methods are safe for concurrent
+// use: probes of a stream may overlap when the timeout exceeds the interval.
+type prober struct {
+	t    *Target
+	mode string
+	env  *Env
+	vars *varCache
+	// pool holds the pooled mode's single connection (nil until the first
+	// probe connects, and after the driver reports it broken). Taking it
+	// from the channel is how overlapping probes wait their turn, as they
+	// would for a pool of one.
+	pool chan *pooledConn
+	// write is the heartbeat upsert, built once.
+	write string
+}
+
+type pooledConn struct {
+	c      driver.Conn
+	remote netip.AddrPort
+}
+
+// varCache remembers, per server address, which identity variables exist.
+type varCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (v *varCache) get(addr string) []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.m[addr]
+}
+
+func (v *varCache) set(addr string, names []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if names == nil {
+		delete(v.m, addr)
+		return
+	}
+	v.m[addr] = names
+}
+
+func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
+	p := &prober{t: t, mode: mode, env: env, vars: vars}
+	if mode == event.ModePooled {
+		p.pool = make(chan *pooledConn, 1)
+		p.pool <- nil
+	}
+	if t.WriteTable != "" {
+		p.write = "INSERT INTO " + quoteTable(t.WriteTable) +
+			" (observer, target, mode, run_id, tick, probe_time, server_id, server_time)" +
+			" VALUES (?, ?, ?, ?, ?, ?, @@server_id, NOW(6))" +
+			" ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), tick = VALUES(tick)," +
+			" probe_time = VALUES(probe_time), server_id = VALUES(server_id), server_time = VALUES(server_time)"
+	}
+	return p
+}
+
+func quoteTable(name string) string {
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		parts[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
+	}
+	return strings.Join(parts, ".")
+}
+
+// HeartbeatTableDDL is the statement that creates the write probe's table.
+// One row per (observer, target, mode) is upserted on every write probe,
+// recording which server (server_id) took it and when.
+func HeartbeatTableDDL(table string) string {
+	return "CREATE TABLE IF NOT EXISTS " + quoteTable(table) + ` (
+  observer    VARCHAR(64)     NOT NULL,
+  target      VARCHAR(64)     NOT NULL,
+  mode        VARCHAR(16)     NOT NULL,
+  run_id      VARCHAR(64)     NOT NULL,
+  tick        BIGINT          NOT NULL,
+  probe_time  DATETIME(6)     NOT NULL COMMENT 'probe start, UTC, by the prober clock',
+  server_id   BIGINT UNSIGNED NOT NULL COMMENT '@@server_id of the server that took the write',
+  server_time DATETIME(6)     NOT NULL COMMENT 'NOW(6) on that server',
+  PRIMARY KEY (observer, target, mode)
+) ENGINE=InnoDB`
+}
+
+// probe runs one probe and returns its event; it never returns nil. ctx
+// carries the probe's deadline.
+func (p *prober) probe(ctx context.Context, ev *event.Event) {
+	d := &ev.DBProbe
+	d.Read = &event.Outcome{}
+	if p.write != "" {
+		d.Write = &event.Outcome{}
+	}
+	lat := d.Latency
+	var (
+		conn   driver.Conn
+		pooled *pooledConn
+		remote netip.AddrPort
+		err    error
+		phase  string
+	)
+	if p.mode == event.ModePooled {
+		select {
+		case pooled = <-p.pool:
+		case <-ctx.Done():
+			p.fail(ctx, ev, event.PhaseConnect, fmt.Errorf("waiting for the pooled connection: %w", ctx.Err()))
+			return
+		}
+		defer func() { p.pool <- pooled }()
+		if pooled != nil {
+			conn, remote = pooled.c, pooled.remote
+		}
+	}
+	if conn == nil {
+		phase = event.PhaseDNS
+		conn, remote, err = p.connect(ctx, ev)
+		if err != nil {
+			if !errors.Is(err, errFailed) {
+				p.fail(ctx, ev, event.PhaseConnect, err)
+			}
+			return
+		}
+		if pooled != nil || p.mode == event.ModePooled {
+			pooled = &pooledConn{c: conn, remote: remote}
+		} else {
+			defer conn.Close()
+		}
+	}
+	ev.Destination.Address, ev.Destination.IP, ev.Destination.Port = remote.String(), remote.Addr().String(), int(remote.Port())
+
+	phase = event.PhaseQuery
+	t0 := time.Now()
+	srv, err := p.identify(ctx, conn, remote.String())
+	lat.Query = ms(time.Since(t0))
+	if err == nil {
+		d.Read.OK = true
+		d.Server = srv
+		srv.Address = remote.String()
+		if p.write != "" {
+			phase = event.PhaseWrite
+			t0 = time.Now()
+			err = p.heartbeat(ctx, conn, ev)
+			lat.Write = ms(time.Since(t0))
+			d.Write.OK = err == nil
+		}
+	}
+	if err != nil {
+		p.fail(ctx, ev, phase, err)
+	}
+	if pooled != nil && (err != nil && connBroken(conn, ctx, phase, err)) {
+		conn.Close()
+		pooled = nil
+	}
+}
+
+// connBroken reports whether the pooled connection must be replaced. Like a
+// plain application pool, dbprobe only drops a connection the driver says is
+// unusable (or one a timeout left mid-protocol), never one that merely talks
+// to a read-only server.
+func connBroken(c driver.Conn, ctx context.Context, phase string, err error) bool {
+	if v, ok := c.(driver.Validator); ok && !v.IsValid() {
+		return true
+	}
+	switch class, _ := classify(ctx, phase, err); class {
+	case ClassConnLost, ClassTimeout, ClassKilled:
+		return true
+	}
+	return false
+}
+
+// errFailed says the failure is already recorded on the event.
+var errFailed = errors.New("probe failed")
+
+// connect resolves the endpoint and opens a connection to the first address,
+// filling the DNS and connect parts of ev.
+func (p *prober) connect(ctx context.Context, ev *event.Event) (driver.Conn, netip.AddrPort, error) {
+	d := &ev.DBProbe
+	t0 := time.Now()
+	ans, err := p.t.Resolver.Resolve(ctx, p.t.Host)
+	if _, notIP := netip.ParseAddr(p.t.Host); notIP != nil {
+		d.Latency.DNS = ms(time.Since(t0))
+		d.DNS = &event.DNS{Name: p.t.Host, Server: p.t.Resolver.Server, Answers: answerStrings(ans.Addrs),
+			CNAME: ans.CNAME, TTL: ans.TTL, Rcode: ans.Rcode}
+	}
+	if err != nil {
+		p.fail(ctx, ev, event.PhaseDNS, err)
+		return nil, netip.AddrPort{}, errFailed
+	}
+	to := netip.AddrPortFrom(ans.Addrs[0], uint16(p.t.Port))
+	cfg := p.t.MySQL.Clone()
+	// The probe's context is the only deadline: one per probe, pushed into
+	// every I/O by the driver.
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 0, 0, 0
+	cfg.InterpolateParams = true
+	cfg.Logger = driverLogger{p.env.Logger}
+	cfg.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "tcp", to.String())
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, to, err
+	}
+	t0 = time.Now()
+	conn, err := connector.Connect(ctx)
+	d.Latency.Connect = ms(time.Since(t0))
+	return conn, to, err
+}
+
+// identify asks the server who it is and whether it accepts writes.
+func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*event.Server, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return nil, errors.New("driver connection cannot query")
+	}
+	if names := p.vars.get(addr); names != nil {
+		sel := make([]string, len(names))
+		for i, n := range names {
+			sel[i] = "@@global." + n
+		}
+		vals, err := queryRow(ctx, q, "SELECT "+strings.Join(sel, ", "))
+		var me *mysql.MySQLError
+		if err == nil && len(vals) == len(names) {
+			m := make(map[string]string, len(names))
+			for i, n := range names {
+				m[n] = vals[i]
+			}
+			return serverFrom(m), nil
+		}
+		if !errors.As(err, &me) || me.Number != errUnknownVariable {
+			return nil, err
+		}
+		p.vars.set(addr, nil)
+	}
+	rows, err := q.QueryContext(ctx, discoverQuery, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	var names []string
+	dest := make([]driver.Value, len(rows.Columns()))
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		if len(dest) < 2 {
+			return nil, errors.New("unexpected SHOW VARIABLES shape")
+		}
+		name := strings.ToLower(text(dest[0]))
+		m[name] = text(dest[1])
+		names = append(names, name)
+	}
+	p.vars.set(addr, names)
+	return serverFrom(m), nil
+}
+
+func queryRow(ctx context.Context, q driver.QueryerContext, query string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("query returned no row")
+		}
+		return nil, err
+	}
+	out := make([]string, len(dest))
+	for i, v := range dest {
+		out[i] = text(v)
+	}
+	return out, nil
+}
+
+func text(v driver.Value) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func serverFrom(m map[string]string) *event.Server {
+	s := &event.Server{
+		Hostname:       m["hostname"],
+		ServerUUID:     m["server_uuid"],
+		AuroraServerID: m["aurora_server_id"],
+		Version:        m["version"],
+		VersionComment: m["version_comment"],
+		ServerID:       parseInt(m, "server_id"),
+		Port:           parseInt(m, "port"),
+		ReadOnly:       parseBool(m, "read_only"),
+		SuperReadOnly:  parseBool(m, "super_read_only"),
+		InnoDBReadOnly: parseBool(m, "innodb_read_only"),
+	}
+	s.Identity = Identity(s)
+	return s
+}
+
+// Identity is how dbprobe tells servers apart: the Aurora instance id or the
+// server UUID where the server has one, else hostname/server_id/port.
+// MariaDB has no server UUID, and two instances on one host share a
+// hostname, which is why server_id and port are part of it.
+func Identity(s *event.Server) string {
+	switch {
+	case s.AuroraServerID != "":
+		return "aurora:" + s.AuroraServerID
+	case s.ServerUUID != "":
+		return "uuid:" + s.ServerUUID
+	}
+	id, port := "?", "?"
+	if s.ServerID != nil {
+		id = strconv.FormatInt(*s.ServerID, 10)
+	}
+	if s.Port != nil {
+		port = strconv.FormatInt(*s.Port, 10)
+	}
+	return s.Hostname + "/" + id + "/" + port
+}
+
+func parseInt(m map[string]string, k string) *int64 {
+	v, ok := m[k]
+	if !ok {
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
+func parseBool(m map[string]string, k string) *bool {
+	v, ok := m[k]
+	if !ok {
+		return nil
+	}
+	var b bool
+	switch strings.ToUpper(v) {
+	case "1", "ON", "TRUE", "YES":
+		b = true
+	case "0", "OFF", "FALSE", "NO", "":
+	default:
+		return nil
+	}
+	return &b
+}
+
+func (p *prober) heartbeat(ctx context.Context, conn driver.Conn, ev *event.Event) error {
+	x, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return errors.New("driver connection cannot exec")
+	}
+	d := &ev.DBProbe
+	args := []driver.NamedValue{
+		{Ordinal: 1, Value: ev.Observer.Name},
+		{Ordinal: 2, Value: d.Target},
+		{Ordinal: 3, Value: d.Mode},
+		{Ordinal: 4, Value: d.RunID},
+		{Ordinal: 5, Value: d.Tick},
+		{Ordinal: 6, Value: ev.Event.Start.UTC().Format("2006-01-02 15:04:05.000000")},
+	}
+	_, err := x.ExecContext(ctx, p.write, args)
+	return err
+}
+
+// fail records err as the probe's failure in phase.
+func (p *prober) fail(ctx context.Context, ev *event.Event, phase string, err error) {
+	class, num := classify(ctx, phase, err)
+	ev.DBProbe.Failure = &event.Failure{Class: class, Phase: phase, Number: num}
+	ev.Error = &event.Error{Type: class, Message: p.env.redact(err.Error())}
+	if num != 0 {
+		ev.Error.Code = strconv.Itoa(int(num))
+	}
+}
+
+func ms(d time.Duration) *float64 {
+	v := float64(d) / float64(time.Millisecond)
+	return &v
+}
+
+// driverLogger routes the MySQL driver's own complaints (e.g. "closing bad
+// idle connection") to dbprobe's log at debug level: the probe already
+// records each failure as an event.
+type driverLogger struct{ l *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.l.Debug("mysql driver", "msg", strings.TrimSpace(fmt.Sprint(v...)))
+}

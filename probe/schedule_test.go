@@ -1,0 +1,158 @@
+package probe
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+// fakeClock advances only when the schedule sleeps, and can be told to
+// oversleep once, as a paused process would.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	pause map[int]time.Duration // sleep number -> extra time before waking
+	n     int
+	stop  int // cancel after this many sleeps
+	cnl   context.CancelFunc
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) SleepUntil(ctx context.Context, t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if c.n > c.stop {
+		c.cnl()
+		return false
+	}
+	if t.After(c.now) {
+		c.now = t
+	}
+	c.now = c.now.Add(c.pause[c.n])
+	return ctx.Err() == nil
+}
+
+func TestScheduleGapsAndOneEventPerTick(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Sleep 5 wakes 350ms late: ticks 4, 5 and 6 (0-based from the first)
+	// never ran; tick 7 runs at once.
+	clk := &fakeClock{now: time.Unix(1000, 0), pause: map[int]time.Duration{5: 350 * time.Millisecond}, stop: 12, cnl: cancel}
+	env := &Env{RunID: "r", Observer: event.Observer{Name: "o"}, Clock: clk}
+	// A timeout of 20 intervals leaves room for every tick's probe to be in
+	// flight at once: the fake clock does not wait for them.
+	s := NewStreams([]*Target{{Name: "t", Host: "127.0.0.1", Modes: []string{event.ModeFresh}, Interval: iv, Timeout: 20 * iv}}, env)[0]
+	var calls int
+	var mu sync.Mutex
+	s.probe = func(ctx context.Context, ev *event.Event) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		ev.DBProbe.Read = &event.Outcome{OK: true}
+	}
+	var events []*event.Event
+	s.Run(ctx, func(e *event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
+	first := firstTick(time.Unix(1000, 0), iv)
+	seen := map[int64]string{}
+	var gaps int
+	for _, e := range events {
+		switch e.Event.Action {
+		case event.ActionGap:
+			gaps++
+			g := e.DBProbe.Gap
+			if g.FirstTick != first+4 || g.LastTick != first+6 || g.Ticks != 3 {
+				t.Errorf("gap = ticks %d..%d (%d); want %d..%d (3)", g.FirstTick, g.LastTick, g.Ticks, first+4, first+6)
+			}
+			if e.Event.Outcome != event.OutcomeUnknown {
+				t.Errorf("gap outcome = %s; want unknown", e.Event.Outcome)
+			}
+			for k := g.FirstTick; k <= g.LastTick; k++ {
+				seen[k] += "g"
+			}
+		case event.ActionProbe:
+			seen[e.DBProbe.Tick] += "p"
+			if e.DBProbe.Tick == first+7 && *e.DBProbe.LagMS < 50 {
+				t.Errorf("late tick lag = %vms; want the 50ms it was late by", *e.DBProbe.LagMS)
+			}
+		}
+	}
+	if gaps != 1 {
+		t.Errorf("%d gap events; want 1", gaps)
+	}
+	last := first + int64(len(seen)) - 1
+	for k := first; k <= last; k++ {
+		if v := seen[k]; v != "p" && v != "g" {
+			t.Errorf("tick %d has events %q; want exactly one probe or gap", k, v)
+		}
+	}
+	if calls != len(seen)-3 {
+		t.Errorf("probe ran %d times; want %d (every tick but the 3 missed)", calls, len(seen)-3)
+	}
+}
+
+func TestMaxInFlight(t *testing.T) {
+	tests := []struct {
+		iv, to time.Duration
+		want   int
+	}{
+		{time.Second, 2 * time.Second, 3},
+		{100 * time.Millisecond, time.Second, 11},
+		{time.Second, 500 * time.Millisecond, 2},
+	}
+	for _, tt := range tests {
+		s := &Stream{target: &Target{Interval: tt.iv, Timeout: tt.to}}
+		if got := s.MaxInFlight(); got != tt.want {
+			t.Errorf("MaxInFlight(interval %v, timeout %v) = %d; want %d", tt.iv, tt.to, got, tt.want)
+		}
+	}
+}
+
+// TestOverrunIsSkippedNotQueued checks that probes stuck past their
+// deadline bound the stream: once MaxInFlight are running, a tick is
+// recorded as skipped at once rather than queued behind them.
+func TestOverrunIsSkippedNotQueued(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk := &fakeClock{now: time.Unix(2000, 0), stop: 6, cnl: cancel}
+	env := &Env{RunID: "r", Observer: event.Observer{Name: "o"}, Clock: clk}
+	s := NewStreams([]*Target{{Name: "t", Host: "127.0.0.1", Modes: []string{event.ModeFresh}, Interval: iv, Timeout: iv}}, env)[0]
+	release := make(chan struct{})
+	s.probe = func(ctx context.Context, ev *event.Event) { <-release }
+	var mu sync.Mutex
+	var events []*event.Event
+	go func() {
+		// Let every probe go once the schedule has stopped.
+		<-ctx.Done()
+		close(release)
+	}()
+	s.Run(ctx, func(e *event.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
+	var skipped int
+	for _, e := range events {
+		if f := e.DBProbe.Failure; f != nil && f.Class == ClassSkipped {
+			skipped++
+		}
+	}
+	// 6 ticks, 2 may run at once (MaxInFlight): 4 skipped.
+	if len(events) != 6 || skipped != 4 {
+		t.Errorf("%d events, %d skipped; want 6 events, 4 skipped", len(events), skipped)
+	}
+}

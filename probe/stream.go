@@ -1,0 +1,271 @@
+// Package probe is dbprobe's probe loop: for every target and mode a stream
+// fires one probe per tick on a fixed schedule and emits exactly one event
+// per tick, whatever earlier probes did.
+package probe
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+// Clock is the time source of the schedule. Tests inject one to make the
+// process look paused; production uses the system clock.
+type Clock interface {
+	Now() time.Time
+	// SleepUntil blocks until t or until ctx is done; it reports whether t
+	// was reached.
+	SleepUntil(ctx context.Context, t time.Time) bool
+}
+
+// SystemClock is the real clock; its times carry Go's monotonic reading, so
+// the schedule is immune to wall-clock steps.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// SleepUntil sleeps until t.
+func (SystemClock) SleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Env is what every stream shares: who is probing, for which run, and
+// where logs go.
+type Env struct {
+	RunID    string
+	Observer event.Observer
+	Labels   map[string]string
+	// Secrets are strings (passwords) scrubbed from every message.
+	Secrets []string
+	Logger  *slog.Logger
+	Clock   Clock
+}
+
+func (e *Env) redact(s string) string {
+	for _, sec := range e.Secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "*****")
+		}
+	}
+	return s
+}
+
+// Stream probes one target in one mode.
+type Stream struct {
+	target *Target
+	mode   string
+	env    *Env
+	probe  func(ctx context.Context, ev *event.Event)
+}
+
+// NewStreams builds one stream per target and mode.
+func NewStreams(targets []*Target, env *Env) []*Stream {
+	if env.Clock == nil {
+		env.Clock = SystemClock{}
+	}
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	var out []*Stream
+	for _, t := range targets {
+		vars := &varCache{m: map[string][]string{}}
+		for _, m := range t.Modes {
+			p := newProber(t, m, env, vars)
+			out = append(out, &Stream{target: t, mode: m, env: env, probe: p.probe})
+		}
+	}
+	return out
+}
+
+// Key identifies the stream.
+func (s *Stream) Key() event.StreamKey {
+	return event.StreamKey{Observer: s.env.Observer.Name, Target: s.target.Name, Mode: s.mode}
+}
+
+// Interval is the stream's probe period.
+func (s *Stream) Interval() time.Duration { return s.target.Interval }
+
+// Timeout is the stream's per-probe deadline.
+func (s *Stream) Timeout() time.Duration { return s.target.Timeout }
+
+// MaxInFlight bounds the probes of one stream running at once: enough for
+// every probe to run to its deadline when the timeout exceeds the interval,
+// plus one for a probe that overran its deadline slightly.
+func (s *Stream) MaxInFlight() int {
+	return int((s.target.Timeout+s.target.Interval-1)/s.target.Interval) + 1
+}
+
+// firstTick returns the first tick number at or after now: ticks are
+// numbered by whole intervals since the Unix epoch, so tick k of every
+// stream with the same interval fires at the same wall-clock instant across
+// processes and restarts, and event IDs stay unique when a run is resumed.
+func firstTick(now time.Time, interval time.Duration) int64 {
+	n := now.UnixNano()
+	k := n / int64(interval)
+	if n%int64(interval) != 0 {
+		k++
+	}
+	return k
+}
+
+// Run fires probes until ctx is done, then waits for in-flight probes (each
+// bounded by its own deadline) and returns. emit receives exactly one event
+// per tick: a probe result, or a share of a gap event when the process could
+// not run; emit is called from several goroutines.
+func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
+	clock := s.env.Clock
+	iv := s.target.Interval
+	start := clock.Now()
+	k0 := firstTick(start, iv)
+	// due(k) keeps the monotonic reading of start: wall-clock steps do not
+	// move the schedule.
+	due := func(k int64) time.Time {
+		return start.Add(time.Duration(k*int64(iv) - start.UnixNano()))
+	}
+	sem := make(chan struct{}, s.MaxInFlight())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for k := k0; ; k++ {
+		if !clock.SleepUntil(ctx, due(k)) {
+			return
+		}
+		now := clock.Now()
+		// If the next tick is already due, this one fires too late to mean
+		// anything: the process did not run. Record the missed ticks as a
+		// gap and resume with the latest due tick.
+		if late := int64(now.Sub(due(k)) / iv); late >= 1 {
+			emit(s.gapEvent(k, k+late-1, due(k), due(k+late)))
+			k += late
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			emit(s.skippedEvent(k, due(k), now))
+			continue
+		}
+		wg.Add(1)
+		go func(k int64, scheduled, started time.Time) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			emit(s.runProbe(k, scheduled, started))
+		}(k, due(k), now)
+	}
+}
+
+// runProbe runs one probe under its own deadline. The deadline derives from
+// a fresh context, not the run's: on shutdown, in-flight probes finish (or
+// time out) rather than being cut short and recorded as failures.
+func (s *Stream) runProbe(k int64, scheduled, started time.Time) *event.Event {
+	ctx, cancel := context.WithTimeout(context.Background(), s.target.Timeout)
+	defer cancel()
+	ev := s.newEvent(k, scheduled, started)
+	ev.DBProbe.Latency = &event.Latency{}
+	ev.Destination = &event.Destination{Domain: s.target.Host}
+	s.probe(ctx, ev)
+	end := time.Now()
+	total := end.Sub(started)
+	ev.Event.End = end
+	ev.Event.Duration = int64(total)
+	ev.DBProbe.Latency.Total = float64(total) / float64(time.Millisecond)
+	if ev.DBProbe.Failure == nil {
+		ev.Event.Outcome = event.OutcomeSuccess
+	} else {
+		ev.Event.Outcome = event.OutcomeFailure
+		ev.Event.Type = []string{"access", "error"}
+	}
+	return ev
+}
+
+func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
+	lag := float64(started.Sub(scheduled)) / float64(time.Millisecond)
+	return &event.Event{
+		Timestamp: started.Round(0).UTC(),
+		Event: event.Meta{
+			ID:       event.ProbeID(s.env.RunID, s.env.Observer.Name, s.target.Name, s.mode, k),
+			Kind:     event.KindEvent,
+			Category: []string{"database"},
+			Type:     []string{"access"},
+			Dataset:  "dbprobe.probe",
+			Action:   event.ActionProbe,
+			Start:    started.Round(0).UTC(),
+		},
+		Observer: s.env.Observer,
+		Labels:   s.env.Labels,
+		DBProbe: event.DBProbe{
+			Schema:    event.Schema,
+			RunID:     s.env.RunID,
+			Target:    s.target.Name,
+			Mode:      s.mode,
+			Tick:      k,
+			Scheduled: scheduled.Round(0).UTC(),
+			LagMS:     &lag,
+		},
+	}
+}
+
+// skippedEvent stands for a tick whose probe could not start because the
+// stream's in-flight bound was reached (probes overrunning their deadline).
+func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
+	ev := s.newEvent(k, scheduled, now)
+	ev.Event.End = ev.Event.Start
+	ev.Event.Outcome = event.OutcomeFailure
+	ev.Event.Type = []string{"access", "error"}
+	ev.DBProbe.Read = &event.Outcome{}
+	if s.target.WriteTable != "" {
+		ev.DBProbe.Write = &event.Outcome{}
+	}
+	ev.DBProbe.Latency = &event.Latency{}
+	ev.DBProbe.Failure = &event.Failure{Class: ClassSkipped, Phase: event.PhaseConnect}
+	ev.Error = &event.Error{Type: ClassSkipped, Message: "previous probes of this stream are still running past their deadline"}
+	return ev
+}
+
+func (s *Stream) gapEvent(first, last int64, from, to time.Time) *event.Event {
+	ev := s.newEvent(first, from, to)
+	ev.Event.ID += "/gap"
+	ev.Event.Action = event.ActionGap
+	ev.Event.Type = []string{"info"}
+	ev.Event.Outcome = event.OutcomeUnknown
+	ev.Event.End = to.Round(0).UTC()
+	ev.Event.Duration = int64(to.Sub(from))
+	ev.DBProbe.LagMS = nil
+	ev.DBProbe.Gap = &event.Gap{FirstTick: first, LastTick: last, Ticks: last - first + 1,
+		From: from.Round(0).UTC(), To: to.Round(0).UTC()}
+	ev.Message = "dbprobe could not run on schedule; outcome of these ticks is unknown"
+	return ev
+}
+
+// Run runs every stream until ctx is done and all in-flight probes ended.
+func Run(ctx context.Context, streams []*Stream, emit func(*event.Event)) {
+	var wg sync.WaitGroup
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Run(ctx, emit)
+		}()
+	}
+	wg.Wait()
+}
+
+// ProbeOnce runs a single probe now, outside any schedule (dbprobe check).
+func (s *Stream) ProbeOnce() *event.Event {
+	now := s.env.Clock.Now()
+	return s.runProbe(firstTick(now, s.target.Interval), now, now)
+}

@@ -1,0 +1,498 @@
+// Package journal is dbprobe's local, durable record of every event: an
+// append-only directory of JSON-lines segments, one event per line.
+//
+// Durability contract: Append hands the line to the operating system within
+// one sync interval and fsyncs at the same cadence, so a killed process loses
+// nothing already appended and a machine crash loses at most the last sync
+// interval. A crash can leave a torn last line; Open cuts it, logging how many
+// bytes it dropped, and never touches earlier lines.
+//
+// Readers (the report, the Elasticsearch shipper) open the segments on their
+// own and see every complete line the writer has flushed; they never block or
+// stop the writer.
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+const (
+	segmentPrefix = "events-"
+	segmentSuffix = ".jsonl"
+
+	// DefaultSegmentBytes is the size at which a segment is closed and a new
+	// one started.
+	DefaultSegmentBytes = 64 << 20
+	// DefaultSyncInterval bounds what a machine crash can lose.
+	DefaultSyncInterval = time.Second
+)
+
+// Options tune a Writer. Zero values take the defaults.
+type Options struct {
+	SegmentBytes int64
+	SyncInterval time.Duration
+	Logger       *slog.Logger
+}
+
+// Writer appends events to the journal. It is safe for concurrent use.
+type Writer struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	f       *os.File
+	buf     *bufio.Writer
+	segment uint64
+	size    int64
+	seq     uint64
+	dirty   bool
+	err     error // first write error; sticky until the next successful sync
+	closed  bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// SegmentName is the file name of segment n.
+func SegmentName(n uint64) string {
+	return fmt.Sprintf("%s%010d%s", segmentPrefix, n, segmentSuffix)
+}
+
+// Segments lists the segment numbers present in dir, oldest first.
+func Segments(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasPrefix(name, segmentPrefix) || !strings.HasSuffix(name, segmentSuffix) {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, segmentPrefix), segmentSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+// Open opens (creating if needed) the journal in dir for appending, repairs a
+// torn tail and starts the background sync. Close must be called.
+func Open(dir string, opts Options) (*Writer, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = DefaultSyncInterval
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create journal dir: %w", err)
+	}
+	w := &Writer{dir: dir, opts: opts, log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	segs, err := Segments(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list journal: %w", err)
+	}
+	if len(segs) == 0 {
+		if err := w.openSegment(1); err != nil {
+			return nil, err
+		}
+	} else {
+		last := segs[len(segs)-1]
+		if err := w.recover(last); err != nil {
+			return nil, err
+		}
+	}
+	go w.syncLoop()
+	return w, nil
+}
+
+// recover cuts a torn last line of segment n, finds the last sequence number
+// and opens the segment for appending.
+func (w *Writer) recover(n uint64) error {
+	path := filepath.Join(w.dir, SegmentName(n))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read last segment: %w", err)
+	}
+	keep := int64(bytes.LastIndexByte(data, '\n') + 1)
+	if cut := int64(len(data)) - keep; cut > 0 {
+		w.log.Warn("journal: cut torn last line left by a crash", "segment", SegmentName(n), "bytes", cut)
+		if err := os.Truncate(path, keep); err != nil {
+			return fmt.Errorf("cut torn line: %w", err)
+		}
+	}
+	w.seq = lastSequence(data[:keep])
+	if w.seq == 0 && n > 1 {
+		// The last segment is empty; the sequence continues from the one before.
+		prev, err := os.ReadFile(filepath.Join(w.dir, SegmentName(n-1)))
+		if err == nil {
+			w.seq = lastSequence(prev)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("open segment: %w", err)
+	}
+	w.f, w.buf, w.segment, w.size = f, bufio.NewWriterSize(f, 64<<10), n, keep
+	return nil
+}
+
+// lastSequence returns event.sequence of the last line in data that parses.
+func lastSequence(data []byte) uint64 {
+	for len(data) > 0 {
+		data = bytes.TrimRight(data, "\n")
+		i := bytes.LastIndexByte(data, '\n')
+		line := data[i+1:]
+		var probe struct {
+			Event struct {
+				Sequence uint64 `json:"sequence"`
+			} `json:"event"`
+		}
+		if json.Unmarshal(line, &probe) == nil && probe.Event.Sequence > 0 {
+			return probe.Event.Sequence
+		}
+		if i < 0 {
+			break
+		}
+		data = data[:i]
+	}
+	return 0
+}
+
+func (w *Writer) openSegment(n uint64) error {
+	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("create segment: %w", err)
+	}
+	w.f, w.buf, w.segment, w.size = f, bufio.NewWriterSize(f, 64<<10), n, 0
+	return syncDir(w.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("journal closed")
+
+// Append assigns e the next sequence number and writes it. The error is
+// non-nil when the line could not be written (disk full, I/O error); the
+// caller keeps probing and counts it.
+func (w *Writer) Append(e *event.Event) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	e.Event.Sequence = w.seq + 1
+	line, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	line = append(line, '\n')
+	if w.size > 0 && w.size+int64(len(line)) > w.opts.SegmentBytes {
+		if err := w.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	if _, err := w.buf.Write(line); err != nil {
+		w.err = err
+		return fmt.Errorf("write journal: %w", err)
+	}
+	w.seq++
+	w.size += int64(len(line))
+	w.dirty = true
+	return nil
+}
+
+func (w *Writer) rotateLocked() error {
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close segment: %w", err)
+	}
+	return w.openSegment(w.segment + 1)
+}
+
+func (w *Writer) syncLocked() error {
+	if !w.dirty {
+		return nil
+	}
+	if err := w.buf.Flush(); err != nil {
+		w.err = err
+		return fmt.Errorf("flush journal: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = err
+		return fmt.Errorf("fsync journal: %w", err)
+	}
+	w.dirty, w.err = false, nil
+	return nil
+}
+
+// Sync flushes and fsyncs everything appended so far.
+func (w *Writer) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	return w.syncLocked()
+}
+
+// Sequence returns the sequence number of the last appended event.
+func (w *Writer) Sequence() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq
+}
+
+// Dir is the journal's directory.
+func (w *Writer) Dir() string { return w.dir }
+
+func (w *Writer) syncLoop() {
+	defer close(w.done)
+	t := time.NewTicker(w.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+			if err := w.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				w.log.Error("journal sync failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close stops the background sync, flushes, fsyncs and closes the segment.
+func (w *Writer) Close() error {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	err := w.syncLocked()
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close segment: %w", cerr)
+	}
+	return err
+}
+
+// Position is a place in the journal: a segment and a byte offset in it.
+// Positions are what shippers persist as their checkpoint.
+type Position struct {
+	Segment uint64 `json:"segment"`
+	Offset  int64  `json:"offset"`
+}
+
+// Less orders positions.
+func (p Position) Less(q Position) bool {
+	return p.Segment < q.Segment || (p.Segment == q.Segment && p.Offset < q.Offset)
+}
+
+// Reader reads complete lines from the journal, following it as it grows.
+// It is not safe for concurrent use.
+type Reader struct {
+	dir string
+	pos Position
+	f   *os.File
+	br  *bufio.Reader
+	// pending holds the start of a line whose end the writer has not flushed
+	// yet; it is returned once complete.
+	pending []byte
+}
+
+// NewReader returns a reader starting at from. The zero Position means the
+// oldest segment still present.
+func NewReader(dir string, from Position) *Reader {
+	return &Reader{dir: dir, pos: from}
+}
+
+// Next returns the next complete line (without its newline) and the position
+// just after it. It returns io.EOF when no complete line is available now;
+// calling Next again later picks up what the writer appended meanwhile. The
+// returned slice is valid until the next call.
+func (r *Reader) Next() ([]byte, Position, error) {
+	for {
+		if r.f == nil {
+			ok, err := r.openAt()
+			if err != nil {
+				return nil, r.pos, err
+			}
+			if !ok {
+				return nil, r.pos, io.EOF
+			}
+		}
+		chunk, err := r.br.ReadSlice('\n')
+		if err == nil {
+			var line []byte
+			if len(r.pending) > 0 {
+				r.pending = append(r.pending, chunk...)
+				line = r.pending
+				r.pending = r.pending[:0]
+			} else {
+				line = chunk
+			}
+			r.pos.Offset += int64(len(line))
+			return line[:len(line)-1], r.pos, nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			r.pending = append(r.pending, chunk...)
+			continue
+		}
+		if !errors.Is(err, io.EOF) {
+			return nil, r.pos, fmt.Errorf("read journal: %w", err)
+		}
+		r.pending = append(r.pending, chunk...)
+		// At the end of this segment. Move on only if a newer segment exists
+		// and this one has no partial line left: the writer never returns to
+		// an older segment.
+		if len(r.pending) == 0 {
+			next, err := r.nextSegment()
+			if err != nil {
+				return nil, r.pos, err
+			}
+			if next != 0 {
+				r.f.Close()
+				r.f, r.br = nil, nil
+				r.pos = Position{Segment: next}
+				continue
+			}
+		}
+		// Wait for more: rewind the partial line so the next call re-reads it
+		// whole from the file.
+		if len(r.pending) > 0 {
+			if _, err := r.f.Seek(r.pos.Offset, io.SeekStart); err != nil {
+				return nil, r.pos, fmt.Errorf("seek journal: %w", err)
+			}
+			r.br.Reset(r.f)
+			r.pending = r.pending[:0]
+		}
+		return nil, r.pos, io.EOF
+	}
+}
+
+func (r *Reader) nextSegment() (uint64, error) {
+	segs, err := Segments(r.dir)
+	if err != nil {
+		return 0, fmt.Errorf("list journal: %w", err)
+	}
+	for _, s := range segs {
+		if s > r.pos.Segment {
+			return s, nil
+		}
+	}
+	return 0, nil
+}
+
+// openAt opens the segment of r.pos (or the oldest one if r.pos is zero, or
+// the next one if r.pos's segment was removed by retention).
+func (r *Reader) openAt() (bool, error) {
+	segs, err := Segments(r.dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("list journal: %w", err)
+	}
+	var seg uint64
+	for _, s := range segs {
+		if s >= r.pos.Segment {
+			seg = s
+			break
+		}
+	}
+	if seg == 0 {
+		return false, nil
+	}
+	if seg != r.pos.Segment {
+		r.pos = Position{Segment: seg}
+	}
+	f, err := os.Open(filepath.Join(r.dir, SegmentName(seg)))
+	if err != nil {
+		return false, fmt.Errorf("open segment: %w", err)
+	}
+	if _, err := f.Seek(r.pos.Offset, io.SeekStart); err != nil {
+		f.Close()
+		return false, fmt.Errorf("seek segment: %w", err)
+	}
+	r.f, r.br = f, bufio.NewReaderSize(f, 256<<10)
+	return true, nil
+}
+
+// Position returns where the next Next call starts.
+func (r *Reader) Position() Position { return r.pos }
+
+// Close releases the open segment.
+func (r *Reader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f, r.br = nil, nil
+	return err
+}
+
+// Scan decodes every complete event in dir, oldest first, and calls fn for
+// each. It stops at the first error fn returns. Lines that do not decode are
+// reported through bad (which may be nil) and skipped. Memory use does not
+// depend on the journal's length.
+func Scan(dir string, fn func(*event.Event) error, bad func(Position, error)) error {
+	r := NewReader(dir, Position{})
+	defer r.Close()
+	for {
+		line, pos, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var e event.Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			if bad != nil {
+				bad(pos, err)
+			}
+			continue
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+}

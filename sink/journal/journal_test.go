@@ -1,0 +1,250 @@
+package journal
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+func ev(tick int64) *event.Event {
+	return &event.Event{
+		Timestamp: time.Unix(1700000000, 0).UTC(),
+		Event:     event.Meta{ID: fmt.Sprintf("r/o/t/fresh/%d", tick), Kind: event.KindEvent, Action: event.ActionProbe},
+		Observer:  event.Observer{Name: "o"},
+		DBProbe:   event.DBProbe{Schema: event.Schema, RunID: "r", Target: "t", Mode: "fresh", Tick: tick},
+	}
+}
+
+func readAll(t *testing.T, dir string) []*event.Event {
+	t.Helper()
+	var out []*event.Event
+	err := Scan(dir, func(e *event.Event) error {
+		out = append(out, e)
+		return nil
+	}, func(p Position, err error) { t.Errorf("bad line at %+v: %v", p, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAppendReopenRotate(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{SegmentBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := w.Append(ev(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(ev(99)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Append after Close = %v; want ErrClosed", err)
+	}
+	segs, _ := Segments(dir)
+	if len(segs) < 3 {
+		t.Errorf("%d segments of 1KiB for 50 events; want rotation", len(segs))
+	}
+	w, err = Open(dir, Options{SegmentBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(ev(50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, dir)
+	if len(got) != 51 {
+		t.Fatalf("read %d events; want 51", len(got))
+	}
+	for i, e := range got {
+		if e.Event.Sequence != uint64(i+1) || e.DBProbe.Tick != int64(i) {
+			t.Fatalf("event %d: sequence %d tick %d; want %d, %d", i, e.Event.Sequence, e.DBProbe.Tick, i+1, i)
+		}
+	}
+}
+
+func TestTornLineIsCut(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := w.Append(ev(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, SegmentName(1))
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"@timestamp":"2026-`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	// A reader never returns the partial line.
+	if got := readAll(t, dir); len(got) != 3 {
+		t.Fatalf("reader saw %d events with a torn tail; want 3", len(got))
+	}
+	w, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(ev(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, dir)
+	if len(got) != 4 || got[3].Event.Sequence != 4 {
+		t.Fatalf("after repair: %d events, last sequence %d; want 4, 4", len(got), got[len(got)-1].Event.Sequence)
+	}
+}
+
+func TestReaderFollowsWriter(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{SegmentBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r := NewReader(dir, Position{})
+	defer r.Close()
+	if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("Next on an empty journal = %v; want io.EOF", err)
+	}
+	var last Position
+	for i := range 40 {
+		if err := w.Append(ev(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		line, pos, err := r.Next()
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		var e event.Event
+		if err := json.Unmarshal(line, &e); err != nil || e.DBProbe.Tick != int64(i) {
+			t.Fatalf("event %d: tick %d, %v", i, e.DBProbe.Tick, err)
+		}
+		if !last.Less(pos) {
+			t.Fatalf("position %+v not after %+v", pos, last)
+		}
+		last = pos
+		if _, _, err := r.Next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("caught-up Next = %v; want io.EOF", err)
+		}
+	}
+	// A reader resumes from a saved position.
+	r2 := NewReader(dir, last)
+	defer r2.Close()
+	if err := w.Append(ev(40)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	line, _, err := r2.Next()
+	if err != nil || !strings.Contains(string(line), `"tick":40`) {
+		t.Fatalf("resumed reader got %q, %v; want tick 40", line, err)
+	}
+}
+
+// TestCrashKeepsEverySyncedEvent kills -9 a child process that appends as
+// fast as it can, then checks that reopening the journal keeps every event
+// the child reported synced, in one unbroken sequence, and nothing torn.
+func TestCrashKeepsEverySyncedEvent(t *testing.T) {
+	if dir := os.Getenv("DBPROBE_JOURNAL_CRASH_CHILD"); dir != "" {
+		crashChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsEverySyncedEvent$")
+	cmd.Env = append(os.Environ(), "DBPROBE_JOURNAL_CRASH_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var synced uint64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "synced "); ok {
+			synced, _ = strconv.ParseUint(n, 10, 64)
+			if synced >= 3000 {
+				break
+			}
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if synced < 3000 {
+		t.Fatalf("child reported only %d synced events", synced)
+	}
+	w, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, dir)
+	if uint64(len(got)) < synced {
+		t.Fatalf("%d events survived; the child had synced %d", len(got), synced)
+	}
+	for i, e := range got {
+		if e.Event.Sequence != uint64(i+1) {
+			t.Fatalf("event %d has sequence %d; want an unbroken sequence", i, e.Event.Sequence)
+		}
+	}
+}
+
+func crashChild(dir string) {
+	w, err := Open(dir, Options{SegmentBytes: 256 << 10, SyncInterval: time.Hour})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	for i := int64(0); ; i++ {
+		if err := w.Append(ev(i)); err != nil {
+			os.Exit(1)
+		}
+		if i%100 == 99 {
+			if err := w.Sync(); err != nil {
+				os.Exit(1)
+			}
+			fmt.Printf("synced %d\n", i+1)
+		}
+	}
+}
