@@ -53,11 +53,9 @@ type DNS struct {
 	Server string `yaml:"server"`
 }
 
-// Target is one MySQL endpoint to probe.
-type Target struct {
-	Name string `yaml:"name"`
-
-	// Either DSN (go-sql-driver/mysql format) or the fields below.
+// Endpoint is how to reach one MySQL server or cluster endpoint: either a
+// DSN (go-sql-driver/mysql format) or the discrete fields.
+type Endpoint struct {
 	DSN          string `yaml:"dsn"`
 	Host         string `yaml:"host"`
 	Port         int    `yaml:"port"`
@@ -67,14 +65,29 @@ type Target struct {
 	Database     string `yaml:"database"`
 	TLS          *TLS   `yaml:"tls"`
 
+	mysql *mysql.Config // resolved by validate
+}
+
+// Target is one MySQL endpoint to probe.
+type Target struct {
+	Name     string `yaml:"name"`
+	Endpoint `yaml:",inline"`
+
 	Modes    []string  `yaml:"modes"`
 	Write    *Write    `yaml:"write"`
 	Interval *Duration `yaml:"interval"`
 	Timeout  *Duration `yaml:"timeout"`
 	DNS      *DNS      `yaml:"dns"`
 
+	// BlueGreen also polls mysql.rds_topology for the Blue/Green
+	// switchover phase.
+	BlueGreen bool `yaml:"bluegreen"`
+	// Green is the green (replica) side of a Blue/Green deployment: read
+	// on every tick for the heartbeat row to measure replication lag, and
+	// checked by `dbprobe check`.
+	Green *Endpoint `yaml:"green"`
+
 	// resolved by validate
-	mysql    *mysql.Config
 	interval time.Duration
 	timeout  time.Duration
 	dns      DNS
@@ -312,12 +325,18 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	if t.Write != nil && !identRE.MatchString(t.Write.Table) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
-	t.mysql = t.buildMySQL(p, e)
+	t.mysql = t.Endpoint.build(p, e)
+	if t.Green != nil {
+		t.Green.mysql = t.Green.build(p+".green", e)
+		if t.Write == nil {
+			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
+		}
+	}
 }
 
-// buildMySQL turns the DSN or the discrete fields into a driver config.
+// build turns the DSN or the discrete fields into a driver config.
 // Messages never quote the DSN or the password.
-func (t *Target) buildMySQL(p string, e *errs) *mysql.Config {
+func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != "" || t.TLS != nil
 	switch {
 	case t.DSN != "" && discrete:
@@ -414,12 +433,12 @@ func (t *TLS) build(host string) (*tls.Config, error) {
 	return tc, nil
 }
 
-// MySQL returns a copy of the target's driver configuration. Callers own the
-// copy and may set dial functions and timeouts on it.
-func (t *Target) MySQL() *mysql.Config { return t.mysql.Clone() }
+// MySQL returns a copy of the endpoint's driver configuration. Callers own
+// the copy and may set dial functions and timeouts on it.
+func (t *Endpoint) MySQL() *mysql.Config { return t.mysql.Clone() }
 
-// Endpoint returns the host and port the target's address names.
-func (t *Target) Endpoint() (host string, port int) {
+// HostPort returns the host and port the endpoint's address names.
+func (t *Endpoint) HostPort() (host string, port int) {
 	h, ps, _ := net.SplitHostPort(t.mysql.Addr)
 	port, _ = strconv.Atoi(ps)
 	return h, port
@@ -448,4 +467,11 @@ func (c *Config) Secrets() []string {
 		out = append(out, c.Sinks.Elasticsearch.secrets()...)
 	}
 	return out
+}
+
+func greenMySQL(g *Endpoint) *mysql.Config {
+	if g == nil {
+		return nil
+	}
+	return g.mysql
 }

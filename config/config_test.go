@@ -81,7 +81,7 @@ targets:
 	if got := strings.Join(a.Modes, ","); got != "fresh" {
 		t.Errorf("a modes = %q; want fresh", got)
 	}
-	if h, p := a.Endpoint(); h != "db.example" || p != 3306 {
+	if h, p := a.HostPort(); h != "db.example" || p != 3306 {
 		t.Errorf("a endpoint = %s:%d; want db.example:3306", h, p)
 	}
 	if got := b.EffectiveInterval(); got != 100*time.Millisecond {
@@ -189,7 +189,7 @@ func TestEnvInNonStringField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, p := c.Targets[0].Endpoint(); p != 3307 {
+	if _, p := c.Targets[0].HostPort(); p != 3307 {
 		t.Errorf("port = %d; want 3307", p)
 	}
 }

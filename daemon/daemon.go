@@ -8,13 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"path/filepath"
+	"sync"
 	"os"
 	"time"
 
 	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/probe"
+	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
@@ -26,6 +31,17 @@ type Options struct {
 	Clock probe.Clock
 	// Now overrides the wall clock used for the default run ID (tests).
 	Now func() time.Time
+	// Summary receives the text report when the run stops; nil skips it.
+	Summary io.Writer
+	// Observers see every event and finding, in journal order, from the
+	// daemon's single consumer goroutine. They must not block: a slow
+	// observer delays journaling (never probing, up to the event buffer).
+	Observers []EventObserver
+}
+
+// EventObserver consumes events as they are journaled.
+type EventObserver interface {
+	Observe(*event.Event)
 }
 
 // Daemon is one dbprobe run.
@@ -35,9 +51,12 @@ type Daemon struct {
 	log     *slog.Logger
 	runID   string
 	streams []*probe.Stream
+	pollers []*probe.BlueGreenPoller
 	journal *journal.Writer
+	detect  *detector.Detector
 
-	events chan *event.Event
+	events      chan *event.Event
+	journalErrs int // consecutive failed appends; consumer goroutine only
 }
 
 // DefaultRunID derives a run ID from the start time, so that every restart
@@ -51,7 +70,7 @@ func Targets(cfg *config.Config) []*probe.Target {
 	out := make([]*probe.Target, 0, len(cfg.Targets))
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
-		host, port := t.Endpoint()
+		host, port := t.HostPort()
 		pt := &probe.Target{
 			Name:     t.Name,
 			Host:     host,
@@ -65,6 +84,10 @@ func Targets(cfg *config.Config) []*probe.Target {
 		if t.Write != nil {
 			pt.WriteTable = t.Write.Table
 		}
+		if t.Green != nil {
+			pt.Green = t.Green.MySQL()
+		}
+		pt.BlueGreen = t.BlueGreen
 		out = append(out, pt)
 	}
 	return out
@@ -104,7 +127,22 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		Logger:   d.log,
 		Clock:    opts.Clock,
 	}
-	d.streams = probe.NewStreams(Targets(cfg), env)
+	targets := Targets(cfg)
+	d.streams = probe.NewStreams(targets, env)
+	var reorder time.Duration
+	for _, t := range targets {
+		reorder = max(reorder, t.Timeout+t.Interval)
+		if t.BlueGreen {
+			d.pollers = append(d.pollers, probe.NewBlueGreenPoller(t, env))
+		}
+	}
+	d.detect = detector.New(detector.Options{
+		RunID: d.runID,
+		// A probe's event can arrive up to its timeout after a later
+		// tick's; the slack covers a busy consumer.
+		Reorder: reorder + 2*time.Second,
+		Logger:  d.log,
+	})
 	// Deep enough to absorb a slow disk for several seconds of every
 	// stream's events without making probes wait.
 	d.events = make(chan *event.Event, 4096)
@@ -136,30 +174,73 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(consumed)
 		d.consume()
 	}()
-	probe.Run(ctx, d.streams, func(e *event.Event) { d.events <- e })
+	emit := func(e *event.Event) { d.events <- e }
+	var wg sync.WaitGroup
+	for _, p := range d.pollers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.Run(ctx, emit)
+		}()
+	}
+	probe.Run(ctx, d.streams, emit)
+	wg.Wait()
 	close(d.events)
 	<-consumed
-	if err := d.journal.Close(); err != nil {
-		return fmt.Errorf("close journal: %w", err)
+	for _, f := range d.detect.Flush() {
+		d.record(f)
+	}
+	err := d.journal.Close()
+	if err != nil {
+		err = fmt.Errorf("close journal: %w", err)
+	}
+	rep := d.detect.Report()
+	if werr := report.WriteFiles(d.JournalDir(), rep); werr != nil {
+		d.log.Error("writing the report failed", "err", werr)
+		err = errors.Join(err, werr)
+	} else {
+		d.log.Info("report written", "json", filepath.Join(d.JournalDir(), "report.json"), "html", filepath.Join(d.JournalDir(), "report.html"))
+	}
+	if d.opts.Summary != nil {
+		if terr := report.Text(d.opts.Summary, rep); terr != nil {
+			err = errors.Join(err, terr)
+		}
 	}
 	d.log.Info("dbprobe stopped", "run_id", d.runID, "events", d.journal.Sequence())
-	return nil
+	return err
 }
+
+// Report is the analysis so far; safe to call while the daemon runs.
+func (d *Daemon) Report() *report.Report { return d.detect.Report() }
 
 // consume is the single reader of the event channel: events reach the
 // journal in one order, and consumers that keep state need no locks.
 func (d *Daemon) consume() {
-	var journalErrs int
 	for e := range d.events {
-		if err := d.journal.Append(e); err != nil {
-			journalErrs++
-			if journalErrs == 1 || errors.Is(err, journal.ErrClosed) {
-				d.log.Error("journal write failed; probing continues", "err", err)
-			}
-		} else if journalErrs > 0 {
-			d.log.Info("journal writes recovered", "failed_writes", journalErrs)
-			journalErrs = 0
+		d.record(e)
+		for _, f := range d.detect.Observe(e) {
+			d.record(f)
 		}
+	}
+}
+
+// record journals one event or finding, logs findings and hands both to
+// the observers. Journal errors are logged once per outage, never fatal.
+func (d *Daemon) record(e *event.Event) {
+	if err := d.journal.Append(e); err != nil {
+		d.journalErrs++
+		if d.journalErrs == 1 {
+			d.log.Error("journal write failed; probing continues", "err", err)
+		}
+	} else if d.journalErrs > 0 {
+		d.log.Info("journal writes recovered", "failed_writes", d.journalErrs)
+		d.journalErrs = 0
+	}
+	if e.Event.Kind == event.KindState {
+		d.log.Info(e.Message, "finding", e.Event.Action, "target", e.DBProbe.Target, "mode", e.DBProbe.Mode)
+	}
+	for _, o := range d.opts.Observers {
+		o.Observe(e)
 	}
 }
 

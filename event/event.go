@@ -28,6 +28,9 @@ const (
 const (
 	ActionProbe = "probe"
 	ActionGap   = "gap"
+	// ActionBlueGreenStatus records what the Blue/Green poller read from
+	// mysql.rds_topology, each time it changes.
+	ActionBlueGreenStatus = "bluegreen_status"
 )
 
 // Finding actions (event.kind "state"), written by the detector.
@@ -46,9 +49,9 @@ const (
 	ActionBlueGreenPhase    = "bluegreen_phase"
 )
 
-// Dataset is event.dataset of every dbprobe event, and the dataset part of
-// the Elasticsearch data stream logs-dbprobe.probe-<namespace> (ECS wants
-// the two equal).
+// Dataset is event.dataset of probe, gap and Blue/Green status events;
+// findings carry detector.Dataset. Both go to one Elasticsearch data stream,
+// logs-dbprobe-<namespace>, whose data_stream.dataset is "dbprobe".
 const Dataset = "dbprobe.probe"
 
 // Outcomes (ECS event.outcome).
@@ -237,8 +240,13 @@ type Replicate struct {
 
 // BlueGreen carries the Blue/Green switchover phase seen in mysql.rds_topology.
 type BlueGreen struct {
-	Phase  string `json:"phase"`
+	// Phase is the phase name the AWS drivers use: NOT_CREATED, CREATED,
+	// PREPARATION, IN_PROGRESS, POST, COMPLETED.
+	Phase string `json:"phase"`
+	// Status is the raw status column it was derived from.
 	Status string `json:"status,omitempty"`
+	// Rows is the table as read, one "role status endpoint:port" per row.
+	Rows []string `json:"rows,omitempty"`
 }
 
 // Finding is a detector result. Which fields are set depends on

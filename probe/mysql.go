@@ -34,6 +34,11 @@ type Target struct {
 	Modes      []string
 	Interval   time.Duration
 	Timeout    time.Duration
+	// Green, when set, is read on every probe after the write to measure
+	// replication lag to the green (replica) side.
+	Green *mysql.Config
+	// BlueGreen enables the mysql.rds_topology poller.
+	BlueGreen bool
 }
 
 // identityVars are the variables dbprobe asks every server for. Which of
@@ -66,6 +71,8 @@ type prober struct {
 	pool chan *pooledConn
 	// write is the heartbeat upsert, built once.
 	write string
+	// lag measures replication lag to the green side, when configured.
+	lag *lagTracker
 }
 
 type pooledConn struct {
@@ -102,16 +109,24 @@ func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
 		p.pool <- nil
 	}
 	if t.WriteTable != "" {
-		p.write = "INSERT INTO " + quoteTable(t.WriteTable) +
+		p.write = "INSERT INTO " + QuoteTable(t.WriteTable) +
 			" (observer, target, mode, run_id, tick, probe_time, server_id, server_time)" +
 			" VALUES (?, ?, ?, ?, ?, ?, @@server_id, NOW(6))" +
 			" ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), tick = VALUES(tick)," +
 			" probe_time = VALUES(probe_time), server_id = VALUES(server_id), server_time = VALUES(server_time)"
+		if t.Green != nil {
+			lag, err := newLagTracker(t.Green, t.WriteTable, driverLogger{env.Logger})
+			if err != nil {
+				env.Logger.Error("replication lag disabled: bad green endpoint", "target", t.Name, "err", env.redact(err.Error()))
+			}
+			p.lag = lag
+		}
 	}
 	return p
 }
 
-func quoteTable(name string) string {
+// QuoteTable quotes a validated table name (optionally schema.table) for SQL.
+func QuoteTable(name string) string {
 	parts := strings.Split(name, ".")
 	for i, p := range parts {
 		parts[i] = "`" + strings.ReplaceAll(p, "`", "``") + "`"
@@ -123,7 +138,7 @@ func quoteTable(name string) string {
 // One row per (observer, target, mode) is upserted on every write probe,
 // recording which server (server_id) took it and when.
 func HeartbeatTableDDL(table string) string {
-	return "CREATE TABLE IF NOT EXISTS " + quoteTable(table) + ` (
+	return "CREATE TABLE IF NOT EXISTS " + QuoteTable(table) + ` (
   observer    VARCHAR(64)     NOT NULL,
   target      VARCHAR(64)     NOT NULL,
   mode        VARCHAR(16)     NOT NULL,
@@ -195,6 +210,15 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			err = p.heartbeat(ctx, conn, ev)
 			lat.Write = ms(time.Since(t0))
 			d.Write.OK = err == nil
+			if err == nil && p.lag != nil {
+				p.lag.acked(d.Tick, time.Now())
+			}
+		}
+	}
+	if p.lag != nil {
+		d.Replication = p.lag.measure(ctx, ev)
+		if d.Replication.Error != "" {
+			d.Replication.Error = p.env.redact(d.Replication.Error)
 		}
 	}
 	if err != nil {

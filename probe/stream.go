@@ -57,13 +57,25 @@ type Env struct {
 	Clock   Clock
 }
 
-func (e *Env) redact(s string) string {
-	for _, sec := range e.Secrets {
+func (e *Env) redact(s string) string { return Redact(s, e.Secrets) }
+
+// Redact replaces every secret in s with asterisks.
+func Redact(s string, secrets []string) string {
+	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "*****")
 		}
 	}
 	return s
+}
+
+func fillEnv(env *Env) {
+	if env.Clock == nil {
+		env.Clock = SystemClock{}
+	}
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
 }
 
 // Stream probes one target in one mode.
@@ -76,12 +88,7 @@ type Stream struct {
 
 // NewStreams builds one stream per target and mode.
 func NewStreams(targets []*Target, env *Env) []*Stream {
-	if env.Clock == nil {
-		env.Clock = SystemClock{}
-	}
-	if env.Logger == nil {
-		env.Logger = slog.New(slog.DiscardHandler)
-	}
+	fillEnv(env)
 	var out []*Stream
 	for _, t := range targets {
 		vars := &varCache{m: map[string][]string{}}

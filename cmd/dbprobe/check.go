@@ -7,18 +7,22 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/preflight"
 	"github.com/dbprobe/dbprobe/probe"
 )
 
 // errCheckFailed makes check exit 1 after printing what failed.
 var errCheckFailed = errors.New("check found problems")
 
-func checkCmd(_ context.Context, args []string, e *env) error {
+func checkCmd(ctx context.Context, args []string, e *env) error {
 	fs := flag.NewFlagSet("dbprobe check", flag.ContinueOnError)
 	cfgPath := fs.String("config", "dbprobe.yaml", "configuration file")
+	create := fs.Bool("create-heartbeat-table", false, "create a missing heartbeat table (needs CREATE on its schema)")
+	syncTimeout := fs.Duration("sync-timeout", 10*time.Second, "how long the data sync check waits for the marker row on green")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
@@ -27,13 +31,41 @@ func checkCmd(_ context.Context, args []string, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "config %s: ok (%d targets)\n", *cfgPath, len(cfg.Targets))
+	failed := false
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		pt := preflight.Target{
+			Name:        t.Name,
+			Blue:        t.MySQL(),
+			BlueGreen:   t.BlueGreen,
+			Observer:    cfg.Observer.Name,
+			CreateTable: *create,
+			SyncTimeout: *syncTimeout,
+		}
+		if t.Write != nil {
+			pt.WriteTable = t.Write.Table
+		}
+		if t.Green != nil {
+			pt.Green = t.Green.MySQL()
+		}
+		pctx, cancel := context.WithTimeout(ctx, *syncTimeout+time.Minute)
+		results := preflight.Run(pctx, pt)
+		cancel()
+		fmt.Fprintf(e.stdout, "\npreflight %s:\n", t.Name)
+		for _, r := range results {
+			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, probe.Redact(r.Detail, cfg.Secrets()))
+			if r.Fix != "" {
+				fmt.Fprintf(e.stdout, "        %-20s -> %s\n", "", r.Fix)
+			}
+			failed = failed || r.Level == preflight.Fail
+		}
+	}
 	env := &probe.Env{
 		RunID:    "check",
 		Observer: daemon.Observer(cfg, buildVersion()),
 		Secrets:  cfg.Secrets(),
 		Logger:   newLogger(cfg.Log, io.Discard),
 	}
-	failed := false
 	for _, s := range probe.NewStreams(daemon.Targets(cfg), env) {
 		ev := s.ProbeOnce()
 		printProbe(e.stdout, s.Key(), ev)

@@ -63,7 +63,7 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	log := newLogger(cfg.Log, e.stderr)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion()})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: e.stdout})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,202 @@
+package probe
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+// Blue/Green phases, named as the AWS drivers name them, from the status
+// column of mysql.rds_topology.
+const (
+	PhaseNotCreated = "NOT_CREATED"
+	PhaseCreated    = "CREATED"
+	PhasePreparing  = "PREPARATION"
+	PhaseInProgress = "IN_PROGRESS"
+	PhasePost       = "POST"
+	PhaseCompleted  = "COMPLETED"
+)
+
+var statusPhase = map[string]string{
+	"AVAILABLE":                     PhaseCreated,
+	"SWITCHOVER_INITIATED":          PhasePreparing,
+	"SWITCHOVER_IN_PROGRESS":        PhaseInProgress,
+	"SWITCHOVER_IN_POST_PROCESSING": PhasePost,
+	"SWITCHOVER_COMPLETED":          PhaseCompleted,
+}
+
+var phaseRank = map[string]int{
+	PhaseNotCreated: 0, PhaseCreated: 1, PhasePreparing: 2, PhaseInProgress: 3, PhasePost: 4, PhaseCompleted: 5,
+}
+
+// topologyQuery is the query the AWS drivers poll.
+const topologyQuery = "SELECT version, endpoint, port, role, status FROM mysql.rds_topology"
+
+// Errors that mean the metadata cannot be read, as opposed to the server
+// being unreachable right now.
+const (
+	errTableAccessDenied = 1142 // ER_TABLEACCESS_DENIED_ERROR
+	errNoSuchTable       = 1146 // ER_NO_SUCH_TABLE
+)
+
+// BlueGreenPoller watches a target's mysql.rds_topology for the Blue/Green
+// switchover phase. It polls slowly (Baseline) while nothing happens and on
+// every tick of the target's interval while a switchover is underway, and
+// emits an event each time what it reads changes.
+type BlueGreenPoller struct {
+	p        *prober
+	Baseline time.Duration
+}
+
+// NewBlueGreenPoller returns a poller for t, sharing env with its streams.
+func NewBlueGreenPoller(t *Target, env *Env) *BlueGreenPoller {
+	fillEnv(env)
+	p := newProber(t, event.ModePooled, env, &varCache{m: map[string][]string{}})
+	return &BlueGreenPoller{p: p, Baseline: 5 * time.Second}
+}
+
+// Run polls until ctx is done.
+func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
+	var (
+		conn     driver.Conn
+		last     string
+		phase    = PhaseNotCreated
+		warned   bool
+		interval = b.p.t.Interval
+	)
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	clock := b.p.env.Clock
+	next := clock.Now()
+	for {
+		wait := b.Baseline
+		if r := phaseRank[phase]; r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted] {
+			wait = interval
+		}
+		if !clock.SleepUntil(ctx, next) {
+			return
+		}
+		next = next.Add(wait)
+		if now := clock.Now(); next.Before(now) {
+			next = now
+		}
+		pctx, cancel := context.WithTimeout(ctx, b.p.t.Timeout)
+		bg, c, err := b.poll(pctx, conn)
+		cancel()
+		conn = c
+		if err != nil {
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && (me.Number == errTableAccessDenied || me.Number == errNoSuchTable) {
+				if !warned {
+					b.p.env.Logger.Warn("Blue/Green awareness: cannot read mysql.rds_topology; grant SELECT on it to the probe user (or the server has no Blue/Green metadata); will keep trying quietly",
+						"target", b.p.t.Name, "err", b.p.env.redact(err.Error()))
+					warned = true
+				}
+				if me.Number == errNoSuchTable {
+					bg = &event.BlueGreen{Phase: PhaseNotCreated}
+				}
+			}
+			if bg == nil {
+				continue
+			}
+		} else if warned {
+			b.p.env.Logger.Info("Blue/Green awareness: mysql.rds_topology readable again", "target", b.p.t.Name)
+			warned = false
+		}
+		key := bg.Phase + "|" + strings.Join(bg.Rows, ";")
+		if key == last {
+			continue
+		}
+		last, phase = key, bg.Phase
+		emit(b.event(bg))
+	}
+}
+
+// poll reads the topology over conn, connecting first when conn is nil. It
+// returns the connection to reuse (nil when it broke).
+func (b *BlueGreenPoller) poll(ctx context.Context, conn driver.Conn) (*event.BlueGreen, driver.Conn, error) {
+	if conn == nil {
+		var scratch event.Event
+		scratch.DBProbe.Latency = &event.Latency{}
+		c, _, err := b.p.connect(ctx, &scratch)
+		if err != nil {
+			return nil, nil, err
+		}
+		conn = c
+	}
+	bg, err := readTopology(ctx, conn)
+	if err != nil && connBroken(conn, ctx, event.PhaseQuery, err) {
+		conn.Close()
+		conn = nil
+	}
+	return bg, conn, err
+}
+
+func readTopology(ctx context.Context, conn driver.Conn) (*event.BlueGreen, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return nil, errors.New("driver connection cannot query")
+	}
+	rows, err := q.QueryContext(ctx, topologyQuery, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	bg := &event.BlueGreen{Phase: PhaseNotCreated}
+	best := -1
+	dest := make([]driver.Value, 5)
+	for {
+		if err := rows.Next(dest); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, err
+		}
+		role, status := text(dest[3]), text(dest[4])
+		bg.Rows = append(bg.Rows, fmt.Sprintf("%s %s %s:%s", strings.TrimPrefix(role, "BLUE_GREEN_DEPLOYMENT_"), status, text(dest[1]), text(dest[2])))
+		// The deployment is as far along as its most advanced member.
+		if ph, ok := statusPhase[strings.ToUpper(status)]; ok && phaseRank[ph] > best {
+			best, bg.Phase, bg.Status = phaseRank[ph], ph, status
+		}
+	}
+	sort.Strings(bg.Rows)
+	return bg, nil
+}
+
+func (b *BlueGreenPoller) event(bg *event.BlueGreen) *event.Event {
+	now := b.p.env.Clock.Now()
+	env := b.p.env
+	return &event.Event{
+		Timestamp: now.Round(0).UTC(),
+		Message:   fmt.Sprintf("%s: mysql.rds_topology says %s", b.p.t.Name, bg.Phase),
+		Event: event.Meta{
+			ID:       fmt.Sprintf("%s/%s/%s/bluegreen/%d", env.RunID, env.Observer.Name, b.p.t.Name, now.UnixNano()),
+			Kind:     event.KindEvent,
+			Category: []string{"database"},
+			Type:     []string{"info"},
+			Dataset:  "dbprobe.probe",
+			Action:   event.ActionBlueGreenStatus,
+			Start:    now.Round(0).UTC(),
+		},
+		Observer: env.Observer,
+		Labels:   env.Labels,
+		DBProbe: event.DBProbe{
+			Schema:    event.Schema,
+			RunID:     env.RunID,
+			Target:    b.p.t.Name,
+			BlueGreen: bg,
+		},
+	}
+}
