@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
-	"os"
 	"time"
 
 	"github.com/dbprobe/dbprobe/config"

@@ -233,4 +233,3 @@ sinks: {journal: {dir: `+t.TempDir()+`}}
 		t.Fatal("second signal did not exit")
 	}
 }
-
