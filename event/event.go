@@ -162,6 +162,9 @@ type Latency struct {
 	Connect *float64 `json:"connect,omitempty"`
 	Query   *float64 `json:"query,omitempty"`
 	Write   *float64 `json:"write,omitempty"`
+	// Replica is the read of the heartbeat row on the green side, when a
+	// green endpoint is configured; it is part of Total.
+	Replica *float64 `json:"replica,omitempty"`
 	Total   float64  `json:"total"`
 }
 

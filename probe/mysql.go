@@ -216,7 +216,9 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 		}
 	}
 	if p.lag != nil {
+		t0 := time.Now()
 		d.Replication = p.lag.measure(ctx, ev)
+		lat.Replica = ms(time.Since(t0))
 		if d.Replication.Error != "" {
 			d.Replication.Error = p.env.redact(d.Replication.Error)
 		}
