@@ -458,8 +458,11 @@ func (t *Target) EffectiveDNS() DNS { return t.dns }
 func (c *Config) Secrets() []string {
 	var out []string
 	for i := range c.Targets {
-		if m := c.Targets[i].mysql; m != nil && m.Passwd != "" {
-			out = append(out, m.Passwd)
+		t := &c.Targets[i]
+		for _, m := range []*mysql.Config{t.mysql, greenMySQL(t.Green)} {
+			if m != nil && m.Passwd != "" {
+				out = append(out, m.Passwd)
+			}
 		}
 	}
 	out = append(out, c.Notify.secrets()...)

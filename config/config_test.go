@@ -39,6 +39,8 @@ func TestLoadFileErrors(t *testing.T) {
 		{"bad-segment.yml", []string{`sinks.journal.segment_size: not a size (got "lots"`}},
 		{"not-yaml.yml", []string{"not valid YAML"}},
 		{"empty.yml", []string{"the file is empty"}},
+		{"green-without-write.yml", []string{"targets[0].green: measuring replication lag needs the write probe"}},
+		{"green-bad-field.yml", []string{"targets[0].green.usr: unknown field"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -191,5 +193,28 @@ func TestEnvInNonStringField(t *testing.T) {
 	}
 	if _, p := c.Targets[0].HostPort(); p != 3307 {
 		t.Errorf("port = %d; want 3307", p)
+	}
+}
+
+func TestEnvValueStaysString(t *testing.T) {
+	c, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: "${PW}"}]`), func(string) string { return "null" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Targets[0].MySQL().Passwd; got != "null" {
+		t.Errorf("password = %q; want the literal \"null\" from the environment", got)
+	}
+}
+
+func TestGreenSecrets(t *testing.T) {
+	c, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: p1, write: {table: hb}, bluegreen: true, green: {host: g, user: probe, password: p2}}]`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Secrets(), ","); got != "p1,p2" {
+		t.Errorf("Secrets() = %q; want p1,p2", got)
+	}
+	if !c.Targets[0].BlueGreen || c.Targets[0].Green.MySQL().Addr != "g:3306" {
+		t.Errorf("bluegreen/green = %v/%v", c.Targets[0].BlueGreen, c.Targets[0].Green.MySQL().Addr)
 	}
 }
