@@ -232,6 +232,20 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 	}
 }
 
+// close releases the connections the prober keeps between probes. Call it
+// once no probe runs any more.
+func (p *prober) close() {
+	if p.pool != nil {
+		if c := <-p.pool; c != nil {
+			c.c.Close()
+		}
+		p.pool <- nil
+	}
+	if p.lag != nil {
+		p.lag.close()
+	}
+}
+
 // connBroken reports whether the pooled connection must be replaced. Like a
 // plain application pool, dbprobe only drops a connection the driver says is
 // unusable (or one a timeout left mid-protocol), never one that merely talks

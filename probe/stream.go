@@ -83,6 +83,7 @@ type Stream struct {
 	target *Target
 	mode   string
 	env    *Env
+	prober *prober
 	probe  func(ctx context.Context, ev *event.Event)
 }
 
@@ -94,7 +95,7 @@ func NewStreams(targets []*Target, env *Env) []*Stream {
 		vars := &varCache{m: map[string][]string{}}
 		for _, m := range t.Modes {
 			p := newProber(t, m, env, vars)
-			out = append(out, &Stream{target: t, mode: m, env: env, probe: p.probe})
+			out = append(out, &Stream{target: t, mode: m, env: env, prober: p, probe: p.probe})
 		}
 	}
 	return out
@@ -147,6 +148,7 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 	}
 	sem := make(chan struct{}, s.MaxInFlight())
 	var wg sync.WaitGroup
+	defer s.prober.close()
 	defer wg.Wait()
 	for k := k0; ; k++ {
 		if !clock.SleepUntil(ctx, due(k)) {

@@ -1,0 +1,207 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/lab/mariadb"
+	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
+	"github.com/dbprobe/dbprobe/probe"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// watcher lets the test wait for what the daemon has journaled.
+type watcher struct {
+	mu sync.Mutex
+	ok map[string]int // successes per mode since the last reset
+	fl map[string]int // failures per mode since the last reset
+}
+
+func (w *watcher) Observe(e *event.Event) {
+	if e.Event.Action != event.ActionProbe {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.DBProbe.Failure == nil {
+		w.ok[e.DBProbe.Mode]++
+	} else {
+		w.fl[e.DBProbe.Mode]++
+	}
+}
+
+func (w *watcher) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ok, w.fl = map[string]int{}, map[string]int{}
+}
+
+func (w *watcher) waitOK(t *testing.T, n int) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.ok[event.ModeFresh] >= n && w.ok[event.ModePooled] >= n
+	})
+}
+
+func (w *watcher) waitFailed(t *testing.T, n int) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.fl[event.ModeFresh] >= n && w.fl[event.ModePooled] >= n
+	})
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 60s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOutageBoundsContainTheTruth makes two outages of known extent on a
+// real MariaDB (server stopped, then read-only) and checks that what the
+// report claims about them is consistent with what was done: the windows'
+// first and last failed probes lie inside the outage, the bounds contain its
+// real duration, and the report files are written beside the journal.
+func TestOutageBoundsContainTheTruth(t *testing.T) {
+	srv := mariadbtest.Start(t, mariadb.Options{})
+	mariadbtest.Exec(t, srv, "CREATE DATABASE dbprobe", probe.HeartbeatTableDDL("dbprobe.hb"))
+	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT, INSERT, UPDATE ON dbprobe.*")
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`
+run_id: outage
+interval: 50ms
+timeout: 500ms
+targets:
+  - name: db
+    dsn: "probe:pw@tcp(`+srv.Addr()+`)/dbprobe"
+    modes: [fresh, pooled]
+    write: {table: hb}
+sinks: {journal: {dir: `+dir+`}}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{}
+	w.reset()
+	d, err := New(cfg, Options{Observers: []EventObserver{w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	w.waitOK(t, 5)
+	// Outage 1: the server is down between stopped and restarted; it went
+	// down somewhere in [t0, t1] and came back in [t2, t3].
+	t0 := time.Now()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Now()
+	w.reset()
+	w.waitFailed(t, 5)
+	t2 := time.Now()
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t3 := time.Now()
+	w.reset()
+	w.waitOK(t, 5)
+
+	// Outage 2, writes only: read-only between r0..r1 and r2..r3.
+	r0 := time.Now()
+	mariadbtest.Exec(t, srv, "SET GLOBAL read_only = 1")
+	r1 := time.Now()
+	w.reset()
+	w.waitFailed(t, 5)
+	r2 := time.Now()
+	mariadbtest.Exec(t, srv, "SET GLOBAL read_only = 0")
+	r3 := time.Now()
+	w.reset()
+	w.waitOK(t, 5)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	rep := d.Report()
+	if len(rep.Streams) != 2 {
+		t.Fatalf("report has %d streams; want 2", len(rep.Streams))
+	}
+	for _, s := range rep.Streams {
+		t.Run(s.Mode, func(t *testing.T) {
+			if len(s.Read.Windows) != 1 {
+				t.Fatalf("read windows = %+v; want exactly the server outage", s.Read.Windows)
+			}
+			checkWindow(t, "read", s.Read.Windows[0], t0, t1, t2, t3)
+			if len(s.Write.Windows) != 2 {
+				t.Fatalf("write windows = %+v; want the server outage and the read-only stretch", s.Write.Windows)
+			}
+			checkWindow(t, "write", s.Write.Windows[0], t0, t1, t2, t3)
+			ro := s.Write.Windows[1]
+			checkWindow(t, "read-only write", ro, r0, r1, r2, r3)
+			if ro.Errors[probe.ClassReadOnly] != ro.FailedProbes {
+				t.Errorf("read-only window errors = %v; want only read_only", ro.Errors)
+			}
+			if len(s.ReadOnly) != 1 || s.ReadOnly[0].Start.Before(r0) || s.ReadOnly[0].Start.After(r3) {
+				t.Errorf("read_only = %+v; want one stretch starting in [%v, %v]", s.ReadOnly, r0, r3)
+			}
+		})
+	}
+	for _, f := range []string{"report.json", "report.html"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "report.json" {
+			var got report.Report
+			if err := json.Unmarshal(b, &got); err != nil || got.RunID != "outage" || got.Schema != report.Schema {
+				t.Errorf("report.json: %v run %q schema %d", err, got.RunID, got.Schema)
+			}
+		} else if !strings.Contains(string(b), "<svg") {
+			t.Errorf("report.html has no timeline")
+		}
+	}
+}
+
+// checkWindow checks a window against an outage that began in [b0, b1] and
+// ended in [e0, e1].
+func checkWindow(t *testing.T, what string, w report.Window, b0, b1, e0, e1 time.Time) {
+	t.Helper()
+	if w.End == nil || w.MaxSeconds == nil || w.LastSuccess == nil {
+		t.Fatalf("%s window %+v is not closed with bounds", what, w)
+	}
+	// A probe that started before the outage began may still fail (it was
+	// in flight); one interval of slack is the probe resolution.
+	const slack = 50 * time.Millisecond
+	if w.Start.Before(b0.Add(-slack)) || w.LastFailed.After(e1) {
+		t.Errorf("%s window failed probes span [%v, %v]; want inside [%v, %v]", what, w.Start, w.LastFailed, b0, e1)
+	}
+	if w.LastSuccess.After(b1) || w.End.Before(e0) {
+		t.Errorf("%s window bounded by successes at %v and %v; want the last before %v and the first after %v", what, *w.LastSuccess, *w.End, b1, e0)
+	}
+	shortest, longest := e0.Sub(b1).Seconds(), e1.Sub(b0).Seconds()
+	if w.MinSeconds > longest+slack.Seconds() || *w.MaxSeconds < shortest {
+		t.Errorf("%s window bounds [%.3f, %.3f]s cannot contain an outage between %.3f and %.3f s", what, w.MinSeconds, *w.MaxSeconds, shortest, longest)
+	}
+	if w.MinSeconds > w.DurationSeconds || w.DurationSeconds > *w.MaxSeconds {
+		t.Errorf("%s window duration %.3f outside its bounds [%.3f, %.3f]", what, w.DurationSeconds, w.MinSeconds, *w.MaxSeconds)
+	}
+}

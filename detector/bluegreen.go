@@ -1,0 +1,104 @@
+package detector
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// phaseOrder ranks Blue/Green phases, under both the names the AWS
+// wrappers use and the mysql.rds_topology status values, so that a phase
+// going backwards can be reported as a rollback.
+var phaseOrder = map[string]int{
+	"NOT_CREATED":                   0,
+	"CREATED":                       1,
+	"AVAILABLE":                     1,
+	"PREPARATION":                   2,
+	"SWITCHOVER_INITIATED":          2,
+	"IN_PROGRESS":                   3,
+	"SWITCHOVER_IN_PROGRESS":        3,
+	"POST":                          4,
+	"SWITCHOVER_IN_POST_PROCESSING": 4,
+	"COMPLETED":                     5,
+	"SWITCHOVER_COMPLETED":          5,
+}
+
+// phaseTracker records the Blue/Green phases of one target, per source (the
+// Mode of the poller's events, e.g. which side it polls).
+type phaseTracker struct {
+	last map[string]string // source -> last phase
+	max  map[string]int    // source -> highest rank seen
+	list capped[report.Phase]
+}
+
+// observe applies one phase observation; it emits a finding when the phase
+// of the source changed.
+func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
+	if p.last == nil {
+		p.last, p.max = map[string]string{}, map[string]int{}
+	}
+	bg := ev.DBProbe.BlueGreen
+	phase := bg.Phase
+	if phase == "" {
+		phase = bg.Status
+	}
+	source := ev.DBProbe.Mode
+	prev, seen := p.last[source]
+	if seen && prev == phase {
+		return
+	}
+	p.last[source] = phase
+	rank, known := phaseOrder[strings.ToUpper(phase)]
+	top, hadTop := p.max[source]
+	rollback := known && hadTop && rank < top
+	if known && (!hadTop || rank > top) {
+		p.max[source] = rank
+	}
+	at := ev.Timestamp.UTC()
+	if at.IsZero() {
+		at = ev.Event.Start.UTC()
+	}
+	ph := report.Phase{At: at, Phase: phase, PrevPhase: prev, Source: source, Rollback: rollback}
+	p.list.add(ph)
+	target := ev.DBProbe.Target
+	runID := ev.DBProbe.RunID
+	if runID == "" {
+		runID = d.runID
+	}
+	key := event.StreamKey{Observer: ev.Observer.Name, Target: target, Mode: source}
+	msg := fmt.Sprintf("%s: Blue/Green phase %s at %s", target, phase, report.Clock(at))
+	if prev != "" {
+		msg = fmt.Sprintf("%s: Blue/Green phase %s -> %s at %s", target, prev, phase, report.Clock(at))
+	}
+	if rollback {
+		msg += " (rollback)"
+	}
+	d.emit(&event.Event{
+		Timestamp: at,
+		Message:   msg,
+		Event: event.Meta{
+			ID:       findingID(runID, key, event.ActionBlueGreenPhase, at.UnixNano()),
+			Kind:     event.KindState,
+			Category: []string{"database"},
+			Type:     []string{findingType(event.ActionBlueGreenPhase)},
+			Dataset:  Dataset,
+			Action:   event.ActionBlueGreenPhase,
+			Start:    at,
+		},
+		Observer: ev.Observer,
+		Labels:   maps.Clone(ev.Labels),
+		DBProbe: event.DBProbe{
+			Schema:    event.Schema,
+			RunID:     runID,
+			Target:    target,
+			Mode:      source,
+			BlueGreen: &event.BlueGreen{Phase: bg.Phase, Status: bg.Status},
+			Finding:   &event.Finding{At: ptr(at), Phase: phase, PrevPhase: prev, Rollback: rollback},
+		},
+	})
+}
+
+func (p *phaseTracker) snapshot() []report.Phase { return p.list.snapshot() }

@@ -1,0 +1,339 @@
+// Package detector turns probe events into what a switchover's users came
+// for: read and write interruption windows with honest bounds, read-only
+// stretches, cutovers, DNS changes, stale connections and gaps. The same
+// code runs live inside `dbprobe run` (findings become journal events as
+// they happen) and offline in `dbprobe report` (over a journal).
+//
+// # Order
+//
+// Each stream (observer x target x mode) is analysed in tick order. Events
+// arrive in completion order, so a probe that started later can arrive
+// first when probes overlap. A stream therefore holds events in a small
+// buffer keyed by tick and releases one when every older tick is in, or when
+// it is older than the reorder horizon (Options.Reorder) measured against
+// the newest scheduled time of the stream: by then the probe loop has
+// certainly emitted every older tick, so ticks still missing never will be,
+// and they are reported as a gap of kind "missing". An event arriving after
+// its place was given up is dropped and counted (report.Stream.Dropped).
+// Live findings thus trail the probes by at most the horizon; stale
+// episodes, which compare streams, by at most twice the horizon.
+//
+// # Memory
+//
+// Memory depends on the number of streams and of findings, never on the
+// number of probes: latency percentiles come from a fixed-size histogram,
+// the timeline from a fixed number of buckets, and every list of findings
+// stops at Options.MaxListed entries (the totals still count the rest).
+package detector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// Dataset is event.dataset of every finding.
+const Dataset = "dbprobe.finding"
+
+// Options configure a Detector. Zero values take the defaults.
+type Options struct {
+	// RunID restricts the analysis to one run: events of other runs are
+	// ignored. Empty takes every event; the report then carries the run ID
+	// of the first event.
+	RunID string
+	// Reorder is how long after its scheduled time a probe's event can
+	// still arrive: the longest probe timeout plus its interval, with some
+	// slack. Default 30 s.
+	Reorder time.Duration
+	// MaxListed caps each list of findings per stream. Default 1000.
+	MaxListed int
+	// TimelineBuckets caps the buckets of each stream's timeline.
+	// Default 1024.
+	TimelineBuckets int
+	// Logger receives notices about dropped events. Default: discard.
+	Logger *slog.Logger
+}
+
+// Default option values.
+const (
+	DefaultReorder         = 30 * time.Second
+	DefaultMaxListed       = 1000
+	DefaultTimelineBuckets = 1024
+)
+
+// Detector analyses a run's events. Its methods are safe for concurrent
+// use: Report may be called from an HTTP handler while another goroutine
+// calls Observe.
+type Detector struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	runID   string
+	streams map[event.StreamKey]*stream
+	targets map[string]*target
+	order   []*target // in order of first event, for deterministic output
+	flushed bool
+	out     []*event.Event
+}
+
+// New returns a detector.
+func New(opts Options) *Detector {
+	if opts.Reorder <= 0 {
+		opts.Reorder = DefaultReorder
+	}
+	if opts.MaxListed <= 0 {
+		opts.MaxListed = DefaultMaxListed
+	}
+	if opts.TimelineBuckets <= 0 {
+		opts.TimelineBuckets = DefaultTimelineBuckets
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Detector{
+		opts:    opts,
+		log:     log,
+		runID:   opts.RunID,
+		streams: map[event.StreamKey]*stream{},
+		targets: map[string]*target{},
+	}
+}
+
+// Observe feeds one event and returns the findings it completed, in the
+// order they happened; the caller journals them and logs each one's
+// Message. Probe and gap events (event.action "probe", "gap") and
+// Blue/Green phase events (dbprobe.bluegreen set) are analysed; findings
+// (event.kind "state", e.g. read back from a journal) and anything else are
+// ignored. Observe keeps no reference to ev.
+func (d *Detector) Observe(ev *event.Event) []*event.Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ev.Event.Kind == event.KindState {
+		return nil
+	}
+	if d.opts.RunID != "" && ev.DBProbe.RunID != d.opts.RunID {
+		return nil
+	}
+	if d.runID == "" {
+		d.runID = ev.DBProbe.RunID
+	}
+	switch ev.Event.Action {
+	case event.ActionProbe, event.ActionGap:
+		d.observeProbe(ev)
+	default:
+		if ev.DBProbe.BlueGreen != nil {
+			d.target(ev.DBProbe.Target).phases.observe(d, ev)
+		}
+	}
+	return d.take()
+}
+
+// Flush ends the input: it releases every buffered event (ticks never seen
+// become "missing" gaps) and judges every pending stale check, and returns
+// the findings that completes. Windows still failing stay open. Call it once
+// the run stops or the journal is read to its end; Observe may still be
+// called afterwards (the detector then behaves as before the flush).
+func (d *Detector) Flush() []*event.Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range d.order {
+		for _, s := range t.streams {
+			s.drain(true)
+		}
+		t.judgeStale(d.opts.Reorder, true)
+	}
+	d.flushed = true
+	return d.take()
+}
+
+func (d *Detector) observeProbe(ev *event.Event) {
+	p := &ev.DBProbe
+	it := item{lo: p.Tick, hi: p.Tick, sched: p.Scheduled.UTC(), ev: ev}
+	if ev.Event.Action == event.ActionGap {
+		if p.Gap == nil || p.Gap.LastTick < p.Gap.FirstTick {
+			d.log.Warn("detector: gap event without a valid tick range ignored", "id", ev.Event.ID)
+			return
+		}
+		it = item{lo: p.Gap.FirstTick, hi: p.Gap.LastTick, sched: p.Gap.From.UTC(), gapTo: p.Gap.To.UTC(), kind: report.GapSkipped}
+	}
+	if it.sched.IsZero() {
+		it.sched = probeTime(ev)
+	}
+	key := ev.Key()
+	s, ok := d.streams[key]
+	if !ok {
+		t := d.target(key.Target)
+		s = newStream(d, t, ev)
+		d.streams[key] = s
+		t.streams = append(t.streams, s)
+	}
+	dropped := s.dropped
+	s.push(it)
+	if s.dropped > dropped {
+		// Once per stream at warning level: a horizon too short for the
+		// probes' timeout would otherwise flood the log.
+		lvl := slog.LevelDebug
+		if dropped == 0 {
+			lvl = slog.LevelWarn
+		}
+		d.log.Log(context.Background(), lvl, "detector: event arrived after its place in the stream's order was given up; not analysed (raise the reorder horizon)",
+			"stream", key.String(), "tick", it.lo, "id", ev.Event.ID, "dropped", s.dropped)
+	}
+	s.drain(false)
+	// An event still waiting for older ticks must outlive the caller's
+	// (which may be reused, see Decoder): keep a copy of what analysis
+	// reads.
+	for i := range s.buf {
+		if s.buf[i].ev == ev {
+			s.buf[i].ev = keep(ev)
+		}
+	}
+	s.tgt.judgeStale(d.opts.Reorder, false)
+	d.flushed = false
+}
+
+func (d *Detector) target(name string) *target {
+	t, ok := d.targets[name]
+	if !ok {
+		t = newTarget(name, d.opts.MaxListed)
+		d.targets[name] = t
+		d.order = append(d.order, t)
+	}
+	return t
+}
+
+func (d *Detector) emit(e *event.Event) { d.out = append(d.out, e) }
+
+func (d *Detector) take() []*event.Event {
+	out := d.out
+	d.out = nil
+	return out
+}
+
+// Report returns the report as it stands. Until Flush, it covers the
+// events released so far (see Order in the package doc) and Complete is
+// false. The result shares nothing with the detector.
+func (d *Detector) Report() *report.Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rep := &report.Report{
+		Schema:   report.Schema,
+		RunID:    d.runID,
+		Complete: d.flushed,
+		Targets:  []report.Target{},
+		Streams:  []report.Stream{},
+	}
+	keys := make([]event.StreamKey, 0, len(d.streams))
+	for k := range d.streams {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b event.StreamKey) int {
+		return strings.Compare(a.Target+"\x00"+a.Observer+"\x00"+a.Mode, b.Target+"\x00"+b.Observer+"\x00"+b.Mode)
+	})
+	for _, k := range keys {
+		s := d.streams[k]
+		rs := s.snapshot()
+		if rs.From != nil && (rep.From == nil || rs.From.Before(*rep.From)) {
+			rep.From = ptr(*rs.From)
+		}
+		if rs.To != nil && (rep.To == nil || rs.To.After(*rep.To)) {
+			rep.To = ptr(*rs.To)
+		}
+		rep.Streams = append(rep.Streams, rs)
+	}
+	names := make([]string, 0, len(d.targets))
+	for n := range d.targets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		rep.Targets = append(rep.Targets, d.targets[n].snapshot(rep.Streams))
+	}
+	return rep
+}
+
+func (t *target) snapshot(streams []report.Stream) report.Target {
+	r := report.Target{
+		Name:      t.name,
+		Servers:   append([]report.ServerSeen{}, t.servers...),
+		BlueGreen: t.phases.snapshot(),
+	}
+	for i := range streams {
+		s := &streams[i]
+		if s.Target != t.name {
+			continue
+		}
+		r.Streams++
+		r.ReadSeconds = max(r.ReadSeconds, s.Read.NetSeconds)
+		if s.Write.Probed {
+			if r.WriteSeconds == nil {
+				r.WriteSeconds = ptr(0.0)
+			}
+			*r.WriteSeconds = max(*r.WriteSeconds, s.Write.NetSeconds)
+		}
+		if len(s.Cutovers) > 0 && (r.FirstCutover == nil || s.Cutovers[0].At.Before(r.FirstCutover.At)) {
+			c := s.Cutovers[0]
+			c.Mode = s.Mode
+			r.FirstCutover = &c
+		}
+	}
+	return r
+}
+
+// findingID is the deterministic event.id of a finding: the stream, the
+// action and the tick of the probe that completed it, so replaying a
+// journal yields the same IDs.
+func findingID(runID string, k event.StreamKey, action string, tick int64) string {
+	return fmt.Sprintf("%s/%s/%s/%s/%s/%d", runID, k.Observer, k.Target, k.Mode, action, tick)
+}
+
+// findingType is the ECS event.type of a finding.
+func findingType(action string) string {
+	switch action {
+	case event.ActionReadWindowOpened, event.ActionWriteWindowOpened, event.ActionReadOnlyOn, event.ActionStaleStarted:
+		return "start"
+	case event.ActionReadWindowClosed, event.ActionWriteWindowClosed, event.ActionReadOnlyOff, event.ActionStaleEnded:
+		return "end"
+	}
+	return "change"
+}
+
+// keep copies what the analysis of a probe reads from ev.
+func keep(ev *event.Event) *event.Event {
+	c := &event.Event{
+		Timestamp: ev.Timestamp,
+		Event:     event.Meta{ID: ev.Event.ID, Kind: ev.Event.Kind, Action: ev.Event.Action, Start: ev.Event.Start},
+		Error:     clonePtr(ev.Error),
+		Observer:  ev.Observer,
+		DBProbe: event.DBProbe{
+			Schema:    ev.DBProbe.Schema,
+			RunID:     ev.DBProbe.RunID,
+			Target:    ev.DBProbe.Target,
+			Mode:      ev.DBProbe.Mode,
+			Tick:      ev.DBProbe.Tick,
+			Scheduled: ev.DBProbe.Scheduled,
+			Latency:   clonePtr(ev.DBProbe.Latency),
+			Read:      clonePtr(ev.DBProbe.Read),
+			Write:     clonePtr(ev.DBProbe.Write),
+		},
+	}
+	if ev.Destination != nil {
+		c.Destination = &event.Destination{Address: ev.Destination.Address, IP: ev.Destination.IP}
+	}
+	if ev.DBProbe.DNS != nil {
+		c.DBProbe.DNS = &event.DNS{Answers: slices.Clone(ev.DBProbe.DNS.Answers)}
+	}
+	if ev.DBProbe.Server != nil {
+		c.DBProbe.Server = copyServer(ev.DBProbe.Server)
+	}
+	return c
+}

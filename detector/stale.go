@@ -1,0 +1,260 @@
+package detector
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// Stale detection needs every stream of a target: a pooled stream is stale
+// only once some other stream has seen the target move. Streams are
+// analysed independently and may run up to the reorder horizon apart, so
+// each stream's probes wait in a queue until every stream of the target has
+// had time to report the moves that precede them (twice the horizon), and
+// are judged then.
+
+// maxSwitches bounds the moves remembered per target. A target whose
+// answering server changes on every probe (a load-balanced reader endpoint)
+// is not one stale detection can say anything about.
+const maxSwitches = 256
+
+// maxStaleQueue bounds a stream's queue whatever the horizon.
+const maxStaleQueue = 1 << 15
+
+// switchRec is a move of the target seen by one of its streams: a cutover
+// (from/to identities) or a DNS change (fromSet/toSet answers).
+type switchRec struct {
+	latest         time.Time // first probe that saw the new side
+	dns            bool
+	from, to       string
+	fromSet, toSet []string
+}
+
+// staleEntry is one probe (or gap) waiting for judgement.
+type staleEntry struct {
+	t         time.Time
+	tick      int64
+	gap       bool
+	server    *event.Server // nil: no answer
+	ip        string
+	writeSeen bool
+	writeOK   bool
+}
+
+type staleTracker struct {
+	queue []staleEntry
+	head  int
+	cur   *report.Stale
+	list  capped[report.Stale]
+}
+
+func (r *staleTracker) push(e staleEntry) {
+	// The queue never drains completely while probes keep coming: move the
+	// pending half down once the judged half is larger, so the backing
+	// array stays at about twice the pending entries.
+	if r.head > 0 && r.head >= len(r.queue)/2 {
+		n := copy(r.queue, r.queue[r.head:])
+		clear(r.queue[n:])
+		r.queue, r.head = r.queue[:n], 0
+	}
+	r.queue = append(r.queue, e)
+}
+
+func (r *staleTracker) pending() bool { return r.head < len(r.queue) }
+
+// judge evaluates queued entries up to horizon (all of them if force).
+func (r *staleTracker) judge(s *stream, horizon time.Time, force bool) {
+	for r.head < len(r.queue) {
+		e := r.queue[r.head]
+		if !force && e.t.After(horizon) && len(r.queue)-r.head <= maxStaleQueue {
+			return
+		}
+		r.queue[r.head] = staleEntry{}
+		r.head++
+		r.apply(s, &e)
+	}
+	r.queue, r.head = r.queue[:0], 0
+}
+
+func (r *staleTracker) apply(s *stream, e *staleEntry) {
+	if e.gap {
+		if r.cur != nil {
+			r.close(s, time.Time{}, e.tick, report.EndsGap)
+		}
+		return
+	}
+	if e.server == nil {
+		// No answer: nothing says which server the stream is on.
+		if r.cur != nil && e.writeSeen && !e.writeOK {
+			r.cur.FailedWrites++
+		}
+		return
+	}
+	reason, since := s.tgt.staleReason(e.server.Identity, e.ip, e.t)
+	if reason == "" {
+		if r.cur != nil {
+			r.close(s, e.t, e.tick, report.EndsRecovered)
+		}
+		return
+	}
+	if r.cur == nil {
+		r.cur = &report.Stale{Start: e.t, Since: since, Server: e.server, Reason: reason, Ends: report.EndsOpen}
+		s.emit(event.ActionStaleStarted, e.tick, e.t, e.t, time.Time{},
+			&event.Finding{Start: ptr(e.t), Latest: ptr(since), Server: e.server, Reason: reason},
+			fmt.Sprintf("%s still on the old %s after %s moved at %s", s.key, report.StaleOn(reason, e.server), s.key.Target, report.Clock(since)))
+	}
+	c := r.cur
+	c.Last = e.t
+	c.Probes++
+	if e.writeSeen {
+		if e.writeOK {
+			c.OKWrites++
+		} else {
+			c.FailedWrites++
+		}
+	}
+}
+
+// close ends the open episode at end (zero when a gap ended it).
+func (r *staleTracker) close(s *stream, end time.Time, tick int64, ends string) {
+	c := *r.cur
+	r.cur = nil
+	c.Ends = ends
+	var at time.Time
+	c.End, at = ended(end, c.Last)
+	c.DurationSeconds = seconds(at.Sub(c.Start))
+	if !r.list.add(c) {
+		s.omit("stale")
+	}
+	s.emit(event.ActionStaleEnded, tick, at, c.Start, at,
+		&event.Finding{Start: ptr(c.Start), End: c.End, Last: ptr(c.Last), Latest: ptr(c.Since), Duration: ptr(c.DurationSeconds),
+			Probes: c.Probes, Writes: ptr(c.FailedWrites), OKWrites: ptr(c.OKWrites), Server: c.Server, Reason: c.Reason, Ends: ends},
+		fmt.Sprintf("%s stayed on the old %s for %s (%d probes, %d writes failed, %d writes accepted)",
+			s.key, report.StaleOn(c.Reason, c.Server), report.Seconds(c.DurationSeconds), c.Probes, c.FailedWrites, c.OKWrites))
+}
+
+func (r *staleTracker) snapshot() []report.Stale {
+	out := r.list.snapshot()
+	if r.cur != nil && !r.list.full() {
+		c := *r.cur
+		c.DurationSeconds = seconds(c.Last.Sub(c.Start))
+		out = append(out, c)
+	}
+	return out
+}
+
+// target holds what the streams of one target share.
+type target struct {
+	name     string
+	streams  []*stream
+	newest   time.Time // latest analysis time of any of its streams
+	switches []switchRec
+	servers  []report.ServerSeen
+	serverAt map[string]int
+	phases   phaseTracker
+}
+
+func newTarget(name string, listCap int) *target {
+	return &target{name: name, serverAt: map[string]int{}, phases: phaseTracker{list: capped[report.Phase]{max: listCap}}}
+}
+
+func (t *target) advance(at time.Time) {
+	if at.After(t.newest) {
+		t.newest = at
+	}
+}
+
+// answered records that srv answered a probe of the target at 'at'.
+func (t *target) answered(srv *event.Server, at time.Time) {
+	i, ok := t.serverAt[srv.Identity]
+	if !ok {
+		if len(t.servers) >= maxIdentities {
+			return
+		}
+		i = len(t.servers)
+		t.serverAt[srv.Identity] = i
+		t.servers = append(t.servers, report.ServerSeen{Identity: srv.Identity, Hostname: srv.Hostname, Address: srv.Address, FirstSeen: at})
+	}
+	s := &t.servers[i]
+	s.Probes++
+	if at.After(s.LastSeen) {
+		s.LastSeen = at
+	}
+}
+
+// register records a move. A move that repeats the latest one before it
+// (another stream seeing the same cutover later) adds nothing.
+func (t *target) register(w switchRec) {
+	i, _ := slices.BinarySearchFunc(t.switches, w.latest, func(x switchRec, at time.Time) int {
+		if x.latest.After(at) {
+			return 1
+		}
+		return -1 // equal times sort before: the new one goes after them
+	})
+	for j := i - 1; j >= 0; j-- {
+		p := t.switches[j]
+		if p.dns != w.dns {
+			continue
+		}
+		if p.from == w.from && p.to == w.to && slices.Equal(p.fromSet, w.fromSet) && slices.Equal(p.toSet, w.toSet) {
+			return
+		}
+		break
+	}
+	if len(t.switches) >= maxSwitches {
+		return
+	}
+	t.switches = slices.Insert(t.switches, i, w)
+}
+
+// staleReason says whether a probe answered at 'at' by identity over ip is
+// stale: the server (or address) is one the target moved away from by then
+// and not the one it moved to last. since is when that move was seen.
+func (t *target) staleReason(identity, ip string, at time.Time) (reason string, since time.Time) {
+	var (
+		curID              string
+		haveID, oldID      bool
+		curSet             []string
+		haveSet, oldIP     bool
+		sinceID, sinceAddr time.Time
+	)
+	for _, w := range t.switches {
+		if w.latest.After(at) {
+			break
+		}
+		if w.dns {
+			curSet, haveSet = w.toSet, true
+			if ip != "" && slices.Contains(w.fromSet, ip) {
+				oldIP, sinceAddr = true, w.latest
+			}
+			continue
+		}
+		curID, haveID = w.to, true
+		if w.from == identity {
+			oldID, sinceID = true, w.latest
+		}
+	}
+	staleID := haveID && oldID && identity != curID
+	staleIP := haveSet && oldIP && !slices.Contains(curSet, ip)
+	switch {
+	case staleID:
+		return report.StaleServer, sinceID
+	case staleIP:
+		return report.StaleAddress, sinceAddr
+	}
+	return "", time.Time{}
+}
+
+// judgeStale judges every stream's queued probes that all streams of the
+// target have had time to catch up with.
+func (t *target) judgeStale(horizon time.Duration, force bool) {
+	limit := t.newest.Add(-2 * horizon)
+	for _, s := range t.streams {
+		if s.stale.pending() {
+			s.stale.judge(s, limit, force)
+		}
+	}
+}

@@ -1,0 +1,300 @@
+package report
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// doc is a report laid out for people: sections of headline sentences and
+// tables. Text, Markdown and HTML render the same doc, so they never
+// disagree on what a report says.
+type doc struct {
+	title    string
+	lines    []string
+	sections []section
+}
+
+type section struct {
+	target   string // empty for the overview
+	title    string
+	lines    []string
+	tables   []table
+	timeline bool // HTML draws the target's timeline here
+}
+
+type table struct {
+	title string
+	head  []string
+	rows  [][]string
+	// num marks right-aligned (numeric) columns.
+	num []bool
+}
+
+// layout builds the doc of rep.
+func layout(rep *Report) doc {
+	tf := timeFormat(rep)
+	d := doc{title: "dbprobe report"}
+	if rep.RunID != "" {
+		d.title += ": run " + rep.RunID
+	}
+	switch {
+	case rep.From == nil:
+		d.lines = append(d.lines, "No probes in this report.")
+	default:
+		d.lines = append(d.lines, fmt.Sprintf("From %s to %s (%s), %d streams. Times are UTC.",
+			Clock(*rep.From), Clock(*rep.To), Length(rep.To.Sub(*rep.From)), len(rep.Streams)))
+	}
+	if !rep.Complete {
+		d.lines = append(d.lines, "The run is still going: open windows may still close, and the latest probes may not be analysed yet.")
+	}
+	if len(rep.Targets) > 0 {
+		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "First cutover"},
+			num: []bool{false, true, true, true, false}}
+		for _, tg := range rep.Targets {
+			write := "not probed"
+			if tg.WriteSeconds != nil {
+				write = Seconds(*tg.WriteSeconds)
+			}
+			cut := "none"
+			if c := tg.FirstCutover; c != nil {
+				cut = fmt.Sprintf("%s %s (%s)", tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode)
+			}
+			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, cut})
+		}
+		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
+	}
+	for i := range rep.Targets {
+		d.sections = append(d.sections, targetSection(rep, &rep.Targets[i], tf))
+	}
+	return d
+}
+
+// timeFormat picks how instants are shown: time of day when the report
+// lies within one UTC day, full timestamps otherwise.
+func timeFormat(rep *Report) func(time.Time) string {
+	if rep.From != nil && rep.From.UTC().Format(time.DateOnly) == rep.To.UTC().Format(time.DateOnly) {
+		return TimeOfDay
+	}
+	return Clock
+}
+
+func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
+	sec := section{target: tg.Name, title: "Target " + tg.Name, timeline: true}
+	var streams []*Stream
+	observers := map[string]bool{}
+	for i := range rep.Streams {
+		if s := &rep.Streams[i]; s.Target == tg.Name {
+			streams = append(streams, s)
+			observers[s.Observer] = true
+		}
+	}
+	name := func(s *Stream) string {
+		if len(observers) > 1 {
+			return s.Observer + " " + s.Mode
+		}
+		return s.Mode
+	}
+
+	// Headlines: what a reader wants first.
+	if c := tg.FirstCutover; c != nil {
+		sec.lines = append(sec.lines, fmt.Sprintf("Cut over from %s to %s at %s %s (seen first by %s).",
+			Server(c.From), Server(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
+	}
+	for _, s := range streams {
+		if len(s.Read.Windows) > 0 {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s: reads down %s in %s.", name(s), netText(&s.Read), plural(len(s.Read.Windows), "window")))
+		}
+		if len(s.Write.Windows) > 0 {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s: writes down %s in %s.", name(s), netText(&s.Write), plural(len(s.Write.Windows), "window")))
+		}
+		for _, st := range s.Stale {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
+				name(s), StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
+		}
+	}
+	if len(sec.lines) == 0 {
+		sec.lines = append(sec.lines, "No interruption, cutover or stale connection seen.")
+	}
+
+	st := table{title: "Streams",
+		head: []string{"Stream", "Probes", "Failed", "Reads down (net)", "Reads gross", "Writes down (net)", "Writes gross", "Latency p50 / p99 / max"},
+		num:  []bool{false, true, true, true, true, true, true, true}}
+	for _, s := range streams {
+		write, writeGross := "not probed", ""
+		if s.Write.Probed {
+			write, writeGross = netText(&s.Write), Seconds(s.Write.GrossSeconds)
+		}
+		st.rows = append(st.rows, []string{name(s), strconv.FormatInt(s.Probes, 10), strconv.FormatInt(s.Failed, 10),
+			netText(&s.Read), Seconds(s.Read.GrossSeconds), write, writeGross,
+			fmt.Sprintf("%s / %s / %s ms", ms(s.Latency.P50), ms(s.Latency.P99), ms(s.Latency.Max))})
+	}
+	sec.tables = append(sec.tables, st)
+
+	win := table{title: "Interruption windows", head: []string{"Stream", "Signal", "Start", "End", "Down", "Failed probes", "Errors", "Note"},
+		num: []bool{false, false, false, false, true, true, false, false}}
+	ro := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
+		num: []bool{false, false, false, false, true, false}}
+	cut := table{title: "Cutovers", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
+	dns := table{title: "DNS changes", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
+	stale := table{title: "Stale connections", head: []string{"Stream", "Still on", "Target moved", "Start", "End", "Stale for", "Probes", "Writes failed", "Writes accepted"},
+		num: []bool{false, false, false, false, false, true, true, true, true}}
+	gaps := table{title: "Gaps (unknown: neither up nor down)", head: []string{"Stream", "From", "To", "Length", "Ticks", "Why"},
+		num: []bool{false, false, false, true, true, false}}
+	for _, s := range streams {
+		for _, sig := range []struct {
+			name string
+			s    *Signal
+		}{{"read", &s.Read}, {"write", &s.Write}} {
+			for _, w := range sig.s.Windows {
+				win.rows = append(win.rows, []string{name(s), sig.name, tf(w.Start), endText(w.End, w.Ends, tf), Bounds(&w),
+					strconv.FormatInt(w.FailedProbes, 10), Errors(w.Errors), windowNote(&w)})
+			}
+		}
+		for _, r := range s.ReadOnly {
+			ro.rows = append(ro.rows, []string{name(s), Server(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
+		}
+		for _, c := range s.Cutovers {
+			cut.rows = append(cut.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Server(c.From), Server(c.To), changeNote(c.Rollback, c.AcrossGap)})
+		}
+		for _, c := range s.DNSChanges {
+			dns.rows = append(dns.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Addrs(c.From), Addrs(c.To), changeNote(false, c.AcrossGap)})
+		}
+		for _, x := range s.Stale {
+			stale.rows = append(stale.rows, []string{name(s), StaleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
+				Seconds(x.DurationSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
+		}
+		for _, g := range s.Gaps {
+			why := "dbprobe could not run on schedule"
+			if g.Kind == GapMissing {
+				why = "no events (dbprobe not running, or lost)"
+			}
+			gaps.rows = append(gaps.rows, []string{name(s), tf(g.From), tf(g.To), Seconds(g.Seconds), strconv.FormatInt(g.Ticks, 10), why})
+		}
+		for _, list := range slices.Sorted(maps.Keys(s.Omitted)) {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s: %d more %s not listed (totals include them).", name(s), s.Omitted[list], list))
+		}
+		if s.Dropped > 0 {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s: %d events arrived too late to be analysed.", name(s), s.Dropped))
+		}
+	}
+	bg := table{title: "Blue/Green phases", head: []string{"At", "Source", "Phase", "Previous", "Note"}}
+	for _, p := range tg.BlueGreen {
+		note := ""
+		if p.Rollback {
+			note = "rollback"
+		}
+		bg.rows = append(bg.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
+	}
+	srv := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "First answer", "Last answer", "Probes"},
+		num: []bool{false, false, false, false, false, true}}
+	for _, s := range tg.Servers {
+		srv.rows = append(srv.rows, []string{s.Identity, s.Hostname, s.Address, tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+	}
+	for _, t := range []table{win, ro, cut, dns, stale, gaps, bg, srv} {
+		if len(t.rows) > 0 {
+			sec.tables = append(sec.tables, t.dropEmptyColumns())
+		}
+	}
+	return sec
+}
+
+// dropEmptyColumns removes columns with no value in any row (a "Note"
+// column when nothing is worth noting).
+func (t table) dropEmptyColumns() table {
+	keep := make([]bool, len(t.head))
+	for _, r := range t.rows {
+		for i, c := range r {
+			keep[i] = keep[i] || c != ""
+		}
+	}
+	out := table{title: t.title}
+	for i, h := range t.head {
+		if !keep[i] {
+			continue
+		}
+		out.head = append(out.head, h)
+		out.num = append(out.num, i < len(t.num) && t.num[i])
+	}
+	for _, r := range t.rows {
+		var row []string
+		for i, c := range r {
+			if keep[i] {
+				row = append(row, c)
+			}
+		}
+		out.rows = append(out.rows, row)
+	}
+	return out
+}
+
+// netText words a signal's net downtime with its bounds.
+func netText(s *Signal) string {
+	if len(s.Windows) == 0 && s.NetSeconds == 0 {
+		return "none"
+	}
+	if s.NetMaxSeconds == nil {
+		return fmt.Sprintf("%s (at least %s)", Seconds(s.NetSeconds), strconv.FormatFloat(s.NetMinSeconds, 'f', 3, 64))
+	}
+	return fmt.Sprintf("%s (%s to %s)", Seconds(s.NetSeconds),
+		strconv.FormatFloat(s.NetMinSeconds, 'f', 3, 64), strconv.FormatFloat(*s.NetMaxSeconds, 'f', 3, 64))
+}
+
+func endText(end *time.Time, ends string, tf func(time.Time) string) string {
+	switch {
+	case end != nil:
+		return tf(*end)
+	case ends == EndsGap:
+		return "(gap)"
+	}
+	return "(open)"
+}
+
+func windowNote(w *Window) string {
+	var n []string
+	switch w.Begins {
+	case BeginsAtFirstProbe:
+		n = append(n, "failing from the first probe")
+	case BeginsAfterGap:
+		n = append(n, "began during a gap")
+	}
+	if note := endsNote(w.Ends); note != "" {
+		n = append(n, note)
+	}
+	return join(n)
+}
+
+func endsNote(ends string) string {
+	switch ends {
+	case EndsGap:
+		return "cut by a gap"
+	case EndsOpen:
+		return "still open"
+	}
+	return ""
+}
+
+func changeNote(rollback, acrossGap bool) string {
+	var n []string
+	if rollback {
+		n = append(n, "back to an earlier server")
+	}
+	if acrossGap {
+		n = append(n, "across a gap")
+	}
+	return join(n)
+}
+
+func join(parts []string) string { return strings.Join(parts, "; ") }
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }

@@ -1,0 +1,340 @@
+// Package report holds dbprobe's downtime report: the model the detector
+// fills (its JSON form is the versioned contract documented in
+// docs/report.md) and its renderings as text, Markdown, JSON and a
+// self-contained HTML page.
+//
+// A Report is plain data: renderers never change it, and every list in it is
+// bounded by the number of findings, never by the number of probes, so
+// rendering takes the same memory for a one-minute run as for a week.
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+// Schema is the version of the JSON report. It changes only when a field is
+// removed or changes meaning; added fields keep the version.
+const Schema = 1
+
+// What bounds a window or episode (Window.Begins, Window.Ends and the same
+// fields elsewhere).
+const (
+	// BeginsAfterSuccess: the probe before the first failure succeeded, so
+	// the real start lies between the two.
+	BeginsAfterSuccess = "after_success"
+	// BeginsAtFirstProbe: the stream's first probe already failed; how long
+	// before it the outage began is unknown.
+	BeginsAtFirstProbe = "at_first_probe"
+	// BeginsAfterGap: a gap precedes the first failure; the outage may have
+	// begun anywhere in it.
+	BeginsAfterGap = "after_gap"
+
+	// EndsRecovered: a probe succeeded again (End is that probe).
+	EndsRecovered = "recovered"
+	// EndsGap: a gap followed the last failure; whether the outage went on
+	// is unknown.
+	EndsGap = "gap"
+	// EndsOpen: still failing at the last probe of the report.
+	EndsOpen = "open"
+)
+
+// Gap kinds.
+const (
+	// GapSkipped: dbprobe itself could not run on schedule (a gap event).
+	GapSkipped = "gap"
+	// GapMissing: ticks for which no event exists at all (the process was
+	// stopped, or the journal lost them).
+	GapMissing = "missing"
+)
+
+// Report is the whole downtime report of one run.
+type Report struct {
+	Schema int    `json:"schema"`
+	RunID  string `json:"run_id"`
+	// From and To are the first and last probe in the report; null when
+	// there is none.
+	From *time.Time `json:"from"`
+	To   *time.Time `json:"to"`
+	// Complete is false while the run is still going: open windows may
+	// still close and recent probes may not be analysed yet.
+	Complete bool     `json:"complete"`
+	Targets  []Target `json:"targets"`
+	Streams  []Stream `json:"streams"`
+}
+
+// Target summarises every stream of one target.
+type Target struct {
+	Name    string `json:"name"`
+	Streams int    `json:"streams"`
+	// ReadSeconds and WriteSeconds are the worst net downtime any stream of
+	// the target saw; WriteSeconds is null when no stream probed writes.
+	ReadSeconds  float64  `json:"read_seconds"`
+	WriteSeconds *float64 `json:"write_seconds"`
+	// FirstCutover is the earliest cutover any stream saw.
+	FirstCutover *Cutover `json:"first_cutover"`
+	// Servers lists every server that answered, in order of first answer.
+	Servers   []ServerSeen `json:"servers"`
+	BlueGreen []Phase      `json:"bluegreen"`
+}
+
+// ServerSeen is one server that answered probes of a target.
+type ServerSeen struct {
+	Identity  string    `json:"identity"`
+	Hostname  string    `json:"hostname,omitempty"`
+	Address   string    `json:"address,omitempty"` // first address it answered on
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Probes    int64     `json:"probes"`
+}
+
+// Phase is one Blue/Green switchover phase as first seen.
+type Phase struct {
+	At        time.Time `json:"at"`
+	Phase     string    `json:"phase"`
+	PrevPhase string    `json:"prev_phase,omitempty"`
+	// Source tells apart pollers of the same target (e.g. "blue", "green").
+	Source string `json:"source,omitempty"`
+	// Rollback is set when the phase went backwards.
+	Rollback bool `json:"rollback,omitempty"`
+}
+
+// Stream is what one stream (observer x target x mode) saw.
+type Stream struct {
+	Observer string     `json:"observer"`
+	Target   string     `json:"target"`
+	Mode     string     `json:"mode"`
+	From     *time.Time `json:"from"`
+	To       *time.Time `json:"to"`
+	Probes   int64      `json:"probes"`
+	// Failed counts probes whose read or write failed.
+	Failed int64 `json:"failed"`
+	// Dropped counts events that arrived after their place in the stream's
+	// order had been given up (or twice); they are not analysed.
+	Dropped    int64       `json:"dropped_events,omitempty"`
+	Read       Signal      `json:"read"`
+	Write      Signal      `json:"write"`
+	ReadOnly   []ReadOnly  `json:"read_only"`
+	Cutovers   []Cutover   `json:"cutovers"`
+	DNSChanges []DNSChange `json:"dns_changes"`
+	Stale      []Stale     `json:"stale"`
+	Gaps       []Gap       `json:"gaps"`
+	Latency    Latency     `json:"latency_ms"`
+	// Servers is the "who answered" lane: consecutive runs of answers by
+	// the same server.
+	Servers  []Span   `json:"servers"`
+	Timeline Timeline `json:"timeline"`
+	// Omitted counts findings left out of a list that reached its cap, by
+	// list name ("read.windows", "cutovers", ...). Totals still count them.
+	Omitted map[string]int64 `json:"omitted,omitempty"`
+}
+
+// Key is the stream's identity.
+func (s *Stream) Key() event.StreamKey {
+	return event.StreamKey{Observer: s.Observer, Target: s.Target, Mode: s.Mode}
+}
+
+// Signal is the downtime of reads or of writes in one stream.
+type Signal struct {
+	// Probed is false for writes of a target without a write probe.
+	Probed bool `json:"probed"`
+	// NetSeconds is the sum of the windows' duration_seconds; NetMinSeconds
+	// and NetMaxSeconds sum their bounds (max is null when a window's start
+	// or end is unknown).
+	NetSeconds    float64  `json:"net_seconds"`
+	NetMinSeconds float64  `json:"net_min_seconds"`
+	NetMaxSeconds *float64 `json:"net_max_seconds"`
+	// GrossSeconds runs from the first window's start to the last window's
+	// end (or its last failed probe when it has no end).
+	GrossSeconds float64  `json:"gross_seconds"`
+	FailedProbes int64    `json:"failed_probes"`
+	Windows      []Window `json:"windows"`
+}
+
+// Window is one interruption: from the first failed probe to the first
+// success after it.
+type Window struct {
+	Start      time.Time  `json:"start"`
+	End        *time.Time `json:"end"`
+	LastFailed time.Time  `json:"last_failed"`
+	// LastSuccess is the last success before Start, when no gap lies
+	// between them.
+	LastSuccess *time.Time `json:"last_success_before"`
+	// DurationSeconds is the midpoint of min and max; when max is unknown
+	// it equals min (what is certain).
+	DurationSeconds float64          `json:"duration_seconds"`
+	MinSeconds      float64          `json:"min_seconds"`
+	MaxSeconds      *float64         `json:"max_seconds"`
+	FailedProbes    int64            `json:"failed_probes"`
+	Errors          map[string]int64 `json:"errors"`
+	Begins          string           `json:"begins"`
+	Ends            string           `json:"ends"`
+}
+
+// ReadOnly is a stretch in which the answering server refused writes.
+type ReadOnly struct {
+	Start time.Time `json:"start"`
+	// End is the first probe answered by a writable server (or by another
+	// server); null while open or when a gap ended the stretch.
+	End    *time.Time    `json:"end"`
+	Last   time.Time     `json:"last"`
+	Probes int64         `json:"probes"`
+	Server *event.Server `json:"server"`
+	Ends   string        `json:"ends"`
+}
+
+// Cutover is a change of the answering server between consecutive answered
+// probes.
+type Cutover struct {
+	At       time.Time     `json:"at"`
+	Earliest time.Time     `json:"earliest"`
+	Latest   time.Time     `json:"latest"`
+	From     *event.Server `json:"from"`
+	To       *event.Server `json:"to"`
+	// Rollback is set when the stream returns to a server it was answered
+	// by before.
+	Rollback  bool `json:"rollback,omitempty"`
+	AcrossGap bool `json:"across_gap,omitempty"`
+	// Mode is the stream that saw it, in Target.FirstCutover only.
+	Mode string `json:"mode,omitempty"`
+}
+
+// DNSChange is a change of the resolved answer set.
+type DNSChange struct {
+	At        time.Time `json:"at"`
+	Earliest  time.Time `json:"earliest"`
+	Latest    time.Time `json:"latest"`
+	From      []string  `json:"from"`
+	To        []string  `json:"to"`
+	AcrossGap bool      `json:"across_gap,omitempty"`
+}
+
+// Stale is a stretch in which a stream was still answered by a server (or
+// connected to an address) the target had already moved away from.
+type Stale struct {
+	Start time.Time  `json:"start"`
+	End   *time.Time `json:"end"`
+	Last  time.Time  `json:"last"`
+	// Since is when the target's move was first seen (the latest bound of
+	// the cutover or DNS change that made this stream stale).
+	Since           time.Time     `json:"since"`
+	DurationSeconds float64       `json:"duration_seconds"`
+	Probes          int64         `json:"probes"`
+	FailedWrites    int64         `json:"failed_writes"`
+	OKWrites        int64         `json:"ok_writes"`
+	Server          *event.Server `json:"server"`
+	Reason          string        `json:"reason"`
+	Ends            string        `json:"ends"`
+}
+
+// Gap is a stretch with no probe results: unknown, never up or down.
+type Gap struct {
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Seconds float64   `json:"seconds"`
+	Ticks   int64     `json:"ticks"`
+	Kind    string    `json:"kind"`
+}
+
+// Latency of successful probes (total probe time), in milliseconds. The
+// percentiles come from a log-bucket histogram and are within 1% of the
+// exact value; Max is exact.
+type Latency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Span is a run of consecutive answers by one server.
+type Span struct {
+	Start    time.Time `json:"start"`
+	Last     time.Time `json:"last"`
+	Identity string    `json:"identity"`
+	Address  string    `json:"address,omitempty"`
+	Probes   int64     `json:"probes"`
+}
+
+// Timeline is the stream's probes downsampled into equal time buckets (at
+// most a fixed number, so its size does not depend on the run's length):
+// bucket i covers [Start + i*StepSeconds, Start + (i+1)*StepSeconds).
+// MinMS and MaxMS bound the latency of the bucket's successful probes (0 when
+// it has none).
+type Timeline struct {
+	Start       time.Time `json:"start"`
+	StepSeconds float64   `json:"step_seconds"`
+	Probes      []int64   `json:"probes"`
+	Failed      []int64   `json:"failed"`
+	MinMS       []float64 `json:"min_ms"`
+	MaxMS       []float64 `json:"max_ms"`
+}
+
+// Formats are the renderings Render knows, by name.
+var Formats = []string{"text", "markdown", "json", "html"}
+
+// Render writes rep in format (one of Formats).
+func Render(w io.Writer, format string, rep *Report) error {
+	switch format {
+	case "text":
+		return Text(w, rep)
+	case "markdown":
+		return Markdown(w, rep)
+	case "json":
+		return JSON(w, rep)
+	case "html":
+		return HTML(w, rep)
+	}
+	return fmt.Errorf("unknown report format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// WriteFiles writes report.json and report.html into dir (beside the
+// journal), each through a temporary file renamed into place so a reader
+// never sees half a report.
+func WriteFiles(dir string, rep *Report) error {
+	for _, f := range []struct{ name, format string }{{"report.json", "json"}, {"report.html", "html"}} {
+		if err := WriteFile(filepath.Join(dir, f.name), f.format, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WriteFile writes rep in format to path through a temporary file renamed
+// into place: a reader sees the old report or the new one, never half.
+func WriteFile(path, format string, rep *Report) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	bw := bufio.NewWriterSize(f, 256<<10)
+	err = Render(bw, format, rep)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
