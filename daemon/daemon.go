@@ -143,10 +143,48 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		Reorder: reorder + 2*time.Second,
 		Logger:  d.log,
 	})
+	if cfg.RunID != "" {
+		// Resuming a named run: what it recorded before this start
+		// belongs in its report too.
+		if err := d.replay(); err != nil {
+			j.Close()
+			return nil, err
+		}
+	}
 	// Deep enough to absorb a slow disk for several seconds of every
 	// stream's events without making probes wait.
 	d.events = make(chan *event.Event, 4096)
 	return d, nil
+}
+
+// replay feeds the journal's earlier probe events of this run to the
+// detector. Their findings were journaled when they happened, so the ones
+// the replay produces are dropped.
+func (d *Daemon) replay() error {
+	r := journal.NewReader(d.JournalDir(), journal.Position{})
+	defer r.Close()
+	dec := detector.NewDecoder()
+	var n int
+	for {
+		line, _, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("replay journal: %w", err)
+		}
+		e, err := dec.Decode(line)
+		if err != nil || e.DBProbe.RunID != d.runID || e.Event.Kind == event.KindState {
+			continue
+		}
+		d.detect.Observe(e)
+		n++
+	}
+	if n > 0 {
+		d.detect.Flush()
+		d.log.Info("resuming run: earlier events replayed into the analysis", "run_id", d.runID, "events", n)
+	}
+	return nil
 }
 
 // RunID is the run this daemon records.

@@ -205,3 +205,60 @@ func checkWindow(t *testing.T, what string, w report.Window, b0, b1, e0, e1 time
 		t.Errorf("%s window duration %.3f outside its bounds [%.3f, %.3f]", what, w.DurationSeconds, w.MinSeconds, *w.MaxSeconds)
 	}
 }
+
+// TestResumedRunReportsBothParts stops and restarts dbprobe with the same
+// run_id: the report must cover the probes of both processes, with the
+// time in between as a gap, never as up or down.
+func TestResumedRunReportsBothParts(t *testing.T) {
+	srv := mariadbtest.Start(t, mariadb.Options{})
+	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT ON *.*")
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`
+run_id: resumed
+interval: 50ms
+targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/", modes: [fresh]}]
+sinks: {journal: {dir: `+dir+`}}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probes [2]int
+	for i := range probes {
+		if i == 1 {
+			time.Sleep(300 * time.Millisecond) // dbprobe is down for several ticks: what is under test
+		}
+		w := &watcher{}
+		w.reset()
+		d, err := New(cfg, Options{Observers: []EventObserver{w}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		waitUntil(t, func() bool {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.ok[event.ModeFresh] >= 5
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		w.mu.Lock()
+		probes[i] = w.ok[event.ModeFresh] + w.fl[event.ModeFresh]
+		w.mu.Unlock()
+		if i == 1 {
+			s := d.Report().Streams[0]
+			if want := int64(probes[0] + probes[1]); s.Probes != want {
+				t.Errorf("resumed report counts %d probes; want %d (%d before the restart, %d after)", s.Probes, want, probes[0], probes[1])
+			}
+			if len(s.Gaps) == 0 {
+				t.Error("no gap reported for the time dbprobe was stopped")
+			}
+			if len(s.Read.Windows) != 0 {
+				t.Errorf("the restart shows as an outage: %+v", s.Read.Windows)
+			}
+		}
+	}
+}

@@ -163,7 +163,8 @@ type Latency struct {
 	Query   *float64 `json:"query,omitempty"`
 	Write   *float64 `json:"write,omitempty"`
 	// Replica is the read of the heartbeat row on the green side, when a
-	// green endpoint is configured; it is part of Total.
+	// green endpoint is configured. It runs after the probe, under its own
+	// deadline, and is not part of Total.
 	Replica *float64 `json:"replica,omitempty"`
 	Total   float64  `json:"total"`
 }

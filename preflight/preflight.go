@@ -68,9 +68,13 @@ func Run(ctx context.Context, t Target) []Result {
 		return out
 	}
 	add(Result{Pass, "connect", "connected as " + t.Blue.User + " to " + t.Blue.Addr, ""})
-	vars := variables(ctx, blue, "log_bin", "binlog_format", "read_only", "super_read_only", "innodb_read_only")
-	checkBinlog(vars, add)
-	checkReadOnly(vars, add)
+	vars, err := variables(ctx, blue, "log_bin", "binlog_format", "read_only", "super_read_only", "innodb_read_only")
+	if err != nil {
+		add(Result{Fail, "server variables", err.Error(), "the probe user must be able to run SHOW GLOBAL VARIABLES"})
+	} else {
+		checkBinlog(vars, add)
+		checkReadOnly(vars, add)
+	}
 	if t.WriteTable != "" {
 		checkHeartbeat(ctx, blue, t, add)
 	}
@@ -95,20 +99,21 @@ func open(cfg *mysql.Config) (*sql.DB, error) {
 
 // variables reads global variables with SHOW, which works for any user
 // and on every MySQL-family server, and returns those the server has.
-func variables(ctx context.Context, db *sql.DB, names ...string) map[string]string {
+func variables(ctx context.Context, db *sql.DB, names ...string) (map[string]string, error) {
 	out := map[string]string{}
 	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('"+strings.Join(names, "','")+"')")
 	if err != nil {
-		return out
+		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k, v string
-		if rows.Scan(&k, &v) == nil {
-			out[strings.ToLower(k)] = v
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
 		}
+		out[strings.ToLower(k)] = v
 	}
-	return out
+	return out, rows.Err()
 }
 
 func on(v string) bool {
@@ -149,6 +154,7 @@ func checkReadOnly(vars map[string]string, add func(Result)) {
 
 func checkHeartbeat(ctx context.Context, db *sql.DB, t Target, add func(Result)) {
 	_, err := db.ExecContext(ctx, "SELECT 1 FROM "+probe.QuoteTable(t.WriteTable)+" LIMIT 0")
+	created := false
 	if num(err) == 1146 && t.CreateTable {
 		if _, cerr := db.ExecContext(ctx, probe.HeartbeatTableDDL(t.WriteTable)); cerr != nil {
 			add(Result{Fail, "heartbeat table", "could not create " + t.WriteTable + ": " + cerr.Error(),
@@ -156,7 +162,7 @@ func checkHeartbeat(ctx context.Context, db *sql.DB, t Target, add func(Result))
 			return
 		}
 		add(Result{Pass, "heartbeat table", "created " + t.WriteTable, ""})
-		err = nil
+		created, err = true, nil
 	}
 	switch {
 	case num(err) == 1146:
@@ -166,12 +172,10 @@ func checkHeartbeat(ctx context.Context, db *sql.DB, t Target, add func(Result))
 	case err != nil:
 		add(Result{Fail, "heartbeat table", err.Error(), "GRANT SELECT, INSERT, UPDATE ON the heartbeat table TO the probe user"})
 		return
-	case !t.CreateTable:
+	case !created:
 		add(Result{Pass, "heartbeat table", t.WriteTable + " exists", ""})
 	}
-	_, err = db.ExecContext(ctx, "INSERT INTO "+probe.QuoteTable(t.WriteTable)+
-		" (observer, target, mode, run_id, tick, probe_time, server_id, server_time) VALUES (?, ?, 'check', 'check', 0, UTC_TIMESTAMP(6), @@server_id, NOW(6))"+
-		" ON DUPLICATE KEY UPDATE probe_time = VALUES(probe_time), server_time = VALUES(server_time)", t.Observer, t.Name)
+	_, err = db.ExecContext(ctx, probe.HeartbeatUpsert(t.WriteTable), t.Observer, t.Name, "check", "check", 0, probe.HeartbeatTime(time.Now()))
 	switch {
 	case err == nil:
 		add(Result{Pass, "heartbeat write", "upserted a row in " + t.WriteTable, ""})
@@ -217,7 +221,7 @@ func checkGreen(ctx context.Context, blue *sql.DB, t Target, add func(Result)) {
 		return
 	}
 	add(Result{Pass, "green connect", "connected to " + t.Green.Addr, ""})
-	st, err := slaveStatus(ctx, green)
+	st, err := ReadReplicaStatus(ctx, green)
 	switch {
 	case num(err) == 1227 || num(err) == 1045:
 		add(Result{Warn, "replication status", "the probe user may not read replication status: " + err.Error(),
@@ -235,8 +239,56 @@ func checkGreen(ctx context.Context, blue *sql.DB, t Target, add func(Result)) {
 	}
 }
 
-func slaveStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+// ReplicaStatus is what a replica says about its replication, under the
+// column names of any MySQL-family server.
+type ReplicaStatus struct {
+	IORunning, SQLRunning string // "Yes", "No", "Connecting"
+	// SecondsBehind is nil when the server does not know (NULL).
+	SecondsBehind *int64
+	LastIOErrno   string
+	LastIOError   string
+	LastSQLErrno  string
+	LastSQLError  string
+}
+
+// ReadReplicaStatus reads SHOW REPLICA STATUS (MySQL 8.0.22+, MariaDB
+// 10.5+), falling back to SHOW SLAVE STATUS, which MySQL 8.4 removed. It
+// returns nil when db replicates from nobody.
+func ReadReplicaStatus(ctx context.Context, db *sql.DB) (*ReplicaStatus, error) {
+	m, err := showStatus(ctx, db, "SHOW REPLICA STATUS")
+	if num(err) == 1064 { // ER_PARSE_ERROR: an older server
+		m, err = showStatus(ctx, db, "SHOW SLAVE STATUS")
+	}
+	if err != nil || m == nil {
+		return nil, err
+	}
+	col := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := m[n]; ok {
+				return v
+			}
+		}
+		return ""
+	}
+	st := &ReplicaStatus{
+		IORunning:    col("Replica_IO_Running", "Slave_IO_Running"),
+		SQLRunning:   col("Replica_SQL_Running", "Slave_SQL_Running"),
+		LastIOErrno:  col("Last_IO_Errno"),
+		LastIOError:  col("Last_IO_Error"),
+		LastSQLErrno: col("Last_SQL_Errno"),
+		LastSQLError: col("Last_SQL_Error"),
+	}
+	if n, err := strconv.ParseInt(col("Seconds_Behind_Source", "Seconds_Behind_Master"), 10, 64); err == nil {
+		st.SecondsBehind = &n
+	}
+	return st, nil
+}
+
+// Running reports whether both replication threads run.
+func (st *ReplicaStatus) Running() bool { return st.IORunning == "Yes" && st.SQLRunning == "Yes" }
+
+func showStatus(ctx context.Context, db *sql.DB, query string) (map[string]string, error) {
+	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -263,11 +315,10 @@ func slaveStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
 	return m, nil
 }
 
-func checkReplication(st map[string]string, add func(Result)) {
-	io, sqlT := st["Slave_IO_Running"], st["Slave_SQL_Running"]
+func checkReplication(st *ReplicaStatus, add func(Result)) {
 	for _, e := range []struct{ which, num, msg string }{
-		{"IO", st["Last_IO_Errno"], st["Last_IO_Error"]},
-		{"SQL", st["Last_SQL_Errno"], st["Last_SQL_Error"]},
+		{"IO", st.LastIOErrno, st.LastIOError},
+		{"SQL", st.LastSQLErrno, st.LastSQLError},
 	} {
 		if e.num == "" || e.num == "0" {
 			continue
@@ -279,22 +330,20 @@ func checkReplication(st map[string]string, add func(Result)) {
 		}
 		add(Result{Fail, "replication " + e.which + " error", e.num + ": " + e.msg, fix})
 	}
-	if io != "Yes" || sqlT != "Yes" {
-		add(Result{Fail, "replication running", "IO thread " + or(io, "?") + ", SQL thread " + or(sqlT, "?"),
+	if !st.Running() {
+		add(Result{Fail, "replication running", "IO thread " + or(st.IORunning, "?") + ", SQL thread " + or(st.SQLRunning, "?"),
 			"the switchover's guardrails refuse to run while replication is not healthy"})
 		return
 	}
 	add(Result{Pass, "replication running", "IO and SQL threads running", ""})
-	lag := st["Seconds_Behind_Master"]
-	n, err := strconv.Atoi(lag)
-	switch {
-	case err != nil:
-		add(Result{Warn, "replication lag", "Seconds_Behind_Master is " + or(lag, "NULL"), ""})
-	case n > 5:
-		add(Result{Warn, "replication lag", lag + " s behind",
+	switch lag := st.SecondsBehind; {
+	case lag == nil:
+		add(Result{Warn, "replication lag", "the replica does not know its lag (NULL)", ""})
+	case *lag > 5:
+		add(Result{Warn, "replication lag", fmt.Sprintf("%d s behind", *lag),
 			"the switchover waits for green to catch up; avoid long transactions and DDL on blue before switching"})
 	default:
-		add(Result{Pass, "replication lag", lag + " s behind", ""})
+		add(Result{Pass, "replication lag", fmt.Sprintf("%d s behind", *lag), ""})
 	}
 }
 
@@ -302,9 +351,7 @@ func checkReplication(st map[string]string, add func(Result)) {
 // field report's manual data sync check, automated.
 func checkSync(ctx context.Context, blue, green *sql.DB, t Target, add func(Result)) {
 	marker := time.Now().UnixNano()
-	_, err := blue.ExecContext(ctx, "INSERT INTO "+probe.QuoteTable(t.WriteTable)+
-		" (observer, target, mode, run_id, tick, probe_time, server_id, server_time) VALUES (?, ?, 'sync-check', 'check', ?, UTC_TIMESTAMP(6), @@server_id, NOW(6))"+
-		" ON DUPLICATE KEY UPDATE tick = VALUES(tick), probe_time = VALUES(probe_time), server_time = VALUES(server_time)", t.Observer, t.Name, marker)
+	_, err := blue.ExecContext(ctx, probe.HeartbeatUpsert(t.WriteTable), t.Observer, t.Name, "sync-check", "check", marker, probe.HeartbeatTime(time.Now()))
 	if err != nil {
 		add(Result{Fail, "data sync", "could not write the marker on blue: " + err.Error(), ""})
 		return

@@ -165,16 +165,16 @@ func TestPreflight(t *testing.T) {
 func waitIOError(t *testing.T, s *mariadb.Server) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	var st map[string]string
+	var st *ReplicaStatus
 	for time.Now().Before(deadline) {
 		var err error
-		st, err = slaveStatus(context.Background(), s.Root())
-		if err == nil && st != nil && st["Last_IO_Errno"] != "0" && st["Last_IO_Errno"] != "" {
+		st, err = ReadReplicaStatus(context.Background(), s.Root())
+		if err == nil && st != nil && st.LastIOErrno != "0" && st.LastIOErrno != "" {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("green never reported an IO error: %v", st)
+	t.Fatalf("green never reported an IO error: %+v", st)
 }
 
 func TestCreateHeartbeatTable(t *testing.T) {

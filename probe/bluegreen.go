@@ -60,18 +60,29 @@ type BlueGreenPoller struct {
 // NewBlueGreenPoller returns a poller for t, sharing env with its streams.
 func NewBlueGreenPoller(t *Target, env *Env) *BlueGreenPoller {
 	fillEnv(env)
-	p := newProber(t, event.ModePooled, env, &varCache{m: map[string][]string{}})
+	// The poller only connects and reads: no heartbeat, no green side.
+	only := *t
+	only.WriteTable, only.Green = "", nil
+	p := newProber(&only, event.ModePooled, env, &varCache{m: map[string][]string{}})
 	return &BlueGreenPoller{p: p, Baseline: 5 * time.Second}
+}
+
+// wait is the time until the next poll: the target's interval while a
+// switchover is underway, Baseline otherwise.
+func (b *BlueGreenPoller) wait(phase string) time.Duration {
+	if r := phaseRank[phase]; r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted] {
+		return b.p.t.Interval
+	}
+	return b.Baseline
 }
 
 // Run polls until ctx is done.
 func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 	var (
-		conn     driver.Conn
-		last     string
-		phase    = PhaseNotCreated
-		warned   bool
-		interval = b.p.t.Interval
+		conn   driver.Conn
+		last   string
+		phase  = PhaseNotCreated
+		warned bool
 	)
 	defer func() {
 		if conn != nil {
@@ -81,21 +92,22 @@ func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 	clock := b.p.env.Clock
 	next := clock.Now()
 	for {
-		wait := b.Baseline
-		if r := phaseRank[phase]; r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted] {
-			wait = interval
-		}
 		if !clock.SleepUntil(ctx, next) {
 			return
-		}
-		next = next.Add(wait)
-		if now := clock.Now(); next.Before(now) {
-			next = now
 		}
 		pctx, cancel := context.WithTimeout(ctx, b.p.t.Timeout)
 		bg, c, err := b.poll(pctx, conn)
 		cancel()
 		conn = c
+		// The cadence follows what this poll saw: the poll after the one
+		// that finds a switchover starting comes one interval later.
+		if bg != nil {
+			phase = bg.Phase
+		}
+		next = next.Add(b.wait(phase))
+		if now := clock.Now(); next.Before(now) {
+			next = now
+		}
 		if err != nil {
 			var me *mysql.MySQLError
 			if errors.As(err, &me) && (me.Number == errTableAccessDenied || me.Number == errNoSuchTable) {
@@ -119,7 +131,7 @@ func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 		if key == last {
 			continue
 		}
-		last, phase = key, bg.Phase
+		last = key
 		emit(b.event(bg))
 	}
 }
@@ -137,7 +149,7 @@ func (b *BlueGreenPoller) poll(ctx context.Context, conn driver.Conn) (*event.Bl
 		conn = c
 	}
 	bg, err := readTopology(ctx, conn)
-	if err != nil && connBroken(conn, ctx, event.PhaseQuery, err) {
+	if err != nil && connBroken(ctx, conn, event.PhaseQuery, err) {
 		conn.Close()
 		conn = nil
 	}

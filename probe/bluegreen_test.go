@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +176,7 @@ func TestReplicationLag(t *testing.T) {
 
 	lag := func() float64 {
 		t.Helper()
-		ev := s.ProbeOnce()
+		ev := s.ProbeOnce(context.Background())
 		r := ev.DBProbe.Replication
 		if ev.DBProbe.Failure != nil || r == nil || r.LagSeconds == nil {
 			t.Fatalf("probe: failure %+v replication %+v", ev.Error, r)
@@ -206,4 +207,118 @@ func TestReplicationLag(t *testing.T) {
 	}
 	mariadbtest.Exec(t, green, "START SLAVE SQL_THREAD")
 	waitFor(t, 30*time.Second, "lag back to zero", func() bool { return lag() < 0.05 })
+}
+
+// steppingClock hands every sleep to the test, which releases it.
+type steppingClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	asked   chan time.Time
+	release chan struct{}
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *steppingClock) SleepUntil(ctx context.Context, t time.Time) bool {
+	select {
+	case c.asked <- t:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.After(c.now) {
+		c.now = t
+	}
+	return true
+}
+
+// TestBlueGreenPollerSpeedsUp checks the cadence: slow while nothing
+// happens, one interval after the poll that first sees a switchover.
+func TestBlueGreenPollerSpeedsUp(t *testing.T) {
+	srv := startServer(t, mariadb.Options{})
+	mariadbtest.Exec(t, srv, topologyDDL,
+		"INSERT INTO mysql.rds_topology VALUES (1, 'db', 3306, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE', '1.0')",
+		"GRANT SELECT ON mysql.rds_topology TO 'probe'@'%'")
+	te := newTestEnv()
+	clk := &steppingClock{now: time.Unix(5000, 0), asked: make(chan time.Time), release: make(chan struct{})}
+	te.env.Clock = clk
+	tg := targetFor(srv, probeUser, probePassword)
+	tg.Interval = 100 * time.Millisecond
+	p := NewBlueGreenPoller(tg, te.env)
+	p.Baseline = time.Hour
+	runPoller(t, p)
+
+	step := func() time.Time {
+		t.Helper()
+		select {
+		case at := <-clk.asked:
+			return at
+		case <-time.After(30 * time.Second):
+			t.Fatal("the poller did not sleep")
+		}
+		return time.Time{}
+	}
+	first := step() // before the first poll
+	clk.release <- struct{}{}
+	afterCreated := step()
+	if got := afterCreated.Sub(first); got != time.Hour {
+		t.Errorf("after CREATED the next poll is %v later; want the 1h baseline", got)
+	}
+	setStatus(t, srv, "SWITCHOVER_INITIATED")
+	clk.release <- struct{}{}
+	afterPreparation := step()
+	if got := afterPreparation.Sub(afterCreated); got != tg.Interval {
+		t.Errorf("after PREPARATION the next poll is %v later; want the %v interval", got, tg.Interval)
+	}
+}
+
+// TestSilentGreenDoesNotFailBlue points the green endpoint at a socket
+// that accepts connections and never answers: blue's probe must still
+// succeed, with the green read's failure recorded beside it.
+func TestSilentGreenDoesNotFailBlue(t *testing.T) {
+	srv := startServer(t, mariadb.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	te := newTestEnv()
+	tg := targetFor(srv, probeUser, probePassword, event.ModeFresh, event.ModePooled)
+	// Generous: the local blue probe takes milliseconds, the green read
+	// takes the whole timeout.
+	tg.Timeout = 2 * time.Second
+	gc := srv.Config(probeUser, probePassword)
+	gc.Addr = ln.Addr().String()
+	tg.Green = gc
+	for mode, s := range streamsByMode(tg, te) {
+		ev := s.ProbeOnce(context.Background())
+		if ev.DBProbe.Failure != nil {
+			t.Errorf("%s: blue failed (%+v) because green is silent", mode, ev.Error)
+		}
+		if r := ev.DBProbe.Replication; r == nil || r.Error == "" || r.LagSeconds != nil {
+			t.Errorf("%s: replication = %+v; want the green read's error", mode, r)
+		}
+		if ev.DBProbe.Latency.Total >= float64(tg.Timeout.Milliseconds()) {
+			t.Errorf("%s: total %.0f ms includes the green read", mode, ev.DBProbe.Latency.Total)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -86,20 +87,32 @@ func (r *Resolver) direct(ctx context.Context, name string) (Answer, error) {
 		a   Answer
 		err error
 	}
-	var res [2]result
-	var wg sync.WaitGroup
-	for i, t := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res[i].a, res[i].err = r.query(ctx, qname, t)
-		}()
+	aCh, aaaaCh := make(chan result, 1), make(chan result, 1)
+	// A resolver that drops AAAA queries must not cost the probe its
+	// deadline: once A has answered, AAAA gets a short grace.
+	aaaaCtx, cancelAAAA := context.WithCancel(ctx)
+	defer cancelAAAA()
+	go func() {
+		a, err := r.query(ctx, qname, dnsmessage.TypeA)
+		aCh <- result{a, err}
+	}()
+	go func() {
+		a, err := r.query(aaaaCtx, qname, dnsmessage.TypeAAAA)
+		aaaaCh <- result{a, err}
+	}()
+	a := <-aCh
+	var aaaa result
+	grace := time.NewTimer(aaaaGrace)
+	defer grace.Stop()
+	select {
+	case aaaa = <-aaaaCh:
+	case <-grace.C:
+		cancelAAAA()
+		aaaa = <-aaaaCh
 	}
-	wg.Wait()
-	a, aaaa := res[0], res[1]
 	// The A answer decides NXDOMAIN and errors; AAAA only adds addresses.
 	if a.err != nil {
-		return Answer{}, withName(a.err, name, r.Server)
+		return Answer{Rcode: a.a.Rcode}, withName(a.err, name, r.Server)
 	}
 	out := a.a
 	if aaaa.err == nil {
@@ -114,6 +127,9 @@ func (r *Resolver) direct(ctx context.Context, name string) (Answer, error) {
 	}
 	return out, nil
 }
+
+// aaaaGrace is how long an AAAA answer may trail the A answer.
+const aaaaGrace = 200 * time.Millisecond
 
 func withName(err error, name, server string) error {
 	var de *net.DNSError
@@ -193,21 +209,40 @@ func (r *Resolver) exchange(ctx context.Context, network string, packed []byte, 
 		}
 		return unpack(buf[:n], id)
 	}
-	if _, err := conn.Write(packed); err != nil {
-		return nil, ctxErr(ctx, err)
-	}
+	// UDP may lose the question or the answer: ask again every quarter of
+	// the time left (at least udpRetry), as stub resolvers do.
+	deadline, hasDeadline := ctx.Deadline()
 	for {
-		n, err := conn.Read(buf)
-		if err != nil {
+		if _, err := conn.Write(packed); err != nil {
 			return nil, ctxErr(ctx, err)
 		}
-		m, err := unpack(buf[:n], id)
-		if errors.Is(err, errWrongID) {
-			continue // a late answer to someone else's question
+		retry := udpRetry
+		if hasDeadline {
+			retry = max(time.Until(deadline)/4, udpRetry)
 		}
-		return m, err
+		if err := conn.SetReadDeadline(time.Now().Add(retry)); err != nil {
+			return nil, err
+		}
+		for {
+			n, err := conn.Read(buf)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				break // ask again
+			}
+			if err != nil {
+				return nil, ctxErr(ctx, err)
+			}
+			m, err := unpack(buf[:n], id)
+			if errors.Is(err, errWrongID) {
+				continue // a late answer to someone else's question
+			}
+			return m, err
+		}
 	}
 }
+
+// udpRetry is the shortest wait before a UDP question is sent again.
+const udpRetry = 100 * time.Millisecond
 
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {

@@ -109,11 +109,7 @@ func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
 		p.pool <- nil
 	}
 	if t.WriteTable != "" {
-		p.write = "INSERT INTO " + QuoteTable(t.WriteTable) +
-			" (observer, target, mode, run_id, tick, probe_time, server_id, server_time)" +
-			" VALUES (?, ?, ?, ?, ?, ?, @@server_id, NOW(6))" +
-			" ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), tick = VALUES(tick)," +
-			" probe_time = VALUES(probe_time), server_id = VALUES(server_id), server_time = VALUES(server_time)"
+		p.write = HeartbeatUpsert(t.WriteTable)
 		if t.Green != nil {
 			lag, err := newLagTracker(t.Green, t.WriteTable, driverLogger{env.Logger})
 			if err != nil {
@@ -134,6 +130,20 @@ func QuoteTable(name string) string {
 	return strings.Join(parts, ".")
 }
 
+// HeartbeatUpsert is the write probe's statement. Its parameters are
+// observer, target, mode, run_id, tick and probe_time (UTC, as
+// "2006-01-02 15:04:05.000000"); the server fills in its own id and clock.
+func HeartbeatUpsert(table string) string {
+	return "INSERT INTO " + QuoteTable(table) +
+		" (observer, target, mode, run_id, tick, probe_time, server_id, server_time)" +
+		" VALUES (?, ?, ?, ?, ?, ?, @@server_id, NOW(6))" +
+		" ON DUPLICATE KEY UPDATE run_id = VALUES(run_id), tick = VALUES(tick)," +
+		" probe_time = VALUES(probe_time), server_id = VALUES(server_id), server_time = VALUES(server_time)"
+}
+
+// HeartbeatTime formats a probe time for HeartbeatUpsert.
+func HeartbeatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
+
 // HeartbeatTableDDL is the statement that creates the write probe's table.
 // One row per (observer, target, mode) is upserted on every write probe,
 // recording which server (server_id) took it and when.
@@ -151,8 +161,8 @@ func HeartbeatTableDDL(table string) string {
 ) ENGINE=InnoDB`
 }
 
-// probe runs one probe and returns its event; it never returns nil. ctx
-// carries the probe's deadline.
+// probe runs one probe, recording it on ev. ctx carries the probe's
+// deadline.
 func (p *prober) probe(ctx context.Context, ev *event.Event) {
 	d := &ev.DBProbe
 	d.Read = &event.Outcome{}
@@ -215,18 +225,11 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			}
 		}
 	}
-	if p.lag != nil {
-		t0 := time.Now()
-		d.Replication = p.lag.measure(ctx, ev)
-		lat.Replica = ms(time.Since(t0))
-		if d.Replication.Error != "" {
-			d.Replication.Error = p.env.redact(d.Replication.Error)
-		}
-	}
+
 	if err != nil {
 		p.fail(ctx, ev, phase, err)
 	}
-	if pooled != nil && (err != nil && connBroken(conn, ctx, phase, err)) {
+	if pooled != nil && (err != nil && connBroken(ctx, conn, phase, err)) {
 		conn.Close()
 		pooled = nil
 	}
@@ -250,7 +253,7 @@ func (p *prober) close() {
 // plain application pool, dbprobe only drops a connection the driver says is
 // unusable (or one a timeout left mid-protocol), never one that merely talks
 // to a read-only server.
-func connBroken(c driver.Conn, ctx context.Context, phase string, err error) bool {
+func connBroken(ctx context.Context, c driver.Conn, phase string, err error) bool {
 	if v, ok := c.(driver.Validator); ok && !v.IsValid() {
 		return true
 	}
@@ -462,7 +465,7 @@ func (p *prober) heartbeat(ctx context.Context, conn driver.Conn, ev *event.Even
 		{Ordinal: 3, Value: d.Mode},
 		{Ordinal: 4, Value: d.RunID},
 		{Ordinal: 5, Value: d.Tick},
-		{Ordinal: 6, Value: ev.Event.Start.UTC().Format("2006-01-02 15:04:05.000000")},
+		{Ordinal: 6, Value: HeartbeatTime(ev.Event.Start)},
 	}
 	_, err := x.ExecContext(ctx, p.write, args)
 	return err

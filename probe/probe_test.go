@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -107,7 +108,7 @@ func TestProbeSuccessFields(t *testing.T) {
 	te := newTestEnv()
 	for mode, s := range streamsByMode(targetFor(srv, probeUser, probePassword, event.ModeFresh, event.ModePooled), te) {
 		t.Run(mode, func(t *testing.T) {
-			ev := s.ProbeOnce()
+			ev := s.ProbeOnce(context.Background())
 			if ev.DBProbe.Failure != nil {
 				t.Fatalf("probe failed: %+v %+v", ev.DBProbe.Failure, ev.Error)
 			}
@@ -161,13 +162,13 @@ func TestProbeReadOnly(t *testing.T) {
 	streams := streamsByMode(targetFor(srv, probeUser, probePassword, event.ModeFresh, event.ModePooled), te)
 	// Connect the pooled stream first: like an application, it must stay
 	// on the server after it turns read-only.
-	if ev := streams[event.ModePooled].ProbeOnce(); ev.DBProbe.Failure != nil {
+	if ev := streams[event.ModePooled].ProbeOnce(context.Background()); ev.DBProbe.Failure != nil {
 		t.Fatalf("first pooled probe failed: %+v", ev.Error)
 	}
 	mariadbtest.Exec(t, srv, "SET GLOBAL read_only = 1")
 	for _, mode := range []string{event.ModeFresh, event.ModePooled} {
 		t.Run(mode, func(t *testing.T) {
-			ev := streams[mode].ProbeOnce()
+			ev := streams[mode].ProbeOnce(context.Background())
 			wantClass(t, ev, ClassReadOnly, event.PhaseWrite, 1290)
 			if !ev.DBProbe.Read.OK || ev.DBProbe.Write.OK {
 				t.Errorf("read/write ok = %v/%v; want true/false", ev.DBProbe.Read.OK, ev.DBProbe.Write.OK)
@@ -183,11 +184,11 @@ func TestPooledConnectionKilled(t *testing.T) {
 	srv := startServer(t, mariadb.Options{})
 	te := newTestEnv()
 	s := streamsByMode(targetFor(srv, probeUser, probePassword, event.ModePooled), te)[event.ModePooled]
-	first := s.ProbeOnce()
+	first := s.ProbeOnce(context.Background())
 	if first.DBProbe.Failure != nil || first.DBProbe.Latency.Connect == nil {
 		t.Fatalf("first probe: %+v %+v; want a success that connected", first.DBProbe.Failure, first.Error)
 	}
-	if second := s.ProbeOnce(); second.DBProbe.Latency.Connect != nil {
+	if second := s.ProbeOnce(context.Background()); second.DBProbe.Latency.Connect != nil {
 		t.Fatal("second pooled probe reconnected; want it to reuse the connection")
 	}
 	ctx := context.Background()
@@ -198,9 +199,9 @@ func TestPooledConnectionKilled(t *testing.T) {
 	for id := range strings.SplitSeq(ids, ",") {
 		mariadbtest.Exec(t, srv, "KILL CONNECTION "+id)
 	}
-	lost := s.ProbeOnce()
+	lost := s.ProbeOnce(context.Background())
 	wantClass(t, lost, ClassConnLost, event.PhaseQuery, 0)
-	again := s.ProbeOnce()
+	again := s.ProbeOnce(context.Background())
 	if again.DBProbe.Failure != nil {
 		t.Fatalf("probe after conn_lost: %+v; want a reconnect and success", again.Error)
 	}
@@ -218,7 +219,7 @@ func TestConnectRefused(t *testing.T) {
 	}
 	for mode, s := range streams {
 		t.Run(mode, func(t *testing.T) {
-			ev := s.ProbeOnce()
+			ev := s.ProbeOnce(context.Background())
 			wantClass(t, ev, ClassConnectRefused, event.PhaseConnect, 0)
 			if ev.DBProbe.Read.OK || ev.DBProbe.Write.OK {
 				t.Error("a refused connection counted as read or write success")
@@ -242,7 +243,7 @@ func TestAuthFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			te := newTestEnv()
 			te.env.Secrets = []string{tt.password}
-			ev := streamsByMode(targetFor(srv, tt.user, tt.password, event.ModeFresh), te)[event.ModeFresh].ProbeOnce()
+			ev := streamsByMode(targetFor(srv, tt.user, tt.password, event.ModeFresh), te)[event.ModeFresh].ProbeOnce(context.Background())
 			wantClass(t, ev, ClassAuth, event.PhaseConnect, tt.number)
 			if ev.Error.Code != itoa(int(tt.number)) {
 				t.Errorf("error.code = %q; want %d", ev.Error.Code, tt.number)
@@ -383,7 +384,7 @@ func TestDNSFlipAndNXDOMAIN(t *testing.T) {
 	tg.Resolver = &Resolver{Server: dns.Addr()}
 	s := streamsByMode(tg, te)[event.ModeFresh]
 
-	first := s.ProbeOnce()
+	first := s.ProbeOnce(context.Background())
 	if first.DBProbe.Failure != nil {
 		t.Fatalf("probe via DNS failed: %+v", first.Error)
 	}
@@ -396,7 +397,7 @@ func TestDNSFlipAndNXDOMAIN(t *testing.T) {
 	if err := dns.SetA(name, 1, netip.MustParseAddr("127.0.0.3")); err != nil {
 		t.Fatal(err)
 	}
-	second := s.ProbeOnce()
+	second := s.ProbeOnce(context.Background())
 	if got := second.Destination.Address; got != b.Addr() {
 		t.Fatalf("after the flip connected to %s; want %s", got, b.Addr())
 	}
@@ -406,7 +407,11 @@ func TestDNSFlipAndNXDOMAIN(t *testing.T) {
 	if err := dns.Delete(name); err != nil {
 		t.Fatal(err)
 	}
-	wantClass(t, s.ProbeOnce(), ClassDNSNotFound, event.PhaseDNS, 0)
+	nx := s.ProbeOnce(context.Background())
+	wantClass(t, nx, ClassDNSNotFound, event.PhaseDNS, 0)
+	if d := nx.DBProbe.DNS; d == nil || d.Rcode != "NameError" || len(d.Answers) != 0 {
+		t.Errorf("NXDOMAIN dns = %+v; want rcode NameError and no answer", d)
+	}
 
 	if err := dns.SetCNAME(name, "db-green.lab.test", 5); err != nil {
 		t.Fatal(err)
@@ -414,7 +419,7 @@ func TestDNSFlipAndNXDOMAIN(t *testing.T) {
 	if err := dns.SetA("db-green.lab.test", 5, netip.MustParseAddr("127.0.0.3")); err != nil {
 		t.Fatal(err)
 	}
-	aliased := s.ProbeOnce()
+	aliased := s.ProbeOnce(context.Background())
 	if d := aliased.DBProbe.DNS; d == nil || d.CNAME != "db-green.lab.test" || aliased.Destination.Address != b.Addr() {
 		t.Fatalf("cname probe: dns %+v dest %v", d, aliased.Destination)
 	}
@@ -427,26 +432,21 @@ func TestSecretsNeverInEventsOrLogs(t *testing.T) {
 	for _, pw := range []string{probePassword, "wrong-" + probePassword} {
 		te.env.Secrets = []string{probePassword, "wrong-" + probePassword}
 		for _, s := range streamsByMode(targetFor(srv, probeUser, pw, event.ModeFresh, event.ModePooled), te) {
-			all = append(all, s.ProbeOnce())
+			all = append(all, s.ProbeOnce(context.Background()))
 		}
 	}
 	for _, e := range all {
-		for _, where := range []string{e.Message, errMsg(e)} {
-			if strings.Contains(where, probePassword) {
-				t.Errorf("event leaks the password: %q", where)
-			}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), probePassword) {
+			t.Errorf("event leaks the password: %s", b)
 		}
 	}
 	if strings.Contains(te.log.String(), probePassword) {
 		t.Errorf("log leaks the password:\n%s", te.log.String())
 	}
-}
-
-func errMsg(e *event.Event) string {
-	if e.Error == nil {
-		return ""
-	}
-	return e.Error.Message
 }
 
 func TestClassifyWithoutServer(t *testing.T) {
@@ -471,5 +471,11 @@ func TestClassifyWithoutServer(t *testing.T) {
 				t.Errorf("classify(%v) = %s; want %s", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRedactLongestFirst(t *testing.T) {
+	if got := Redact("pw=abcdef", []string{"abc", "abcdef"}); got != "pw=*****" {
+		t.Errorf("Redact = %q; want pw=*****", got)
 	}
 }

@@ -62,14 +62,18 @@ func (l *lagTracker) acked(tick int64, at time.Time) {
 }
 
 // measure reads the replica's copy of the stream's heartbeat row and
-// returns the lag. Probes of a stream may overlap; they take turns on the
-// single green connection.
+// returns the lag. It runs after the probe's own event is complete, under
+// its own deadline, so a slow green side never makes blue look slow or
+// down. Probes of a stream may overlap: while one green read is running,
+// others skip theirs rather than queue.
 func (l *lagTracker) measure(ctx context.Context, ev *event.Event) *event.Replicate {
-	l.mu.Lock()
+	if !l.mu.TryLock() {
+		return &event.Replicate{Error: "skipped: the previous read of green is still running"}
+	}
 	defer l.mu.Unlock()
 	tick, err := l.readTick(ctx, ev)
 	if err != nil {
-		if l.conn != nil && connBroken(l.conn, ctx, event.PhaseQuery, err) {
+		if l.conn != nil && connBroken(ctx, l.conn, event.PhaseQuery, err) {
 			l.conn.Close()
 			l.conn = nil
 		}

@@ -6,6 +6,7 @@ package probe
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -59,8 +60,11 @@ type Env struct {
 
 func (e *Env) redact(s string) string { return Redact(s, e.Secrets) }
 
-// Redact replaces every secret in s with asterisks.
+// Redact replaces every secret in s with asterisks, longest first, so a
+// secret that contains another is never left half visible.
 func Redact(s string, secrets []string) string {
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "*****")
@@ -172,16 +176,16 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 		go func(k int64, scheduled, started time.Time) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			emit(s.runProbe(k, scheduled, started))
+			emit(s.runProbe(context.Background(), k, scheduled, started))
 		}(k, due(k), now)
 	}
 }
 
-// runProbe runs one probe under its own deadline. The deadline derives from
-// a fresh context, not the run's: on shutdown, in-flight probes finish (or
-// time out) rather than being cut short and recorded as failures.
-func (s *Stream) runProbe(k int64, scheduled, started time.Time) *event.Event {
-	ctx, cancel := context.WithTimeout(context.Background(), s.target.Timeout)
+// runProbe runs one probe under its own deadline. The schedule passes a
+// fresh parent context, not the run's: on shutdown, in-flight probes finish
+// (or time out) rather than being cut short and recorded as failures.
+func (s *Stream) runProbe(parent context.Context, k int64, scheduled, started time.Time) *event.Event {
+	ctx, cancel := context.WithTimeout(parent, s.target.Timeout)
 	defer cancel()
 	ev := s.newEvent(k, scheduled, started)
 	ev.DBProbe.Latency = &event.Latency{}
@@ -197,6 +201,15 @@ func (s *Stream) runProbe(k int64, scheduled, started time.Time) *event.Event {
 	} else {
 		ev.Event.Outcome = event.OutcomeFailure
 		ev.Event.Type = []string{"access", "error"}
+	}
+	if lag := s.prober.lag; lag != nil {
+		gctx, cancel := context.WithTimeout(parent, s.target.Timeout)
+		defer cancel()
+		t0 := time.Now()
+		r := lag.measure(gctx, ev)
+		ev.DBProbe.Latency.Replica = ms(time.Since(t0))
+		r.Error = s.env.redact(r.Error)
+		ev.DBProbe.Replication = r
 	}
 	return ev
 }
@@ -273,8 +286,9 @@ func Run(ctx context.Context, streams []*Stream, emit func(*event.Event)) {
 	wg.Wait()
 }
 
-// ProbeOnce runs a single probe now, outside any schedule (dbprobe check).
-func (s *Stream) ProbeOnce() *event.Event {
+// ProbeOnce runs a single probe now, outside any schedule (dbprobe check);
+// cancelling ctx cuts it short.
+func (s *Stream) ProbeOnce(ctx context.Context) *event.Event {
 	now := s.env.Clock.Now()
-	return s.runProbe(firstTick(now, s.target.Interval), now, now)
+	return s.runProbe(ctx, firstTick(now, s.target.Interval), now, now)
 }

@@ -67,7 +67,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		Logger:   newLogger(cfg.Log, io.Discard),
 	}
 	for _, s := range probe.NewStreams(daemon.Targets(cfg), env) {
-		ev := s.ProbeOnce()
+		ev := s.ProbeOnce(ctx)
 		printProbe(e.stdout, s.Key(), ev)
 		if ev.DBProbe.Failure != nil {
 			failed = true

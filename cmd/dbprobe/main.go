@@ -37,6 +37,8 @@ func commands() []command {
 	return []command{
 		{"run", "probe the configured targets until stopped", runCmd},
 		{"check", "validate the config and probe each target once", checkCmd},
+		{"report", "analyse a journal: interruption windows, cutovers, stale connections", reportCmd},
+		{"lab", "reproduce a Blue/Green switchover and compare dbprobe's report with the ground truth", labCmd},
 		{"version", "print the version", versionCmd},
 	}
 }
@@ -78,6 +80,11 @@ func dispatch(ctx context.Context, args []string, e *env) error {
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			ctx, stop := context.WithCancelCause(ctx)
+			defer stop(nil)
+			done := make(chan struct{})
+			defer close(done)
+			go watchSignals(e, stop, done)
 			return c.run(ctx, args[1:], e)
 		}
 	}
@@ -92,4 +99,27 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'dbprobe <command> -h' for the flags of a command.")
+}
+
+// errSignal is the cause of a context cancelled by SIGINT or SIGTERM.
+type errSignal struct{ sig os.Signal }
+
+func (e errSignal) Error() string { return "received " + e.sig.String() }
+
+// watchSignals turns the first SIGINT/SIGTERM into a cancelled context,
+// which every command treats as "stop what you are doing, cleanly", and the
+// second into an immediate exit. It returns when done is closed.
+func watchSignals(e *env, stop context.CancelCauseFunc, done <-chan struct{}) {
+	select {
+	case s := <-e.signals:
+		stop(errSignal{s})
+	case <-done:
+		return
+	}
+	select {
+	case <-e.signals:
+		fmt.Fprintln(e.stderr, "dbprobe: second signal: exiting at once")
+		e.exit(1)
+	case <-done:
+	}
 }

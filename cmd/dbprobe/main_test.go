@@ -131,7 +131,7 @@ log: {level: debug}
 `)
 	te := newEnv(map[string]string{"PW": secret})
 	done := make(chan error, 1)
-	go func() { done <- runCmd(context.Background(), []string{"--config", cfg}, te.env) }()
+	go func() { done <- dispatch(context.Background(), []string{"run", "--config", cfg}, te.env) }()
 
 	perStream := func() map[string]int {
 		n := map[string]int{}
@@ -217,7 +217,7 @@ targets: [{name: db, dsn: "probe:`+secret+`@tcp(`+srv.Addr()+`)/dbprobe"}]
 sinks: {journal: {dir: `+t.TempDir()+`}}
 `)
 	te := newEnv(nil)
-	go func() { _ = runCmd(context.Background(), []string{"--config", cfg}, te.env) }()
+	go func() { _ = dispatch(context.Background(), []string{"run", "--config", cfg}, te.env) }()
 	if err := srv.Freeze(); err != nil {
 		t.Fatal(err)
 	}

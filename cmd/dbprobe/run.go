@@ -67,28 +67,10 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan struct{})
-	defer close(done)
-	go watchSignals(e, log, stop, done)
+	go func() {
+		<-ctx.Done()
+		log.Info("stopping: finishing in-flight probes and flushing the journal; send the signal again to exit at once",
+			"cause", context.Cause(ctx))
+	}()
 	return d.Run(ctx)
-}
-
-// watchSignals turns the first SIGINT/SIGTERM into a graceful stop and the
-// second into an immediate exit. It returns when done is closed.
-func watchSignals(e *env, log *slog.Logger, stop func(), done <-chan struct{}) {
-	select {
-	case s := <-e.signals:
-		log.Info("stopping: finishing in-flight probes and flushing the journal; send the signal again to exit at once", "signal", s.String())
-		stop()
-	case <-done:
-		return
-	}
-	select {
-	case <-e.signals:
-		log.Warn("second signal: exiting at once; the journal keeps everything up to its last sync")
-		e.exit(1)
-	case <-done:
-	}
 }

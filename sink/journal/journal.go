@@ -1,10 +1,10 @@
 // Package journal is dbprobe's local, durable record of every event: an
 // append-only directory of JSON-lines segments, one event per line.
 //
-// Durability contract: Append hands the line to the operating system within
-// one sync interval and fsyncs at the same cadence, so a killed process loses
-// nothing already appended and a machine crash loses at most the last sync
-// interval. A crash can leave a torn last line; Open cuts it, logging how many
+// Durability contract: Append queues the line in memory; it reaches the
+// operating system within one sync interval (or once 64 KiB are queued) and
+// is fsynced at the same cadence, so a killed process or a machine crash
+// loses at most the last sync interval. A crash can leave a torn last line; Open cuts it, logging how many
 // bytes it dropped, and never touches earlier lines.
 //
 // Readers (the report, the Elasticsearch shipper) open the segments on their
@@ -49,6 +49,11 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
+// maxPending bounds what the writer holds in memory while the disk refuses
+// writes (full, I/O errors); beyond it Append reports events it could not
+// keep.
+const maxPending = 64 << 20
+
 // Writer appends events to the journal. It is safe for concurrent use.
 type Writer struct {
 	dir  string
@@ -57,16 +62,21 @@ type Writer struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	buf     *bufio.Writer
 	segment uint64
-	size    int64
+	// flushed is how many bytes of the segment are in the file; pending
+	// holds appended lines not written yet. After a failed write the file
+	// is cut back to flushed and pending is kept for the next attempt, so
+	// one disk error never leaves half a line or loses what was appended.
+	flushed int64
+	pending []byte
 	seq     uint64
-	dirty   bool
-	err     error // first write error; sticky until the next successful sync
+	dirty   bool // written since the last fsync
+	failing bool // the last write or fsync failed; logged once per outage
 	closed  bool
 
-	stop chan struct{}
-	done chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // SegmentName is the file name of segment n.
@@ -131,35 +141,61 @@ func Open(dir string, opts Options) (*Writer, error) {
 	return w, nil
 }
 
+// tailBytes is how much of the last segment recover reads to find the last
+// sequence number: far more than one event, far less than a segment.
+const tailBytes = 1 << 20
+
 // recover cuts a torn last line of segment n, finds the last sequence number
 // and opens the segment for appending.
 func (w *Writer) recover(n uint64) error {
 	path := filepath.Join(w.dir, SegmentName(n))
-	data, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o640)
 	if err != nil {
-		return fmt.Errorf("read last segment: %w", err)
+		return fmt.Errorf("open last segment: %w", err)
 	}
-	keep := int64(bytes.LastIndexByte(data, '\n') + 1)
-	if cut := int64(len(data)) - keep; cut > 0 {
-		w.log.Warn("journal: cut torn last line left by a crash", "segment", SegmentName(n), "bytes", cut)
-		if err := os.Truncate(path, keep); err != nil {
+	keep, tail, err := completeTail(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > keep {
+		w.log.Warn("journal: cut torn last line left by a crash", "segment", SegmentName(n), "bytes", st.Size()-keep)
+		if err := f.Truncate(keep); err != nil {
+			f.Close()
 			return fmt.Errorf("cut torn line: %w", err)
 		}
 	}
-	w.seq = lastSequence(data[:keep])
+	w.seq = lastSequence(tail)
 	if w.seq == 0 && n > 1 {
 		// The last segment is empty; the sequence continues from the one before.
-		prev, err := os.ReadFile(filepath.Join(w.dir, SegmentName(n-1)))
-		if err == nil {
-			w.seq = lastSequence(prev)
+		if pf, err := os.Open(filepath.Join(w.dir, SegmentName(n-1))); err == nil {
+			if _, ptail, err := completeTail(pf); err == nil {
+				w.seq = lastSequence(ptail)
+			}
+			pf.Close()
 		}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return fmt.Errorf("open segment: %w", err)
-	}
-	w.f, w.buf, w.segment, w.size = f, bufio.NewWriterSize(f, 64<<10), n, keep
+	w.f, w.segment, w.flushed = f, n, keep
 	return nil
+}
+
+// completeTail returns the length of f up to its last newline and the last
+// (at most tailBytes) bytes before that point.
+func completeTail(f *os.File) (int64, []byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, nil, fmt.Errorf("stat segment: %w", err)
+	}
+	off := max(st.Size()-tailBytes, 0)
+	buf := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return 0, nil, fmt.Errorf("read segment tail: %w", err)
+	}
+	end := bytes.LastIndexByte(buf, '\n') + 1
+	if end == 0 && off > 0 {
+		return 0, nil, fmt.Errorf("segment %s ends in a line longer than %d bytes", f.Name(), tailBytes)
+	}
+	return off + int64(end), buf[:end], nil
 }
 
 // lastSequence returns event.sequence of the last line in data that parses.
@@ -185,11 +221,11 @@ func lastSequence(data []byte) uint64 {
 }
 
 func (w *Writer) openSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	w.f, w.buf, w.segment, w.size = f, bufio.NewWriterSize(f, 64<<10), n, 0
+	w.f, w.segment, w.flushed = f, n, 0
 	return syncDir(w.dir)
 }
 
@@ -205,9 +241,13 @@ func syncDir(dir string) error {
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("journal closed")
 
-// Append assigns e the next sequence number and writes it. The error is
-// non-nil when the line could not be written (disk full, I/O error); the
-// caller keeps probing and counts it.
+// ErrBacklogFull is returned by Append when the disk has refused writes for
+// so long that maxPending bytes wait in memory: the event is not kept.
+var ErrBacklogFull = errors.New("journal: disk refuses writes and the in-memory backlog is full")
+
+// Append assigns e the next sequence number and queues its line for the
+// file; lines reach the file at the latest one sync interval later, or once
+// 64 KiB are queued. A non-nil error means the event was not kept.
 func (w *Writer) Append(e *event.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -219,19 +259,65 @@ func (w *Writer) Append(e *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	line = append(line, '\n')
-	if w.size > 0 && w.size+int64(len(line)) > w.opts.SegmentBytes {
+	if len(w.pending)+len(line)+1 > maxPending {
+		return ErrBacklogFull
+	}
+	if size := w.flushed + int64(len(w.pending)); size > 0 && size+int64(len(line)) >= w.opts.SegmentBytes {
+		// Rotation waits for a healthy disk: a segment never ends on a
+		// line that did not make it.
 		if err := w.rotateLocked(); err != nil {
-			return err
+			w.noteLocked(err)
 		}
 	}
-	if _, err := w.buf.Write(line); err != nil {
-		w.err = err
+	w.pending = append(append(w.pending, line...), '\n')
+	w.seq++
+	if len(w.pending) >= 64<<10 {
+		w.noteLocked(w.flushLocked())
+	}
+	return nil
+}
+
+// noteLocked logs the first failure of an outage and its end.
+func (w *Writer) noteLocked(err error) {
+	switch {
+	case err != nil && !w.failing:
+		w.failing = true
+		w.log.Error("journal: writing to disk failed; events are kept in memory and retried", "err", err, "pending_bytes", len(w.pending))
+	case err == nil && w.failing:
+		w.failing = false
+		w.log.Info("journal: writing to disk works again")
+	}
+}
+
+func (w *Writer) flushLocked() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	n, err := w.f.Write(w.pending)
+	if err != nil {
+		// Cut back whatever part of a line made it, keep the lines.
+		if terr := w.f.Truncate(w.flushed); terr != nil {
+			return fmt.Errorf("write journal: %w (and cutting the partial write failed: %w)", err, terr)
+		}
 		return fmt.Errorf("write journal: %w", err)
 	}
-	w.seq++
-	w.size += int64(len(line))
+	w.flushed += int64(n)
+	w.pending = w.pending[:0]
 	w.dirty = true
+	return nil
+}
+
+func (w *Writer) syncLocked() error {
+	if err := w.flushLocked(); err != nil {
+		return err
+	}
+	if !w.dirty {
+		return nil
+	}
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("fsync journal: %w", err)
+	}
+	w.dirty = false
 	return nil
 }
 
@@ -245,30 +331,16 @@ func (w *Writer) rotateLocked() error {
 	return w.openSegment(w.segment + 1)
 }
 
-func (w *Writer) syncLocked() error {
-	if !w.dirty {
-		return nil
-	}
-	if err := w.buf.Flush(); err != nil {
-		w.err = err
-		return fmt.Errorf("flush journal: %w", err)
-	}
-	if err := w.f.Sync(); err != nil {
-		w.err = err
-		return fmt.Errorf("fsync journal: %w", err)
-	}
-	w.dirty, w.err = false, nil
-	return nil
-}
-
-// Sync flushes and fsyncs everything appended so far.
+// Sync writes and fsyncs everything appended so far.
 func (w *Writer) Sync() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
 	}
-	return w.syncLocked()
+	err := w.syncLocked()
+	w.noteLocked(err)
+	return err
 }
 
 // Sequence returns the sequence number of the last appended event.
@@ -290,16 +362,15 @@ func (w *Writer) syncLoop() {
 		case <-w.stop:
 			return
 		case <-t.C:
-			if err := w.Sync(); err != nil && !errors.Is(err, ErrClosed) {
-				w.log.Error("journal sync failed", "err", err)
-			}
+			_ = w.Sync() // failures are logged once per outage by Sync
 		}
 	}
 }
 
-// Close stops the background sync, flushes, fsyncs and closes the segment.
+// Close stops the background sync, writes and fsyncs what is pending and
+// closes the segment. It may be called more than once.
 func (w *Writer) Close() error {
-	close(w.stop)
+	w.closeOnce.Do(func() { close(w.stop) })
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -308,6 +379,9 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	err := w.syncLocked()
+	if err != nil && len(w.pending) > 0 {
+		err = fmt.Errorf("%w; %d bytes of events could not be written", err, len(w.pending))
+	}
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close segment: %w", cerr)
 	}
@@ -336,6 +410,9 @@ type Reader struct {
 	// pending holds the start of a line whose end the writer has not flushed
 	// yet; it is returned once complete.
 	pending []byte
+	// finalPass is set once a newer segment exists: the current one is
+	// complete and is read to its end one last time.
+	finalPass bool
 }
 
 // NewReader returns a reader starting at from. The zero Position means the
@@ -388,9 +465,16 @@ func (r *Reader) Next() ([]byte, Position, error) {
 			if err != nil {
 				return nil, r.pos, err
 			}
+			if next != 0 && !r.finalPass {
+				// The writer finished this segment before creating the
+				// next one, but maybe after this read hit its end: read
+				// it to the end once more before moving on.
+				r.finalPass = true
+				continue
+			}
 			if next != 0 {
 				r.f.Close()
-				r.f, r.br = nil, nil
+				r.f, r.br, r.finalPass = nil, nil, false
 				r.pos = Position{Segment: next}
 				continue
 			}
