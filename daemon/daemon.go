@@ -15,12 +15,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
+	"github.com/dbprobe/dbprobe/sink/elasticsearch"
 	"github.com/dbprobe/dbprobe/sink/journal"
+	"github.com/dbprobe/dbprobe/sink/metrics"
+	"github.com/dbprobe/dbprobe/sink/webhook"
+	"github.com/dbprobe/dbprobe/web"
 )
 
 // Options carries what the caller injects.
@@ -33,6 +39,15 @@ type Options struct {
 	Now func() time.Time
 	// Summary receives the text report when the run stops; nil skips it.
 	Summary io.Writer
+	// BlueGreenBaseline overrides how often the Blue/Green poller reads
+	// mysql.rds_topology while no switchover is underway (the lab polls
+	// every interval); 0 keeps the default.
+	BlueGreenBaseline time.Duration
+	// WebConfigFile overrides http.web_config_file (--web.config.file).
+	WebConfigFile string
+	// Registry receives dbprobe's metrics; nil makes a fresh one, served
+	// at /metrics.
+	Registry *prometheus.Registry
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -54,6 +69,12 @@ type Daemon struct {
 	pollers []*probe.BlueGreenPoller
 	journal *journal.Writer
 	detect  *detector.Detector
+	metrics *metrics.Metrics
+	web     *web.Server
+	hooks   []*webhook.Notifier
+	shipper *elasticsearch.Shipper
+	// observers are the metrics, the webhooks and the caller's observers.
+	observers []EventObserver
 
 	events      chan *event.Event
 	journalErrs int // consecutive failed appends; consumer goroutine only
@@ -133,7 +154,11 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	for _, t := range targets {
 		reorder = max(reorder, t.Timeout+t.Interval)
 		if t.BlueGreen {
-			d.pollers = append(d.pollers, probe.NewBlueGreenPoller(t, env))
+			p := probe.NewBlueGreenPoller(t, env)
+			if opts.BlueGreenBaseline > 0 {
+				p.Baseline = opts.BlueGreenBaseline
+			}
+			d.pollers = append(d.pollers, p)
 		}
 	}
 	d.detect = detector.New(detector.Options{
@@ -151,10 +176,81 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	if err := d.setupOutputs(); err != nil {
+		j.Close()
+		return nil, err
+	}
 	// Deep enough to absorb a slow disk for several seconds of every
 	// stream's events without making probes wait.
 	d.events = make(chan *event.Event, 4096)
 	return d, nil
+}
+
+// setupOutputs builds the metrics, the webhooks and the HTTP server. The
+// server binds its address here, so that a taken port or a bad web
+// configuration stops dbprobe before it probes.
+func (d *Daemon) setupOutputs() error {
+	reg := d.opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := metrics.New(reg, metrics.Options{Version: d.opts.Version})
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	for _, s := range d.streams {
+		m.AddStream(s.Key(), s.Interval())
+	}
+	d.metrics = m
+	d.observers = append(d.observers, m)
+	for _, w := range d.cfg.Notify.Webhooks {
+		o := webhook.FromConfig(w)
+		o.Logger, o.UserAgent = d.log, "dbprobe/"+d.opts.Version
+		n := webhook.New(o)
+		m.AddSink("webhook:"+w.Name, n.Stats)
+		d.hooks = append(d.hooks, n)
+		d.observers = append(d.observers, n)
+	}
+	d.observers = append(d.observers, d.opts.Observers...)
+	if es := d.cfg.Sinks.Elasticsearch; es != nil {
+		sh, err := elasticsearch.New(es, d.JournalDir(), elasticsearch.Options{Logger: d.log, JournalSequence: d.journal.Sequence})
+		if err != nil {
+			return fmt.Errorf("elasticsearch: %w", err)
+		}
+		m.AddSink("elasticsearch", func() metrics.SinkStats {
+			st := sh.Stats() // no I/O: safe on the scrape goroutine
+			return metrics.SinkStats{Backlog: st.BacklogEvents, Failures: st.RequestErrors + st.ItemRetries,
+				Dropped: st.DeadLettered + uint64(st.JournalDeletedUnshipped)}
+		})
+		d.shipper = sh
+	}
+	h := d.cfg.HTTP
+	if d.opts.WebConfigFile != "" {
+		h.WebConfigFile = d.opts.WebConfigFile
+	}
+	if h.Listen == "" {
+		return nil
+	}
+	d.web, err = web.Listen(web.Options{
+		Listen:        h.Listen,
+		WebConfigFile: h.WebConfigFile,
+		Gatherer:      reg,
+		Ready:         m.Ready,
+		Streams:       m.Streams,
+		Version:       d.opts.Version,
+		Logger:        d.log,
+		Report:        func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
+		ReportHTML:    func(_ context.Context, w io.Writer) error { return report.HTML(w, d.detect.Report()) },
+	})
+	return err
+}
+
+// HTTPAddr is the address the HTTP server listens on ("" when off).
+func (d *Daemon) HTTPAddr() string {
+	if d.web == nil {
+		return ""
+	}
+	return d.web.Addr()
 }
 
 // replay feeds the journal's earlier probe events of this run to the
@@ -212,6 +308,38 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(consumed)
 		d.consume()
 	}()
+	// The HTTP server and the webhooks outlive the probing: the server
+	// answers until the report is final, the webhooks get the last
+	// findings of the flush.
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	if d.web != nil {
+		bg.Go(func() {
+			if err := d.web.Serve(bgCtx); err != nil {
+				d.log.Error("http server stopped", "err", err)
+			}
+		})
+	}
+	hookCtx, stopHooks := context.WithCancel(context.Background())
+	var hooks sync.WaitGroup
+	for _, n := range d.hooks {
+		hooks.Go(func() { n.Run(hookCtx) })
+	}
+	defer func() {
+		stopBG()
+		bg.Wait()
+	}()
+	// The shipper follows the journal; it stops after the journal is
+	// closed, so its final flush sees every event.
+	shipCtx, stopShip := context.WithCancel(context.Background())
+	shipped := make(chan struct{})
+	go func() {
+		defer close(shipped)
+		if d.shipper != nil {
+			d.shipper.Run(shipCtx)
+		}
+	}()
+
 	emit := func(e *event.Event) { d.events <- e }
 	var wg sync.WaitGroup
 	for _, p := range d.pollers {
@@ -228,10 +356,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, f := range d.detect.Flush() {
 		d.record(f)
 	}
+	stopHooks()
+	hooks.Wait()
 	err := d.journal.Close()
 	if err != nil {
 		err = fmt.Errorf("close journal: %w", err)
 	}
+	stopShip()
+	<-shipped
 	rep := d.detect.Report()
 	if werr := report.WriteFiles(d.JournalDir(), rep); werr != nil {
 		d.log.Error("writing the report failed", "err", werr)
@@ -266,6 +398,7 @@ func (d *Daemon) consume() {
 // the observers. Journal errors are logged once per outage, never fatal.
 func (d *Daemon) record(e *event.Event) {
 	if err := d.journal.Append(e); err != nil {
+		d.metrics.JournalError()
 		d.journalErrs++
 		if d.journalErrs == 1 {
 			d.log.Error("journal write failed; probing continues", "err", err)
@@ -277,7 +410,7 @@ func (d *Daemon) record(e *event.Event) {
 	if e.Event.Kind == event.KindState {
 		d.log.Info(e.Message, "finding", e.Event.Action, "target", e.DBProbe.Target, "mode", e.DBProbe.Mode)
 	}
-	for _, o := range d.opts.Observers {
+	for _, o := range d.observers {
 		o.Observe(e)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
+	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
+	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
 // watcher lets the test wait for what the daemon has journaled.
@@ -93,6 +95,7 @@ targets:
     modes: [fresh, pooled]
     write: {table: hb}
 sinks: {journal: {dir: `+dir+`}}
+http: {listen: "127.0.0.1:0"}
 `), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +221,7 @@ run_id: resumed
 interval: 50ms
 targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/", modes: [fresh]}]
 sinks: {journal: {dir: `+dir+`}}
+http: {listen: "127.0.0.1:0"}
 `), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
@@ -259,6 +263,76 @@ sinks: {journal: {dir: `+dir+`}}
 			if len(s.Read.Windows) != 0 {
 				t.Errorf("the restart shows as an outage: %+v", s.Read.Windows)
 			}
+		}
+	}
+}
+
+// TestEverythingReachesElasticsearch runs dbprobe with the Elasticsearch
+// sink against the in-repo fake while the fake is down for part of the
+// run, and checks every journaled event (probes and findings) arrives
+// exactly once.
+func TestEverythingReachesElasticsearch(t *testing.T) {
+	srv := mariadbtest.Start(t, mariadb.Options{})
+	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT ON *.*")
+	es := esfake.New(esfake.Options{})
+	t.Cleanup(es.Close)
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte(`
+run_id: es
+interval: 50ms
+targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/", modes: [fresh, pooled]}]
+sinks:
+  journal: {dir: `+dir+`, sync_interval: 50ms}
+  elasticsearch: {addresses: ["`+es.URL+`"], flush_interval: 50ms, backoff_min: 10ms, backoff_max: 50ms}
+http: {listen: ""}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{}
+	w.reset()
+	d, err := New(cfg, Options{Observers: []EventObserver{w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	w.waitOK(t, 5)
+	es.SetDown(esfake.Refuse)
+	// An outage of the sink and one of the database, at once.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	w.reset()
+	w.waitFailed(t, 5)
+	if err := srv.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.reset()
+	w.waitOK(t, 5)
+	es.SetDown(esfake.Up)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := journal.Scan(dir, func(e *event.Event) error {
+		ids = append(ids, e.Event.ID)
+		return nil
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Shipping goes on after Run only within its drain timeout: wait for
+	// the fake to hold everything.
+	waitUntil(t, func() bool { return es.Count("logs-dbprobe-default") >= len(ids) })
+	counts := es.IDCounts("logs-dbprobe-default")
+	if len(counts) != len(ids) {
+		t.Fatalf("elasticsearch holds %d documents; the journal %d events", len(counts), len(ids))
+	}
+	for id, n := range counts {
+		if n != 1 {
+			t.Errorf("document %s stored %d times", id, n)
 		}
 	}
 }

@@ -67,10 +67,16 @@ func NewBlueGreenPoller(t *Target, env *Env) *BlueGreenPoller {
 	return &BlueGreenPoller{p: p, Baseline: 5 * time.Second}
 }
 
+// underway reports whether phase is part of a running switchover.
+func underway(phase string) bool {
+	r := phaseRank[phase]
+	return r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted]
+}
+
 // wait is the time until the next poll: the target's interval while a
 // switchover is underway, Baseline otherwise.
 func (b *BlueGreenPoller) wait(phase string) time.Duration {
-	if r := phaseRank[phase]; r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted] {
+	if underway(phase) {
 		return b.p.t.Interval
 	}
 	return b.Baseline
@@ -95,37 +101,53 @@ func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 		if !clock.SleepUntil(ctx, next) {
 			return
 		}
+		if underway(phase) && conn != nil {
+			// During a switchover the endpoint moves: follow it, as a
+			// new client would, rather than stay on the old server.
+			conn.Close()
+			conn = nil
+		}
 		pctx, cancel := context.WithTimeout(ctx, b.p.t.Timeout)
 		bg, c, err := b.poll(pctx, conn)
 		cancel()
 		conn = c
-		// The cadence follows what this poll saw: the poll after the one
-		// that finds a switchover starting comes one interval later.
+		var me *mysql.MySQLError
+		metadataErr := errors.As(err, &me) && (me.Number == errTableAccessDenied || me.Number == errNoSuchTable)
+		switch {
+		case metadataErr:
+			if !warned {
+				b.p.env.Logger.Warn("Blue/Green awareness: cannot read mysql.rds_topology; grant SELECT on it to the probe user (or the server has no Blue/Green metadata); will keep trying quietly",
+					"target", b.p.t.Name, "err", b.p.env.redact(err.Error()))
+				warned = true
+			}
+			if me.Number == errNoSuchTable {
+				bg = &event.BlueGreen{Phase: PhaseNotCreated}
+			}
+		case err == nil && warned:
+			b.p.env.Logger.Info("Blue/Green awareness: mysql.rds_topology readable again", "target", b.p.t.Name)
+			warned = false
+		}
+		if bg != nil && len(bg.Rows) == 0 && phaseRank[phase] >= phaseRank[PhasePreparing] {
+			// RDS removes the metadata once a switchover is over; on
+			// deployments that never show COMPLETED this is the only sign.
+			bg = &event.BlueGreen{Phase: PhaseCompleted, Status: "metadata removed"}
+		}
 		if bg != nil {
 			phase = bg.Phase
 		}
-		next = next.Add(b.wait(phase))
+		// The cadence follows what this poll saw: the poll after the one
+		// that finds a switchover starting comes one interval later, and
+		// so does the retry after a poll that could not reach the server.
+		if bg == nil && !metadataErr {
+			next = clock.Now().Add(b.p.t.Interval)
+		} else {
+			next = next.Add(b.wait(phase))
+		}
 		if now := clock.Now(); next.Before(now) {
 			next = now
 		}
-		if err != nil {
-			var me *mysql.MySQLError
-			if errors.As(err, &me) && (me.Number == errTableAccessDenied || me.Number == errNoSuchTable) {
-				if !warned {
-					b.p.env.Logger.Warn("Blue/Green awareness: cannot read mysql.rds_topology; grant SELECT on it to the probe user (or the server has no Blue/Green metadata); will keep trying quietly",
-						"target", b.p.t.Name, "err", b.p.env.redact(err.Error()))
-					warned = true
-				}
-				if me.Number == errNoSuchTable {
-					bg = &event.BlueGreen{Phase: PhaseNotCreated}
-				}
-			}
-			if bg == nil {
-				continue
-			}
-		} else if warned {
-			b.p.env.Logger.Info("Blue/Green awareness: mysql.rds_topology readable again", "target", b.p.t.Name)
-			warned = false
+		if bg == nil {
+			continue
 		}
 		key := bg.Phase + "|" + strings.Join(bg.Rows, ";")
 		if key == last {

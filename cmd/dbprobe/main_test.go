@@ -127,6 +127,7 @@ targets:
     password: "${PW}x"
 sinks:
   journal: {dir: `+dir+`, sync_interval: 50ms}
+http: {listen: "127.0.0.1:0"}
 log: {level: debug}
 `)
 	te := newEnv(map[string]string{"PW": secret})
@@ -215,6 +216,7 @@ interval: 50ms
 timeout: 1m
 targets: [{name: db, dsn: "probe:`+secret+`@tcp(`+srv.Addr()+`)/dbprobe"}]
 sinks: {journal: {dir: `+t.TempDir()+`}}
+http: {listen: "127.0.0.1:0"}
 `)
 	te := newEnv(nil)
 	go func() { _ = dispatch(context.Background(), []string{"run", "--config", cfg}, te.env) }()

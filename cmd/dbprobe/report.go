@@ -16,6 +16,7 @@ import (
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
+	"github.com/dbprobe/dbprobe/sink/elasticsearch"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
@@ -36,11 +37,16 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	target := fl.String("target", "", "report only this target")
 	format := fl.String("format", "text", "output format: "+strings.Join(report.Formats, ", "))
 	output := fl.String("output", "", "write the report to this file (default: standard output)")
+	esAddr := fl.String("es", "", "read the run from Elasticsearch at this URL instead of a journal (needs --run-id; credentials from DBPROBE_ES_* variables, see docs/elasticsearch.md)")
+	esIndex := fl.String("es-index", elasticsearch.SearchIndex, "with --es: the data stream or pattern to read")
 	if help, err := parseFlags(fl, args, e); help || err != nil {
 		return err
 	}
-	if *dir == "" {
-		return usageError{errors.New("--journal is required")}
+	if *dir == "" && *esAddr == "" {
+		return usageError{errors.New("--journal is required (or --es to read from Elasticsearch)")}
+	}
+	if *dir != "" && *esAddr != "" {
+		return usageError{errors.New("give --journal or --es, not both")}
 	}
 	if !slices.Contains(report.Formats, *format) {
 		return usageError{fmt.Errorf("--format: must be one of %s (got %q)", strings.Join(report.Formats, ", "), *format)}
@@ -55,6 +61,10 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	}
 	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return usageError{fmt.Errorf("--to (%s) must be after --from (%s)", *toText, *fromText)}
+	}
+	if *esAddr != "" {
+		a := &analysis{runID: *runID, from: from, to: to, target: *target, runs: map[string]*runState{}, targets: map[string]bool{}}
+		return reportFromES(ctx, e, a, esReport{addr: *esAddr, index: *esIndex, format: *format, output: *output})
 	}
 	segs, err := journal.Segments(*dir)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
+	"github.com/dbprobe/dbprobe/web"
 )
 
 // parseFlags parses a subcommand's flags; -h prints usage and is not an
@@ -55,6 +56,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 func runCmd(ctx context.Context, args []string, e *env) error {
 	fs := flag.NewFlagSet("dbprobe run", flag.ContinueOnError)
 	cfgPath := fs.String("config", "dbprobe.yaml", "configuration file")
+	webCfg := fs.String("web.config.file", "", "Prometheus web configuration file (TLS, basic auth); overrides http.web_config_file")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
@@ -63,7 +65,10 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	log := newLogger(cfg.Log, e.stderr)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: e.stdout})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: e.stdout, WebConfigFile: *webCfg})
+	if errors.Is(err, web.ErrWebConfig) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -417,6 +417,11 @@ func (s *Server) signal(what string, sig syscall.Signal) error {
 	if err := s.proc.signal(sig); err != nil {
 		return fmt.Errorf("%s mariadbd: %w", what, err)
 	}
+	// Signal delivery is asynchronous: a query sent right after kill()
+	// could still be served. Wait until the kernel shows the new state.
+	if err := s.proc.awaitStopped(sig == syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("%s mariadbd: %w", what, err)
+	}
 	s.log.Info("mariadbd "+what, "addr", s.Addr())
 	return nil
 }

@@ -2,12 +2,14 @@ package mariadb
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // watchdog runs mariadbd ("$@") under a shell that kills it when dbprobe
@@ -98,6 +100,31 @@ func (p *process) exited() bool {
 // act on its pipe while mariadbd is frozen).
 func (p *process) signal(sig syscall.Signal) error {
 	return syscall.Kill(p.pid, sig)
+}
+
+// awaitStopped waits until the process is (or is no longer) stopped by a
+// signal, as /proc shows it. Where there is no /proc it returns at once.
+func (p *process) awaitStopped(stopped bool) error {
+	path := fmt.Sprintf("/proc/%d/stat", p.pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil // no procfs: nothing to wait on
+		}
+		// The state follows the parenthesised command name.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return nil
+		}
+		if state := b[i+2]; (state == 'T' || state == 't') == stopped {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d did not change state", p.pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // kill sends SIGKILL to the whole group and waits for it.

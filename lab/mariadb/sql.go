@@ -3,13 +3,15 @@ package mariadb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 )
 
 // Exec runs stmts in order on one root connection, so session settings made
 // by an earlier statement (SET sql_log_bin=0, USE db) apply to the later
-// ones. It stops at the first error, which names the statement.
+// ones, and to no later call: the connection is discarded afterwards. It
+// stops at the first error, which names the statement.
 func (s *Server) Exec(ctx context.Context, stmts ...string) error {
 	return s.exec(ctx, false, stmts...)
 }
@@ -21,7 +23,12 @@ func (s *Server) exec(ctx context.Context, secret bool, stmts ...string) error {
 	if err != nil {
 		return fmt.Errorf("mariadb %s: connect as root: %w", s.Addr(), err)
 	}
-	defer conn.Close()
+	defer func() {
+		// Returning ErrBadConn from Raw makes the pool drop the
+		// connection with whatever session state the statements set.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
 	for i, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			what := fmt.Sprintf("statement %d", i+1)

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/lab"
+)
+
+// errLabMismatch makes `dbprobe lab` exit 1 when dbprobe's report strays
+// from the ground truth beyond the tolerance.
+var errLabMismatch = errors.New("dbprobe's report differs from the ground truth beyond the tolerance (see the table above)")
+
+func labCmd(ctx context.Context, args []string, e *env) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "up":
+			return labUpCmd(ctx, args[1:], e)
+		case "switchover":
+			return labSwitchoverCmd(ctx, args[1:], e)
+		case "down":
+			return labDownCmd(ctx, args[1:], e)
+		}
+	}
+	return labRunCmd(ctx, args, e)
+}
+
+// switchoverFlags registers the switchover knobs on fs, defaulting to
+// lab.DefaultSwitchover, and returns where they land.
+func switchoverFlags(fs *flag.FlagSet) *lab.SwitchoverOptions {
+	o := lab.DefaultSwitchover()
+	fs.DurationVar(&o.Prepare, "prepare", o.Prepare, "time in PREPARATION (SWITCHOVER_INITIATED) before SWITCHOVER_IN_PROGRESS")
+	fs.DurationVar(&o.Announce, "announce", o.Announce, "time SWITCHOVER_IN_PROGRESS is readable before writes stop")
+	fs.DurationVar(&o.ReadOnlyLead, "read-only-lead", o.ReadOnlyLead, "time blue is read-only before connections drop and logins are refused")
+	fs.DurationVar(&o.Hold, "hold", o.Hold, "active-phase hold after connections drop, before green's catch-up")
+	fs.DurationVar(&o.DNSDelay, "dns-delay", o.DNSDelay, "from SWITCHOVER_IN_POST_PROCESSING to the endpoint name answering green")
+	fs.DurationVar(&o.GreenDNSRemoval, "green-dns-removal", o.GreenDNSRemoval, "from the endpoint move to the green name's removal and SWITCHOVER_COMPLETED")
+	fs.DurationVar(&o.Lag, "lag", o.Lag, "replica lag to inject: green's SQL thread stops after the guardrails and restarts this long into the catch-up")
+	fs.BoolVar(&o.Rollback, "rollback", o.Rollback, "keep green behind until the switchover times out, so it is rolled back")
+	fs.DurationVar(&o.Timeout, "switchover-timeout", o.Timeout, "switchover timeout, from SWITCHOVER_INITIATED to the end of the catch-up")
+	fs.DurationVar(&o.MaxLag, "max-lag", o.MaxLag, "guardrail: refuse the switchover when green lags more")
+	return &o
+}
+
+// labFlags are the flags of both dbprobe lab and dbprobe lab up.
+type labFlags struct {
+	interval time.Duration
+	single   bool
+	verbose  bool
+}
+
+func (f *labFlags) register(fs *flag.FlagSet, intervalUsage, verboseUsage string) {
+	fs.DurationVar(&f.interval, "interval", lab.DefaultInterval, intervalUsage)
+	fs.BoolVar(&f.single, "single-port", false, "run blue and green on 127.0.0.1 with distinct ports behind a forwarder, as on machines without loopback aliases")
+	fs.BoolVar(&f.verbose, "v", false, verboseUsage)
+}
+
+func (f *labFlags) check() error {
+	if f.interval < config.MinInterval {
+		return usageError{fmt.Errorf("--interval must be at least %v (got %v)", config.MinInterval, f.interval)}
+	}
+	return nil
+}
+
+func labLogger(w io.Writer, verbose bool) *slog.Logger {
+	lvl := slog.LevelWarn
+	if verbose {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+// stepPrinter prints each step with its offset from the first.
+func stepPrinter(w io.Writer) func(lab.Step) {
+	var t0 time.Time
+	return func(s lab.Step) {
+		if t0.IsZero() {
+			t0 = s.At
+		}
+		line := fmt.Sprintf("  %s  %+8.3fs  %s", s.At.UTC().Format("15:04:05.000"), s.At.Sub(t0).Seconds(), s.Name)
+		if s.Detail != "" {
+			line += "  (" + s.Detail + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func labRunCmd(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe lab", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: dbprobe lab [flags]              run a switchover lab end to end; compare dbprobe's report with the ground truth
+       dbprobe lab up [flags]           start a lab and keep it up for your own dbprobe, Kibana and Grafana
+       dbprobe lab switchover [flags]   switch the running lab over
+       dbprobe lab down [--dir DIR]     stop the running lab
+See docs/lab.md. Flags of dbprobe lab:`)
+		fs.PrintDefaults()
+	}
+	var common labFlags
+	common.register(fs, "dbprobe's probe interval", "log what the lab and dbprobe do (findings as they happen)")
+	sw := switchoverFlags(fs)
+	tail := fs.Duration("tail", 0, "how long dbprobe keeps probing after the last step (default max(1s, 10 intervals))")
+	slack := fs.Duration("slack", lab.DefaultSlack, "added to one interval to make each boundary's tolerance")
+	dir := fs.String("dir", "", "the lab's directory (default: a new temp dir)")
+	keep := fs.Bool("keep", false, "keep the servers' data directories and logs (the report, journal and ground truth are always kept)")
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	if err := common.check(); err != nil {
+		return err
+	}
+	if err := sw.Validate(); err != nil {
+		return usageError{err}
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "dbprobe-lab-")
+		if err != nil {
+			return err
+		}
+		*dir = d
+	}
+	log := labLogger(e.stderr, common.verbose)
+	// ctx is cancelled by the first SIGINT/SIGTERM (see dispatch).
+
+	fmt.Fprintf(e.stdout, "dbprobe lab in %s: starting blue, green, DNS and dbprobe (interval %v)...\n", *dir, common.interval)
+	fmt.Fprintln(e.stdout, "switchover, as it happens (ground truth):")
+	res, err := lab.Run(ctx, lab.RunOptions{
+		Dir:          *dir,
+		Interval:     common.interval,
+		Switchover:   *sw,
+		Tail:         *tail,
+		Slack:        *slack,
+		SinglePort:   common.single,
+		Logger:       log,
+		DaemonLogger: log,
+		Version:      buildVersion(),
+		Progress:     stepPrinter(e.stdout),
+	})
+	if !*keep {
+		if rerr := lab.RemoveServers(*dir); rerr != nil {
+			log.Warn("could not remove the lab's servers", "err", rerr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\ndbprobe's report beside the ground truth (%s):\n", res.Truth.Outcome)
+	if err := res.Comparison.WriteText(e.stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nHTML report:  %s\nJSON report:  %s\nground truth: %s\njournal:      %s\nlab run took %s\n",
+		res.ReportHTML, filepath.Join(res.JournalDir, "report.json"), res.TruthFile, res.JournalDir, res.Elapsed.Round(100*time.Millisecond))
+	if !res.Comparison.OK() {
+		return errLabMismatch
+	}
+	return nil
+}
+
+// defaultLabDir is where `lab up` puts its lab unless told otherwise, and
+// where `lab switchover` and `lab down` look for it: one per user.
+func defaultLabDir() string {
+	return filepath.Join(os.TempDir(), "dbprobe-lab-"+strconv.Itoa(os.Getuid()))
+}
+
+func labUpCmd(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe lab up", flag.ContinueOnError)
+	dir := fs.String("dir", defaultLabDir(), "the lab's directory; lab switchover and lab down find the lab through it")
+	var common labFlags
+	common.register(fs, "probe interval of the dbprobe config written for the lab", "log what the lab does")
+	listen := fs.String("http", config.DefaultListen, "dbprobe's HTTP address in the config written for the lab (metrics for Prometheus); empty turns it off")
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	if err := common.check(); err != nil {
+		return err
+	}
+	log := labLogger(e.stderr, common.verbose)
+	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Logger: log, SinglePort: common.single})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	cfgPath := filepath.Join(l.Dir(), "dbprobe.yaml")
+	if err := l.WriteConfig(cfgPath, lab.ConfigOptions{Interval: common.interval, HTTPListen: *listen}); err != nil {
+		return err
+	}
+	info := l.Info(cfgPath)
+	ctrl, err := l.Serve(info)
+	if err != nil {
+		return err
+	}
+	// The servers stop before the info file goes: lab down waits for the
+	// file to disappear.
+	defer func() {
+		l.Close()
+		ctrl.Close()
+	}()
+	dnsHost, dnsPort, _ := net.SplitHostPort(info.DNS)
+	fmt.Fprintf(e.stdout, `dbprobe lab is up in %s (stop it with Ctrl-C or: dbprobe lab down --dir %s)
+  blue       %s  (server_id 101, writable, binlog ROW + GTID)
+  green      %s  (server_id 202, read_only, replicating from blue)
+  endpoint   %s  -> blue
+  DNS        %s  (zone %s, TTL %d s; try: dig @%s -p %s %s)
+  DSN        %s
+  config     %s
+  control    %s
+Probe it:      dbprobe run --config %s
+Switch over:   dbprobe lab switchover --dir %s [--hold 2s --dns-delay 8s ...]
+`, l.Dir(), l.Dir(), info.Blue, info.Green, info.Endpoint, info.DNS, lab.Zone, lab.TTL,
+		dnsHost, dnsPort, lab.EndpointName, l.DSN(), cfgPath, info.Control, cfgPath, l.Dir())
+	if l.SinglePort() {
+		fmt.Fprintln(e.stdout, "Note: no loopback aliases here; the endpoint name answers 127.0.0.1 and a forwarder moves new connections at the DNS step.")
+	}
+	select {
+	case <-ctx.Done():
+	case s := <-e.signals:
+		fmt.Fprintf(e.stdout, "%s: stopping the lab\n", s)
+	case <-ctrl.Down():
+		fmt.Fprintln(e.stdout, "asked to stop: stopping the lab")
+	}
+	return nil
+}
+
+func labSwitchoverCmd(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe lab switchover", flag.ContinueOnError)
+	dir := fs.String("dir", defaultLabDir(), "the directory of the lab brought up with dbprobe lab up")
+	sw := switchoverFlags(fs)
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	if err := sw.Validate(); err != nil {
+		return usageError{err}
+	}
+	c, err := lab.Dial(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "switchover, as it happens (ground truth):")
+	truth, err := c.Switchover(ctx, *sw, stepPrinter(e.stdout))
+	if truth != nil {
+		fmt.Fprintf(e.stdout, "outcome: %s; the ground truth is also in %s/truth-*.json\n", truth.Outcome, *dir)
+	}
+	return err
+}
+
+func labDownCmd(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe lab down", flag.ContinueOnError)
+	dir := fs.String("dir", defaultLabDir(), "the directory of the lab brought up with dbprobe lab up")
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	c, err := lab.Dial(ctx, *dir)
+	if err != nil {
+		return err
+	}
+	if err := c.Down(ctx); err != nil {
+		return err
+	}
+	// The lab removes its info file once its servers are stopped.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(*dir, lab.InfoFile)); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(e.stdout, "lab in %s stopped\n", *dir)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the lab in %s (pid %d) did not stop within a minute", *dir, c.Info.PID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/lab"
+	"github.com/dbprobe/dbprobe/lab/mariadb"
+)
+
+func TestLabUsageErrors(t *testing.T) {
+	empty := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"negative hold", []string{"lab", "--hold", "-1s"}, 2, "hold must not be negative"},
+		{"tiny interval", []string{"lab", "--interval", "1ms"}, 2, "--interval must be at least 10ms"},
+		{"no timeout", []string{"lab", "switchover", "--switchover-timeout", "0s", "--dir", empty}, 2, "switchover-timeout must be positive"},
+		{"stray argument", []string{"lab", "down", "now"}, 2, `unexpected argument "now"`},
+		{"switchover without a lab", []string{"lab", "switchover", "--dir", empty}, 1, "no lab is up in " + empty},
+		{"down without a lab", []string{"lab", "down", "--dir", empty}, 1, "dbprobe lab up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := newEnv(nil)
+			if got := mainExit(context.Background(), tt.args, te.env); got != tt.code {
+				t.Errorf("exit code = %d; want %d (stderr %q)", got, tt.code, te.stderr.String())
+			}
+			if !strings.Contains(te.stderr.String(), tt.want) {
+				t.Errorf("stderr = %q; want it to contain %q", te.stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+// TestLabUpSwitchoverDown drives a lab by hand through the three commands,
+// as a user does from three terminals.
+func TestLabUpSwitchoverDown(t *testing.T) {
+	if _, err := mariadb.FindBinaries(); err != nil {
+		t.Fatalf("this test needs a real MariaDB server: %v (see docs/testing.md)", err)
+	}
+	dir := t.TempDir()
+	up := newEnv(nil)
+	var upCode int
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		upCode = mainExit(context.Background(), []string{"lab", "up", "--dir", dir, "--http", ""}, up.env)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-upDone:
+		default:
+			up.signals <- os.Interrupt
+			<-upDone
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	// The lab is up once its info file exists; lab up prints right after.
+	for {
+		if _, err := os.Stat(filepath.Join(dir, lab.InfoFile)); err == nil && strings.Contains(up.stdout.String(), "Switch over:") {
+			break
+		}
+		select {
+		case <-upDone:
+			t.Fatalf("lab up exited with %d before the lab was up: %s", upCode, up.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lab up did not write %s in time: %s", lab.InfoFile, up.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"dbprobe lab is up in " + dir, "DSN        probe:", "dbprobe run --config " + filepath.Join(dir, "dbprobe.yaml")} {
+		if !strings.Contains(up.stdout.String(), want) {
+			t.Errorf("lab up printed %q; want it to contain %q", up.stdout.String(), want)
+		}
+	}
+	// The configuration written for the user loads as it is.
+	if _, err := config.LoadFile(filepath.Join(dir, "dbprobe.yaml"), func(string) string { return "" }); err != nil {
+		t.Errorf("the config lab up wrote does not load: %v", err)
+	}
+	again := newEnv(nil)
+	if code := mainExit(context.Background(), []string{"lab", "up", "--dir", dir}, again.env); code != 1 || !strings.Contains(again.stderr.String(), "already up") {
+		t.Errorf("a second lab up in the same dir: exit %d, stderr %q; want 1 and 'already up'", code, again.stderr.String())
+	}
+
+	sw := newEnv(nil)
+	args := []string{"lab", "switchover", "--dir", dir, "--prepare", "0s", "--announce", "0s", "--read-only-lead", "0s",
+		"--hold", "0s", "--dns-delay", "0s", "--green-dns-removal", "0s"}
+	if code := mainExit(context.Background(), args, sw.env); code != 0 {
+		t.Fatalf("lab switchover exited with %d: %s", code, sw.stderr.String())
+	}
+	for _, want := range []string{lab.StepInitiated, lab.StepDNSSwitched, lab.StepCompleted, "outcome: switched"} {
+		if !strings.Contains(sw.stdout.String(), want) {
+			t.Errorf("lab switchover printed %q; want it to contain %q", sw.stdout.String(), want)
+		}
+	}
+
+	down := newEnv(nil)
+	if code := mainExit(context.Background(), []string{"lab", "down", "--dir", dir}, down.env); code != 0 {
+		t.Fatalf("lab down exited with %d: %s", code, down.stderr.String())
+	}
+	select {
+	case <-upDone:
+		if upCode != 0 {
+			t.Errorf("lab up exited with %d after lab down: %s", upCode, up.stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("lab up still running after lab down")
+	}
+}

@@ -1,0 +1,538 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/probe"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// DefaultSlack is added to one probe interval to make a boundary's
+// tolerance. It covers the mechanics of measuring, not luck: the probe that
+// straddles a change starts before it and sees it (early by up to one probe's
+// duration: DNS, connect, two queries), and a probe can start late when the
+// machine is busy (the event records when it actually started). On an idle
+// machine both are a few milliseconds; on a loaded 2-core CI runner with the
+// race detector, up to a couple of hundred.
+const DefaultSlack = 250 * time.Millisecond
+
+// CompareOptions tune Compare.
+type CompareOptions struct {
+	// Target is the report's target for the cluster endpoint; default
+	// TargetName.
+	Target string
+	// Interval is the probe interval of the run (required).
+	Interval time.Duration
+	// Slack is added to every tolerance; default DefaultSlack.
+	Slack time.Duration
+	// PhasePoll is how often the Blue/Green poller reads mysql.rds_topology
+	// before a switchover starts: the resolution of the first phase change
+	// (PREPARATION). Default: Interval.
+	PhasePoll time.Duration
+}
+
+// Boundary is one instant dbprobe reports, beside the ground truth.
+type Boundary struct {
+	Name string `json:"name"`
+	// Step is the ground-truth step the boundary is compared with.
+	Step  string    `json:"step"`
+	Truth time.Time `json:"truth"`
+	// Reported is dbprobe's instant; nil when it reported none.
+	Reported *time.Time `json:"reported"`
+	// Error is Reported - Truth.
+	Error     time.Duration `json:"error"`
+	Tolerance time.Duration `json:"tolerance"`
+	OK        bool          `json:"ok"`
+	Note      string        `json:"note,omitempty"`
+}
+
+// Comparison is dbprobe's report beside the ground truth.
+type Comparison struct {
+	Boundaries []Boundary `json:"boundaries"`
+	// Problems are findings that should not be there (an extra window, a
+	// cutover in a rollback, a rollback phase in a switchover).
+	Problems []string `json:"problems,omitempty"`
+	// Stuck is how long the pooled stream was reported stuck on old blue
+	// (zero when it was not).
+	Stuck time.Duration `json:"stuck"`
+	t0    time.Time
+}
+
+// OK reports whether every boundary is within its tolerance and there is no
+// problem.
+func (c *Comparison) OK() bool {
+	if len(c.Problems) > 0 {
+		return false
+	}
+	for _, b := range c.Boundaries {
+		if !b.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Failures lists what is wrong, one line each.
+func (c *Comparison) Failures() []string {
+	var out []string
+	for _, b := range c.Boundaries {
+		if !b.OK {
+			out = append(out, fmt.Sprintf("%s: %s", b.Name, b.describe()))
+		}
+	}
+	return append(out, c.Problems...)
+}
+
+func (b *Boundary) describe() string {
+	switch {
+	case b.Reported == nil && b.Truth.IsZero():
+		return "not reported, as expected"
+	case b.Reported == nil:
+		return "not reported"
+	case b.Truth.IsZero():
+		return fmt.Sprintf("reported at %s, but it did not happen", report.TimeOfDay(*b.Reported))
+	}
+	return fmt.Sprintf("error %s, tolerance ±%s", signed(b.Error), b.Tolerance)
+}
+
+// Compare puts the report of a run beside the truth of its switchover.
+// truth must come from Run (it needs the probing_stopped step to judge how
+// long the pooled stream stayed on old blue).
+func Compare(truth *Truth, rep *report.Report, o CompareOptions) *Comparison {
+	if o.Target == "" {
+		o.Target = TargetName
+	}
+	if o.Slack == 0 {
+		o.Slack = DefaultSlack
+	}
+	if o.PhasePoll < o.Interval {
+		o.PhasePoll = o.Interval
+	}
+	c := &Comparison{}
+	if len(truth.Steps) > 0 {
+		c.t0 = truth.Steps[0].At
+	}
+	k := &comparer{c: c, truth: truth, o: o, tol: o.Interval + o.Slack}
+	fresh := findStream(rep, o.Target, event.ModeFresh)
+	pooled := findStream(rep, o.Target, event.ModePooled)
+	if fresh == nil {
+		c.Problems = append(c.Problems, "the report has no fresh stream for target "+o.Target)
+		fresh = &report.Stream{}
+	}
+	switched, rolledBack := truth.Switched(), truth.RolledBack()
+	end := StepDNSSwitched
+	readEnd := StepLoginsAccepted
+	if rolledBack {
+		end, readEnd = StepRollbackBlueWritable, StepRollbackLoginsOK
+	}
+	if switched || rolledBack {
+		k.window("fresh read window", fresh.Read.Windows, StepLoginsRefused, readEnd)
+		k.window("fresh write window", fresh.Write.Windows, StepBlueReadOnly, end)
+		k.readOnly(fresh)
+	}
+	blueIP, greenIP := hostOf(truth.Blue), hostOf(truth.Green)
+	sameIP := blueIP == greenIP // the single-port fallback: the answer never changes
+	switch {
+	case switched:
+		k.cutover(fresh.Cutovers)
+		if sameIP {
+			k.absent("DNS change (single-port lab: the answer never changes)", len(fresh.DNSChanges) > 0, dnsAt(fresh.DNSChanges))
+		} else {
+			k.dnsChange(fresh.DNSChanges, blueIP, greenIP)
+		}
+	case rolledBack:
+		k.absent("cutover (rolled back)", len(fresh.Cutovers) > 0, cutAt(fresh.Cutovers))
+		k.absent("DNS change (rolled back)", len(fresh.DNSChanges) > 0, dnsAt(fresh.DNSChanges))
+	}
+	k.phases(findTarget(rep, o.Target))
+	if pooled == nil {
+		c.Problems = append(c.Problems, "the report has no pooled stream for target "+o.Target)
+	} else {
+		k.stuck(pooled)
+	}
+	return c
+}
+
+type comparer struct {
+	c     *Comparison
+	truth *Truth
+	o     CompareOptions
+	tol   time.Duration
+}
+
+func (k *comparer) problem(format string, args ...any) {
+	k.c.Problems = append(k.c.Problems, fmt.Sprintf(format, args...))
+}
+
+// add compares reported with the truth of step. A boundary of a truth
+// stretch shorter than short may fall between two probes and go unseen.
+func (k *comparer) add(name, step string, reported *time.Time, tol, short time.Duration, note string) {
+	b := Boundary{Name: name, Step: step, Truth: k.truth.At(step), Tolerance: tol, Note: note}
+	if reported != nil {
+		r := *reported
+		b.Reported = &r
+	}
+	switch {
+	case b.Truth.IsZero():
+		b.Note = join(b.Note, "step "+step+" not taken")
+	case b.Reported == nil:
+		if short > 0 && short < k.o.Interval {
+			b.OK = true
+			b.Note = join(b.Note, fmt.Sprintf("lasted %s, less than a probe interval: may fall between probes", short.Round(time.Millisecond)))
+		}
+	default:
+		b.Error = b.Reported.Sub(b.Truth)
+		b.OK = b.Error.Abs() <= tol
+	}
+	k.c.Boundaries = append(k.c.Boundaries, b)
+}
+
+// absent records a finding that must not exist.
+func (k *comparer) absent(name string, present bool, at *time.Time) {
+	b := Boundary{Name: name, OK: !present, Note: "must not be reported"}
+	if present {
+		b.Reported = at
+	}
+	k.c.Boundaries = append(k.c.Boundaries, b)
+}
+
+// span is a stretch dbprobe reported: an interruption window or a
+// read-only stretch.
+type span struct {
+	start  time.Time
+	end    *time.Time
+	ends   string
+	joined int    // gaps joined into it
+	desc   string // for problems
+}
+
+// joinGaps merges stretches that only a gap split: dbprobe could not look
+// in between (it was not scheduled), so as far as the truth goes they are
+// one stretch.
+func joinGaps(in []span) []span {
+	var out []span
+	for _, sp := range in {
+		if n := len(out); n > 0 && out[n-1].ends == report.EndsGap {
+			out[n-1].end, out[n-1].ends = sp.end, sp.ends
+			out[n-1].joined++
+			continue
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// pick joins gaps and returns the stretch whose start is nearest to t (nil
+// when there is none); any other stretch is a problem.
+func (k *comparer) pick(name string, spans []span, t time.Time) *span {
+	spans = joinGaps(spans)
+	i := nearest(len(spans), func(i int) time.Time { return spans[i].start }, t)
+	if i < 0 {
+		return nil
+	}
+	for j, sp := range spans {
+		if j != i {
+			k.problem("%s: an extra one from %s (%s)", name, k.offset(sp.start), sp.desc)
+		}
+	}
+	return &spans[i]
+}
+
+// bounds returns the start and end of sp (nil when sp is) and the notes
+// they need.
+func (sp *span) bounds() (start, end *time.Time, note, endNote string) {
+	if sp == nil {
+		return nil, nil, "", ""
+	}
+	if sp.joined > 0 {
+		note = fmt.Sprintf("across %d gap(s) in dbprobe's schedule", sp.joined)
+	}
+	if sp.end == nil {
+		endNote = "still open (" + sp.ends + ")"
+	}
+	return &sp.start, sp.end, note, join(note, endNote)
+}
+
+// window compares the stream's interruption window nearest the truth.
+func (k *comparer) window(name string, ws []report.Window, startStep, endStep string) {
+	spans := make([]span, len(ws))
+	for i, w := range ws {
+		spans[i] = span{start: w.Start, end: w.End, ends: w.Ends,
+			desc: fmt.Sprintf("%d failed probes: %s", w.FailedProbes, report.Errors(w.Errors))}
+	}
+	start, end, note, endNote := k.pick(name, spans, k.truth.At(startStep)).bounds()
+	short := k.truth.At(endStep).Sub(k.truth.At(startStep))
+	k.add(name+" start", startStep, start, k.tol, short, note)
+	k.add(name+" end", endStep, end, k.tol, short, endNote)
+}
+
+// readOnly compares the fresh stream's read-only stretch on blue.
+func (k *comparer) readOnly(fresh *report.Stream) {
+	var spans []span
+	for _, r := range fresh.ReadOnly {
+		if isServer(r.Server, blueServerID) {
+			spans = append(spans, span{start: r.Start, end: r.End, ends: r.Ends, desc: fmt.Sprintf("%d probes", r.Probes)})
+		}
+	}
+	start, end, gapNote, endNote := k.pick("read-only stretch on blue", spans, k.truth.At(StepBlueReadOnly)).bounds()
+	// Connections drop ReadOnlyLead after blue turns read-only; with less
+	// than a probe interval between, dbprobe may first see blue read-only
+	// only when logins come back.
+	lead := k.truth.At(StepLoginsRefused).Sub(k.truth.At(StepBlueReadOnly))
+	step, note := StepBlueReadOnly, ""
+	back := StepLoginsAccepted
+	if k.truth.RolledBack() {
+		back = StepRollbackLoginsOK
+	}
+	if lead < k.o.Interval && start != nil && start.Sub(k.truth.At(back)).Abs() < start.Sub(k.truth.At(step)).Abs() {
+		step = back
+		note = fmt.Sprintf("blue was read-only for %s before connections dropped: first seen when logins came back", lead.Round(time.Millisecond))
+	}
+	k.add("read-only onset on blue", step, start, k.tol, lead, join(gapNote, note))
+	endStep := StepDNSSwitched
+	note = join(endNote, "fresh probes reach a writable server again once the endpoint answers green")
+	if k.truth.RolledBack() {
+		endStep, note = StepRollbackBlueWritable, endNote
+	}
+	var unseen time.Duration // an onset never seen has no end either
+	if start == nil {
+		unseen = lead
+	}
+	k.add("read-only end", endStep, end, k.tol, unseen, note)
+}
+
+func (k *comparer) cutover(cs []report.Cutover) {
+	var at *time.Time
+	for i, c := range cs {
+		if i == 0 {
+			at = &cs[0].At
+			if !isServer(c.From, blueServerID) || !isServer(c.To, greenServerID) {
+				k.problem("cutover at %s goes from %s to %s, not from blue to green", k.offset(c.At), report.Server(c.From), report.Server(c.To))
+			}
+			continue
+		}
+		k.problem("an extra cutover at %s from %s to %s", k.offset(c.At), report.Server(c.From), report.Server(c.To))
+	}
+	k.add("cutover (fresh)", StepDNSSwitched, at, k.tol, 0, "midpoint of the last probe on blue and the first on green")
+}
+
+func (k *comparer) dnsChange(cs []report.DNSChange, blueIP, greenIP string) {
+	var at *time.Time
+	for i, c := range cs {
+		if i == 0 {
+			at = &cs[0].At
+			if !slices.Equal(c.From, []string{blueIP}) || !slices.Equal(c.To, []string{greenIP}) {
+				k.problem("DNS change at %s goes from %s to %s, not from %s to %s", k.offset(c.At), report.Addrs(c.From), report.Addrs(c.To), blueIP, greenIP)
+			}
+			continue
+		}
+		k.problem("an extra DNS change at %s from %s to %s", k.offset(c.At), report.Addrs(c.From), report.Addrs(c.To))
+	}
+	k.add("DNS change (fresh)", StepDNSSwitched, at, k.tol, 0, "")
+}
+
+// phases compares the first time each Blue/Green phase was seen.
+func (k *comparer) phases(tg *report.Target) {
+	var ph []report.Phase
+	if tg != nil {
+		ph = tg.BlueGreen
+	}
+	first := func(phase string, rollback bool) *time.Time {
+		for i := range ph {
+			if ph[i].Phase == phase && ph[i].Rollback == rollback {
+				return &ph[i].At
+			}
+		}
+		return nil
+	}
+	announce := k.truth.At(StepBlueReadOnly).Sub(k.truth.At(StepInProgress))
+	k.add("Blue/Green PREPARATION", StepInitiated, first(probe.PhasePreparing, false), k.o.PhasePoll+k.o.Slack, 0,
+		fmt.Sprintf("polled every %s before a switchover", k.o.PhasePoll))
+	k.add("Blue/Green IN_PROGRESS", StepInProgress, first(probe.PhaseInProgress, false), k.tol, announce,
+		"readable only until connections drop")
+	switch {
+	case k.truth.Switched():
+		k.add("Blue/Green POST", StepPost, first(probe.PhasePost, false), k.tol, 0, "")
+		k.add("Blue/Green COMPLETED", StepCompleted, first(probe.PhaseCompleted, false), k.tol, 0, "set on green only")
+		for _, p := range ph {
+			if p.Rollback {
+				k.problem("Blue/Green phase %s at %s reported as a rollback in a switchover that completed", p.Phase, k.offset(p.At))
+			}
+		}
+	case k.truth.RolledBack():
+		k.add("Blue/Green back to CREATED (rollback)", StepRollbackAvailable, first(probe.PhaseCreated, true), k.tol, 0, "")
+		for _, p := range ph {
+			if p.Phase == probe.PhasePost || p.Phase == probe.PhaseCompleted {
+				k.problem("Blue/Green phase %s at %s reported in a switchover that was rolled back", p.Phase, k.offset(p.At))
+			}
+		}
+	}
+}
+
+// stuck compares how long the pooled stream stayed on old blue: from the
+// move of the endpoint to the end of probing when its connection survived
+// the move.
+func (k *comparer) stuck(pooled *report.Stream) {
+	var st []report.Stale
+	for _, s := range pooled.Stale {
+		if s.Server != nil && isServer(s.Server, blueServerID) {
+			st = append(st, s)
+		}
+	}
+	moved, reconnected := k.truth.At(StepDNSSwitched), k.truth.At(StepLoginsAccepted)
+	// Reconnecting after the active phase, the pooled stream lands on blue
+	// unless the endpoint moved within about a probe of the logins coming
+	// back.
+	expect := k.truth.Switched() && moved.Sub(reconnected) >= 2*k.o.Interval
+	if !expect {
+		if len(st) > 0 {
+			k.problem("the pooled stream is reported stuck on old blue from %s, but it should not be", k.offset(st[0].Start))
+		}
+		return
+	}
+	for _, s := range st[min(1, len(st)):] {
+		k.problem("an extra stale episode of the pooled stream from %s", k.offset(s.Start))
+	}
+	var start, last *time.Time
+	if len(st) > 0 {
+		start, last = &st[0].Start, &st[0].Last
+		k.c.Stuck = time.Duration(st[0].DurationSeconds * float64(time.Second))
+	}
+	// The stream is judged stale once another stream saw the move: a probe
+	// of the same tick may start a hair earlier, hence two intervals.
+	tol := 2*k.o.Interval + k.o.Slack
+	k.add("pooled stuck on old blue: start", StepDNSSwitched, start, tol, 0, "judged against the fresh stream's first probe on green")
+	k.add("pooled stuck on old blue: last", StepProbingStopped, last, tol, 0, "its connection outlives the run")
+}
+
+// WriteText prints the comparison as a table: truth and report as offsets
+// from SWITCHOVER_INITIATED, the error and the tolerance.
+func (c *Comparison) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "boundary\t truth\t dbprobe\t error\t tolerance\t \t")
+	for _, b := range c.Boundaries {
+		truth, got, errs := "-", "-", "-"
+		if !b.Truth.IsZero() {
+			truth = c.offset(b.Truth)
+		}
+		if b.Reported != nil {
+			got = c.offset(*b.Reported)
+		}
+		if b.Reported != nil && !b.Truth.IsZero() {
+			errs = signed(b.Error)
+		}
+		verdict := "ok"
+		if !b.OK {
+			verdict = "FAIL"
+		}
+		tol := "-"
+		if b.Tolerance > 0 {
+			tol = "±" + b.Tolerance.String()
+		}
+		fmt.Fprintf(tw, "%s\t %s\t %s\t %s\t %s\t %s\t%s\n", b.Name, truth, got, errs, tol, verdict, noteText(b.Note))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if c.Stuck > 0 {
+		fmt.Fprintf(w, "\nThe pooled stream was reported stuck on old blue for %s.\n", report.Seconds(c.Stuck.Seconds()))
+	}
+	if len(c.Problems) > 0 {
+		fmt.Fprintln(w, "\nProblems:")
+		for _, p := range c.Problems {
+			fmt.Fprintln(w, "  - "+p)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nTimes are seconds after SWITCHOVER_INITIATED; error = dbprobe - truth.\n")
+	return err
+}
+
+func noteText(n string) string {
+	if n == "" {
+		return ""
+	}
+	return "  " + n
+}
+
+func (c *Comparison) offset(t time.Time) string {
+	return fmt.Sprintf("%+.3fs", t.Sub(c.t0).Seconds())
+}
+
+func (k *comparer) offset(t time.Time) string { return k.c.offset(t) }
+
+func signed(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	return fmt.Sprintf("%+.0fms", math.Round(ms))
+}
+
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// nearest returns the index among n items whose time is nearest to t, or -1.
+func nearest(n int, at func(int) time.Time, t time.Time) int {
+	best, bestD := -1, time.Duration(math.MaxInt64)
+	for i := range n {
+		if d := at(i).Sub(t).Abs(); d < bestD {
+			best, bestD = i, d
+		}
+	}
+	return best
+}
+
+func findStream(rep *report.Report, target, mode string) *report.Stream {
+	for i := range rep.Streams {
+		if s := &rep.Streams[i]; s.Target == target && s.Mode == mode {
+			return s
+		}
+	}
+	return nil
+}
+
+func findTarget(rep *report.Report, target string) *report.Target {
+	for i := range rep.Targets {
+		if rep.Targets[i].Name == target {
+			return &rep.Targets[i]
+		}
+	}
+	return nil
+}
+
+func isServer(s *event.Server, id int64) bool {
+	return s != nil && s.ServerID != nil && *s.ServerID == id
+}
+
+func cutAt(cs []report.Cutover) *time.Time {
+	if len(cs) == 0 {
+		return nil
+	}
+	return &cs[0].At
+}
+
+func dnsAt(cs []report.DNSChange) *time.Time {
+	if len(cs) == 0 {
+		return nil
+	}
+	return &cs[0].At
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}

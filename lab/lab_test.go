@@ -1,0 +1,85 @@
+package lab_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/lab"
+	"github.com/dbprobe/dbprobe/lab/mariadb"
+)
+
+// needMariaDB fails (never skips) without a MariaDB server: a skipped
+// end-to-end test would let CI pass having tested nothing.
+func needMariaDB(t *testing.T) {
+	t.Helper()
+	if _, err := mariadb.FindBinaries(); err != nil {
+		t.Fatalf("this test needs a real MariaDB server: %v (see docs/testing.md)", err)
+	}
+}
+
+// TestSwitchoverMatchesGroundTruth is the lab's acceptance test: dbprobe,
+// probing every 100 ms, must report every boundary of a switchover within
+// one interval plus lab.DefaultSlack of when the lab made it happen, for
+// timing profiles that differ in hold, DNS delay and replica lag, and for a
+// rollback.
+func TestSwitchoverMatchesGroundTruth(t *testing.T) {
+	needMariaDB(t)
+	compressed := func(f func(*lab.SwitchoverOptions)) lab.SwitchoverOptions {
+		o := lab.DefaultSwitchover()
+		o.Prepare = 500 * time.Millisecond
+		o.Announce = 300 * time.Millisecond
+		o.ReadOnlyLead = 300 * time.Millisecond
+		o.Hold = time.Second
+		o.DNSDelay = 3 * time.Second
+		o.GreenDNSRemoval = time.Second
+		o.Timeout = 20 * time.Second
+		f(&o)
+		return o
+	}
+	profiles := []struct {
+		name string
+		sw   lab.SwitchoverOptions
+	}{
+		{"short hold, short DNS delay", compressed(func(o *lab.SwitchoverOptions) {
+			o.Hold = 500 * time.Millisecond
+			o.DNSDelay = 1500 * time.Millisecond
+		})},
+		{"longer hold and lag", compressed(func(o *lab.SwitchoverOptions) {
+			o.Hold = 1500 * time.Millisecond
+			o.Lag = 1200 * time.Millisecond
+		})},
+		{"rollback", compressed(func(o *lab.SwitchoverOptions) {
+			o.Rollback = true
+			o.Timeout = 3 * time.Second
+		})},
+	}
+	for _, p := range profiles {
+		t.Run(p.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			res, err := lab.Run(ctx, lab.RunOptions{
+				Dir:          t.TempDir(),
+				Interval:     100 * time.Millisecond,
+				Switchover:   p.sw,
+				Logger:       log,
+				DaemonLogger: log,
+				Progress:     func(s lab.Step) { t.Logf("step %s %s", s.Name, s.Detail) },
+			})
+			if err != nil {
+				t.Fatalf("lab run: %v", err)
+			}
+			var b strings.Builder
+			if err := res.Comparison.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("run took %v; comparison:\n%s", res.Elapsed.Round(time.Millisecond), b.String())
+			if !res.Comparison.OK() {
+				t.Errorf("dbprobe's report does not match the ground truth:\n  %s", strings.Join(res.Comparison.Failures(), "\n  "))
+			}
+		})
+	}
+}

@@ -1,0 +1,228 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/daemon"
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/probe"
+	"github.com/dbprobe/dbprobe/report"
+)
+
+// RunOptions configure Run.
+type RunOptions struct {
+	// Dir is the lab's directory (required); see docs/lab.md for its
+	// layout.
+	Dir string
+	// Interval is dbprobe's probe interval; default DefaultInterval.
+	Interval   time.Duration
+	Switchover SwitchoverOptions
+	// Tail is how long dbprobe keeps probing after the last step; default
+	// max(1 s, 10 intervals).
+	Tail time.Duration
+	// Slack is the comparison's slack; default DefaultSlack.
+	Slack time.Duration
+	// SinglePort forces the fallback for machines without loopback
+	// aliases (see Options).
+	SinglePort bool
+	// Logger receives the lab's records; DaemonLogger dbprobe's own. Nil
+	// discards.
+	Logger       *slog.Logger
+	DaemonLogger *slog.Logger
+	// Version is dbprobe's version, recorded in its events.
+	Version string
+	// Progress, if not nil, is called after every step, from the goroutine
+	// that called Run.
+	Progress func(Step)
+}
+
+// Result is what a lab run produced.
+type Result struct {
+	Truth      *Truth
+	Report     *report.Report
+	Comparison *Comparison
+	// Paths of the files the run left in its directory.
+	ConfigFile string
+	JournalDir string
+	ReportHTML string
+	TruthFile  string
+	// Elapsed is the whole run, servers' start to report.
+	Elapsed time.Duration
+}
+
+// readyTimeout bounds the wait for dbprobe's first good probes.
+const readyTimeout = time.Minute
+
+// Run starts a lab, runs dbprobe against it in this process, performs a
+// switchover, stops dbprobe and compares its report with the ground truth.
+// The servers are stopped before Run returns; the directory is left in
+// place. An error means the run itself failed; a comparison that does not
+// hold is reported in Result.Comparison, not as an error.
+func Run(ctx context.Context, o RunOptions) (*Result, error) {
+	began := time.Now()
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Tail == 0 {
+		o.Tail = max(time.Second, 10*o.Interval)
+	}
+	if err := o.Switchover.Validate(); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if o.Progress == nil {
+		o.Progress = func(Step) {}
+	}
+	l, err := Start(ctx, Options{Dir: o.Dir, Logger: o.Logger, SinglePort: o.SinglePort})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	res := &Result{
+		ConfigFile: filepath.Join(l.Dir(), "dbprobe.yaml"),
+		JournalDir: filepath.Join(l.Dir(), "dbprobe-data"),
+		TruthFile:  filepath.Join(l.Dir(), "truth.json"),
+	}
+	res.ReportHTML = filepath.Join(res.JournalDir, "report.html")
+	if err := l.WriteConfig(res.ConfigFile, ConfigOptions{Interval: o.Interval, JournalDir: res.JournalDir}); err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadFile(res.ConfigFile, func(string) string { return "" })
+	if err != nil {
+		return nil, fmt.Errorf("lab: the generated dbprobe config does not load: %w", err)
+	}
+	ready := newReadiness(TargetName)
+	// The lab polls the Blue/Green metadata every interval, so each phase
+	// can be held to the same tolerance as every other boundary.
+	d, err := daemon.New(cfg, daemon.Options{Logger: o.DaemonLogger, Version: o.Version, BlueGreenBaseline: o.Interval,
+		Observers: []daemon.EventObserver{ready}})
+	if err != nil {
+		return nil, fmt.Errorf("lab: start dbprobe: %w", err)
+	}
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(dctx) }()
+	// stopDaemon ends probing and waits for dbprobe to write its report.
+	stopDaemon := func() error {
+		stop()
+		return <-runErr
+	}
+
+	wait := time.NewTimer(readyTimeout)
+	defer wait.Stop()
+	select {
+	case <-ready.done:
+	case err := <-runErr:
+		return nil, fmt.Errorf("lab: dbprobe stopped before its first good probes: %w", err)
+	case <-ctx.Done():
+		return nil, errors.Join(ctx.Err(), stopDaemon())
+	case <-wait.C:
+		return nil, errors.Join(fmt.Errorf("lab: dbprobe had no good probe of every stream and no Blue/Green status within %v: %s", readyTimeout, ready.missing()), stopDaemon())
+	}
+
+	truth, swErr := l.Switchover(ctx, o.Switchover, o.Progress)
+	if swErr == nil {
+		// The tail lets the last boundaries be seen and shows how long the
+		// pooled stream stays on old blue.
+		if !sleepUntil(ctx, time.Now().Add(o.Tail)) {
+			swErr = ctx.Err()
+		}
+	}
+	stopped := time.Now()
+	dErr := stopDaemon()
+	if truth != nil {
+		st := Step{Name: StepProbingStopped, Start: stopped, At: stopped}
+		truth.Steps = append(truth.Steps, st)
+		o.Progress(st)
+		res.Truth = truth
+		if err := writeJSON(res.TruthFile, truth); err != nil {
+			dErr = errors.Join(dErr, err)
+		}
+	}
+	if err := errors.Join(swErr, dErr); err != nil {
+		return res, err
+	}
+	res.Report = d.Report()
+	res.Comparison = Compare(truth, res.Report, CompareOptions{Interval: o.Interval, Slack: o.Slack, PhasePoll: o.Interval})
+	if _, err := os.Stat(res.ReportHTML); err != nil {
+		return res, fmt.Errorf("lab: dbprobe wrote no HTML report: %w", err)
+	}
+	res.Elapsed = time.Since(began)
+	return res, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
+// readiness watches dbprobe's events until every stream of the target has
+// had a probe that read and wrote, and the Blue/Green poller has read the
+// deployment's status: only then does a switchover measure anything.
+type readiness struct {
+	target string
+	done   chan struct{}
+
+	mu   sync.Mutex
+	ok   map[string]bool // "fresh", "pooled", "bluegreen"
+	once sync.Once
+}
+
+var readyParts = []string{event.ModeFresh, event.ModePooled, "bluegreen"}
+
+func newReadiness(target string) *readiness {
+	return &readiness{target: target, done: make(chan struct{}), ok: map[string]bool{}}
+}
+
+// Observe implements daemon.EventObserver.
+func (r *readiness) Observe(e *event.Event) {
+	p := &e.DBProbe
+	if p.Target != r.target {
+		return
+	}
+	part := ""
+	switch {
+	case e.Event.Action == event.ActionProbe && p.Read != nil && p.Read.OK && p.Write != nil && p.Write.OK:
+		part = p.Mode
+	case p.BlueGreen != nil && p.BlueGreen.Phase == probe.PhaseCreated:
+		part = "bluegreen"
+	default:
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ok[part] = true
+	for _, want := range readyParts {
+		if !r.ok[want] {
+			return
+		}
+	}
+	r.once.Do(func() { close(r.done) })
+}
+
+func (r *readiness) missing() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, want := range readyParts {
+		if !r.ok[want] {
+			out = append(out, want)
+		}
+	}
+	return fmt.Sprint("missing: ", out)
+}

@@ -1,0 +1,57 @@
+package report
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConsensus(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	win := func(from, to int) Window {
+		end := at(to)
+		return Window{Start: at(from), End: &end, LastFailed: at(to - 1)}
+	}
+	stream := func(observer, mode string, read ...Window) Stream {
+		return Stream{Observer: observer, Target: "db", Mode: mode, Read: Signal{Windows: read}}
+	}
+	rep := &Report{Streams: []Stream{
+		stream("obs-a", "fresh", win(10, 20)),
+		stream("obs-b", "fresh", win(12, 18)),
+		stream("obs-c", "fresh", win(11, 15), win(15, 25)), // two windows back to back: one stretch
+		stream("obs-a", "pooled", win(30, 40)),             // one observer only: no consensus
+	}}
+	got := Consensus(rep)
+	want := []struct {
+		from, to int
+		all      bool
+		failing  string
+	}{
+		{10, 11, false, "obs-a"},
+		{11, 12, false, "obs-a,obs-c"},
+		{12, 18, true, "obs-a,obs-b,obs-c"},
+		{18, 20, false, "obs-a,obs-c"},
+		{20, 25, false, "obs-c"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Consensus = %+v; want %d windows", got, len(want))
+	}
+	for i, w := range want {
+		g := got[i]
+		if !g.Start.Equal(at(w.from)) || !g.End.Equal(at(w.to)) || g.All != w.all || strings.Join(g.Failing, ",") != w.failing ||
+			g.Observed != 3 || g.Seconds != float64(w.to-w.from) || g.Mode != "fresh" || g.Signal != "read" {
+			t.Errorf("window %d = %+v; want %ds-%ds all=%v failing %s of 3", i, g, w.from, w.to, w.all, w.failing)
+		}
+	}
+	for _, format := range []string{"text", "markdown"} {
+		var b bytes.Buffer
+		if err := WriteConsensus(&b, format, got); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "obs-a, obs-b, obs-c (3 of 3)") || !strings.Contains(b.String(), "6.000 s") {
+			t.Errorf("%s consensus:\n%s\nwant the all-observers window of 6 s", format, b.String())
+		}
+	}
+}

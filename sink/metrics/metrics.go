@@ -1,0 +1,657 @@
+// Package metrics turns dbprobe's event stream into Prometheus metrics: what
+// every stream of probes sees (availability, latency per phase, read-only
+// state, which server answered), what the detector finds (interruption
+// windows, cutovers, DNS changes, Blue/Green phases) and dbprobe's own health
+// (schedule lag, journal errors, sink backlogs). docs/metrics.md lists every
+// metric.
+//
+// Metrics is fed by Observe, called for every event of the pipeline; it
+// updates pre-resolved series under one short lock and never blocks on I/O.
+// Series carry only bounded labels: observer, target, mode, phase, class,
+// signal and sink. The answering server is never a label: it is a small
+// ordinal (the n-th distinct server this stream's target has seen) and a hash.
+package metrics
+
+import (
+	"fmt"
+	"hash/fnv"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/dbprobe/dbprobe/event"
+)
+
+const namespace = "dbprobe"
+
+// Bucket layouts. Native histograms are exposed too (factor 1.1, at most 100
+// buckets) for Prometheus servers that negotiate them; the classic buckets
+// stay for those that do not.
+var (
+	// LatencyBuckets span 1 ms to 10 s (loopback answers to probe
+	// timeouts) in half-decades: few buckets keep a scrape of many streams
+	// cheap; native histograms carry the fine detail.
+	LatencyBuckets = []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10}
+	// LagBuckets span 100 µs to 5 s: a healthy scheduler is sub-millisecond.
+	LagBuckets = []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
+	// InterruptionBuckets span 1 s to 30 min.
+	InterruptionBuckets = []float64{1, 5, 15, 60, 300, 1800}
+)
+
+// Signals of interruption windows (label "signal").
+const (
+	SignalRead  = "read"
+	SignalWrite = "write"
+)
+
+// phases is the order of the "phase" label values of the latency histogram;
+// "total" is the whole probe.
+var phases = [...]string{event.PhaseDNS, event.PhaseConnect, event.PhaseQuery, event.PhaseWrite, "total"}
+
+// MaxServers bounds the distinct servers numbered per target; any further
+// identity is reported as server "other" with number MaxServers+1.
+const MaxServers = 32
+
+// Blue/Green phases as exported by dbprobe_bluegreen_phase: the ordinals the
+// AWS wrappers give the mysql.rds_topology statuses.
+const (
+	PhaseUnknown     = -1 // a phase dbprobe does not know
+	PhaseNotCreated  = 0  // no Blue/Green metadata (or none seen yet)
+	PhaseCreated     = 1  // AVAILABLE
+	PhasePreparation = 2  // SWITCHOVER_INITIATED
+	PhaseInProgress  = 3  // SWITCHOVER_IN_PROGRESS
+	PhasePost        = 4  // SWITCHOVER_IN_POST_PROCESSING
+	PhaseCompleted   = 5  // SWITCHOVER_COMPLETED
+)
+
+var blueGreenPhases = map[string]float64{
+	"NOT_CREATED": PhaseNotCreated,
+	"CREATED":     PhaseCreated, "AVAILABLE": PhaseCreated,
+	"PREPARATION": PhasePreparation, "SWITCHOVER_INITIATED": PhasePreparation,
+	"IN_PROGRESS": PhaseInProgress, "SWITCHOVER_IN_PROGRESS": PhaseInProgress,
+	"POST": PhasePost, "SWITCHOVER_IN_POST_PROCESSING": PhasePost,
+	"COMPLETED": PhaseCompleted, "SWITCHOVER_COMPLETED": PhaseCompleted,
+}
+
+// BlueGreenPhase maps a Blue/Green phase or rds_topology status, in any
+// case, to the number dbprobe_bluegreen_phase exports.
+func BlueGreenPhase(s string) float64 {
+	if v, ok := blueGreenPhases[strings.ToUpper(strings.TrimSpace(s))]; ok {
+		return v
+	}
+	return PhaseUnknown
+}
+
+// IdentityHash maps a server identity to a number that fits a float64
+// exactly (52 bits of FNV-1a), stable across processes and observers, so
+// changes() on it counts identity changes without the identity in a label.
+func IdentityHash(identity string) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(identity))
+	return float64(h.Sum64() & (1<<52 - 1))
+}
+
+// Options configure New.
+type Options struct {
+	// Version is dbprobe's version, exported in dbprobe_build_info.
+	Version string
+}
+
+// SinkStats is what a sink reports at scrape time.
+type SinkStats struct {
+	Backlog  int64  // events waiting to be delivered
+	Failures uint64 // failed delivery attempts so far
+	Dropped  uint64 // events given up on so far
+}
+
+// Metrics holds every dbprobe series. Its methods are safe for concurrent
+// use.
+type Metrics struct {
+	families map[string]string // name -> type, for Families
+
+	probes, readFailures, writes, writeFailures *prometheus.CounterVec
+	failures                                    *prometheus.CounterVec
+	missed                                      *prometheus.CounterVec
+	up, readOnly, lastProbe, interval           *prometheus.GaugeVec
+	serverInfo, serverNumber, serverHash        *prometheus.GaugeVec
+	stale                                       *prometheus.GaugeVec
+	latency                                     *prometheus.HistogramVec
+	lag                                         prometheus.Histogram
+	inProgress                                  *prometheus.GaugeVec
+	interruptions, downtime                     *prometheus.CounterVec
+	interruptionDur                             *prometheus.HistogramVec
+	lastCutover, lastDNS                        *prometheus.GaugeVec
+	bgPhase, replLag                            *prometheus.GaugeVec
+	bgRollbacks                                 *prometheus.CounterVec
+	journalErrors                               prometheus.Counter
+	sinks                                       *sinkCollector
+
+	mu        sync.Mutex
+	streams   map[event.StreamKey]*stream
+	targets   map[targetKey]*target
+	blueGreen map[event.StreamKey]*blueGreen
+}
+
+type targetKey struct{ observer, target string }
+
+// target is what the streams of one target share.
+type target struct {
+	servers map[string]int // identity -> ordinal, at most MaxServers entries
+	// phase is the last Blue/Green phase any source reported for the
+	// target, for the status page.
+	phase float64
+}
+
+// blueGreen holds the series of one source of Blue/Green phases (the mode
+// of its events: empty for the poller of a target with bluegreen: true).
+// They exist from the source's first phase on, before any rollback, so that
+// increase() sees the first one.
+type blueGreen struct {
+	phase     prometheus.Gauge
+	rollbacks prometheus.Counter
+}
+
+type stream struct {
+	m      *Metrics
+	key    event.StreamKey
+	target *target
+
+	probes, readFailures, writes, writeFailures, missed prometheus.Counter
+	failures                                            map[string]prometheus.Counter
+	up, readOnly, lastProbe                             prometheus.Gauge
+	serverNumber, serverHash, stale                     prometheus.Gauge
+	latency                                             [len(phases)]prometheus.Observer
+	lastCutover, lastDNS                                prometheus.Gauge
+	replLag                                             prometheus.Gauge // nil until a lag is measured
+	windows                                             [2]window        // SignalRead, SignalWrite
+
+	serverInfo  []string // label values of the live dbprobe_server_info series
+	infoServer  int      // its server ordinal and version
+	infoVersion string
+	state       StreamState
+}
+
+// window is the live state of one signal's interruption window.
+type window struct {
+	signal          string
+	inProgress      prometheus.Gauge
+	total, downtime prometheus.Counter
+	duration        prometheus.Observer
+	open            bool
+	start           time.Time
+	accounted       float64 // seconds already added to downtime
+}
+
+// StreamState is the current state of one stream, for the status page.
+type StreamState struct {
+	Key event.StreamKey
+	// Probed is false until the stream's first probe ended.
+	Probed    bool
+	Up        bool
+	ReadOnly  bool
+	LastProbe time.Time
+	// LastClass is the failure class of the last probe, empty on success.
+	LastClass string
+	// Server is the ordinal of the last server that answered (0: none yet);
+	// ServerVersion its version.
+	Server        int
+	ServerVersion string
+	// Interrupted lists the signals ("read", "write") with an open window.
+	Interrupted []string
+	Stale       bool
+	LastCutover time.Time
+	LastDNS     time.Time
+	// BlueGreenPhase is the dbprobe_bluegreen_phase value.
+	BlueGreenPhase float64
+}
+
+// New creates the metrics and registers them, with dbprobe_build_info and
+// the Go and process collectors, on reg.
+func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
+	streamLabels := []string{"observer", "target", "mode"}
+	families := map[string]string{
+		namespace + "_journal_errors_total": "counter",
+		namespace + "_build_info":           "gauge",
+		namespace + "_sink_backlog_events":  "gauge",
+		namespace + "_sink_failures_total":  "counter",
+		namespace + "_sink_dropped_total":   "counter",
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		families[namespace+"_"+name] = "counter"
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		families[namespace+"_"+name] = "gauge"
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	histogramOpts := func(name, help string, buckets []float64) prometheus.HistogramOpts {
+		families[namespace+"_"+name] = "histogram"
+		return prometheus.HistogramOpts{
+			Namespace: namespace, Name: name, Help: help, Buckets: buckets,
+			NativeHistogramBucketFactor:     1.1,
+			NativeHistogramMaxBucketNumber:  100,
+			NativeHistogramMinResetDuration: time.Hour,
+		}
+	}
+	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(histogramOpts(name, help, buckets), labels)
+	}
+	with := func(extra ...string) []string { return append(append([]string(nil), streamLabels...), extra...) }
+	m := &Metrics{
+		families:      families,
+		probes:        counter("probes_total", "Probes run (one per tick that ran).", streamLabels...),
+		failures:      counter("probe_failures_total", "Probes that failed, by error class.", with("class")...),
+		readFailures:  counter("read_failures_total", "Probes whose read (connect and query) failed.", streamLabels...),
+		writes:        counter("writes_total", "Write probes attempted.", streamLabels...),
+		writeFailures: counter("write_failures_total", "Write probes that failed.", streamLabels...),
+		missed:        counter("missed_ticks_total", "Ticks that did not run because dbprobe itself could not run on schedule (gaps).", streamLabels...),
+		up:            gauge("up", "1 if the last probe's read succeeded, else 0.", streamLabels...),
+		readOnly:      gauge("read_only", "1 if the last server that answered refuses writes (read_only, super_read_only or innodb_read_only), else 0.", streamLabels...),
+		lastProbe:     gauge("last_probe_timestamp_seconds", "When the last probe of the stream started (0: none yet).", streamLabels...),
+		interval:      gauge("probe_interval_seconds", "Configured probe interval of the stream.", streamLabels...),
+		serverInfo:    gauge("server_info", "Always 1: the server that answered last; server is its ordinal among the servers this target has seen (see dbprobe_server_number).", with("server", "version")...),
+		serverNumber:  gauge("server_number", "Ordinal of the server that answered last, numbered per target in order of first answer (0: none yet).", streamLabels...),
+		serverHash:    gauge("server_identity_hash", "52-bit hash of the identity of the server that answered last; stable across restarts and observers, changes() counts identity changes.", streamLabels...),
+		stale:         gauge("stale_in_progress", "1 while the stream is answered by a server a cutover moved away from, else 0.", streamLabels...),
+		latency:       histogram("probe_duration_seconds", "Duration of each probe phase that succeeded; phase total is the whole successful probe.", LatencyBuckets, with("phase")...),
+		// One lag histogram for the process: lag comes from the scheduler
+		// all streams share, and per-stream lag is in every probe event.
+		lag:           prometheus.NewHistogram(histogramOpts("schedule_lag_seconds", "How late probes started against their schedule, all streams together.", LagBuckets)),
+		inProgress:    gauge("interruption_in_progress", "1 while an interruption window of the signal (read or write) is open, else 0.", with("signal")...),
+		interruptions: counter("interruptions_total", "Interruption windows opened.", with("signal")...),
+		downtime:      counter("downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", with("signal")...),
+		interruptionDur: histogram("interruption_duration_seconds", "Duration of closed interruption windows.",
+			InterruptionBuckets, with("signal")...),
+		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
+		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
+		bgPhase:     gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
+		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
+		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
+		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "journal_errors_total",
+			Help: "Events the journal failed to write."}),
+		sinks:     newSinkCollector(),
+		streams:   map[event.StreamKey]*stream{},
+		targets:   map[targetKey]*target{},
+		blueGreen: map[event.StreamKey]*blueGreen{},
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help:        "Always 1: the version of dbprobe and the Go it was built with.",
+		ConstLabels: prometheus.Labels{"version": opts.Version, "goversion": runtime.Version()}})
+	build.Set(1)
+	cs := []prometheus.Collector{
+		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
+		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
+		m.latency, m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journalErrors, m.sinks, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// AddStream creates the stream's series with their starting values, so
+// that they exist (and rate() and increase() see their first change) before
+// anything happens. interval is the stream's configured probe interval.
+// Observe adds streams it has not seen, without an interval.
+func (m *Metrics) AddStream(k event.StreamKey, interval time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.streamLocked(k)
+	m.interval.WithLabelValues(k.Observer, k.Target, k.Mode).Set(interval.Seconds())
+}
+
+func (m *Metrics) streamLocked(k event.StreamKey) *stream {
+	if s := m.streams[k]; s != nil {
+		return s
+	}
+	lv := []string{k.Observer, k.Target, k.Mode}
+	s := &stream{
+		m: m, key: k, target: m.targetLocked(k.Observer, k.Target),
+		probes:        m.probes.WithLabelValues(lv...),
+		readFailures:  m.readFailures.WithLabelValues(lv...),
+		writes:        m.writes.WithLabelValues(lv...),
+		writeFailures: m.writeFailures.WithLabelValues(lv...),
+		missed:        m.missed.WithLabelValues(lv...),
+		failures:      map[string]prometheus.Counter{},
+		up:            m.up.WithLabelValues(lv...),
+		readOnly:      m.readOnly.WithLabelValues(lv...),
+		lastProbe:     m.lastProbe.WithLabelValues(lv...),
+		serverNumber:  m.serverNumber.WithLabelValues(lv...),
+		serverHash:    m.serverHash.WithLabelValues(lv...),
+		stale:         m.stale.WithLabelValues(lv...),
+		lastCutover:   m.lastCutover.WithLabelValues(lv...),
+		lastDNS:       m.lastDNS.WithLabelValues(lv...),
+		state:         StreamState{Key: k},
+	}
+	for i, p := range phases {
+		s.latency[i] = m.latency.WithLabelValues(k.Observer, k.Target, k.Mode, p)
+	}
+	for i, sig := range [...]string{SignalRead, SignalWrite} {
+		l := []string{k.Observer, k.Target, k.Mode, sig}
+		s.windows[i] = window{
+			signal:     sig,
+			inProgress: m.inProgress.WithLabelValues(l...),
+			total:      m.interruptions.WithLabelValues(l...),
+			downtime:   m.downtime.WithLabelValues(l...),
+			duration:   m.interruptionDur.WithLabelValues(l...),
+		}
+		s.windows[i].inProgress.Set(0)
+	}
+	// Gauges start at 0 explicitly: WithLabelValues already exports them,
+	// the calls document the starting values.
+	s.up.Set(0)
+	s.readOnly.Set(0)
+	s.stale.Set(0)
+	m.streams[k] = s
+	return s
+}
+
+func (m *Metrics) targetLocked(observer, name string) *target {
+	tk := targetKey{observer, name}
+	if t := m.targets[tk]; t != nil {
+		return t
+	}
+	t := &target{servers: map[string]int{}}
+	m.targets[tk] = t
+	return t
+}
+
+// JournalError counts one event the journal failed to write.
+func (m *Metrics) JournalError() { m.journalErrors.Inc() }
+
+// AddSink registers a sink whose stats are read at every scrape, as
+// dbprobe_sink_backlog_events, dbprobe_sink_failures_total and
+// dbprobe_sink_dropped_total with label sink=name. stats runs on the scrape
+// goroutine: it must be cheap and must not block. Adding a name twice
+// replaces the earlier function.
+func (m *Metrics) AddSink(name string, stats func() SinkStats) { m.sinks.add(name, stats) }
+
+// Ready reports whether every stream has finished its first probe. With no
+// streams it is false: a prober that probes nothing is not ready.
+func (m *Metrics) Ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.streams) == 0 {
+		return false
+	}
+	for _, s := range m.streams {
+		if !s.state.Probed {
+			return false
+		}
+	}
+	return true
+}
+
+// Streams returns the current state of every stream, sorted by key.
+func (m *Metrics) Streams() []StreamState {
+	m.mu.Lock()
+	out := make([]StreamState, 0, len(m.streams))
+	for _, s := range m.streams {
+		st := s.state
+		st.BlueGreenPhase = s.target.phase
+		st.Interrupted = append([]string(nil), st.Interrupted...)
+		out = append(out, st)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
+	return out
+}
+
+// Observe updates the metrics for one event. It must see events of a stream
+// in the order they were emitted for gauges to end at the latest state.
+func (m *Metrics) Observe(e *event.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := e.Key()
+	switch {
+	case e.Event.Action == event.ActionProbe:
+		m.streamLocked(k).probe(e)
+	case e.Event.Action == event.ActionGap:
+		if g := e.DBProbe.Gap; g != nil {
+			m.streamLocked(k).missed.Add(float64(g.Ticks))
+		}
+	case e.DBProbe.BlueGreen != nil:
+		// The poller's phase events and the detector's bluegreen_phase
+		// findings; the findings alone say whether it was a rollback.
+		m.blueGreenLocked(e)
+	case e.Event.Kind == event.KindState && e.DBProbe.Finding != nil:
+		m.streamLocked(k).finding(e)
+	}
+}
+
+func (m *Metrics) blueGreenLocked(e *event.Event) {
+	k := e.Key()
+	bg := m.blueGreen[k]
+	if bg == nil {
+		bg = &blueGreen{
+			phase:     m.bgPhase.WithLabelValues(k.Observer, k.Target, k.Mode),
+			rollbacks: m.bgRollbacks.WithLabelValues(k.Observer, k.Target, k.Mode),
+		}
+		m.blueGreen[k] = bg
+	}
+	phase := e.DBProbe.BlueGreen.Phase
+	if phase == "" {
+		phase = e.DBProbe.BlueGreen.Status
+	}
+	v := BlueGreenPhase(phase)
+	bg.phase.Set(v)
+	m.targetLocked(k.Observer, k.Target).phase = v
+	if f := e.DBProbe.Finding; f != nil && e.Event.Action == event.ActionBlueGreenPhase && f.Rollback {
+		bg.rollbacks.Inc()
+	}
+}
+
+func (s *stream) probe(e *event.Event) {
+	p := &e.DBProbe
+	s.probes.Inc()
+	s.state.Probed = true
+	s.state.LastProbe = e.Timestamp
+	s.lastProbe.Set(unixSeconds(e.Timestamp))
+	if p.LagMS != nil {
+		s.m.lag.Observe(*p.LagMS / 1000)
+	}
+	failedPhase := ""
+	s.state.LastClass = ""
+	if f := p.Failure; f != nil {
+		failedPhase = f.Phase
+		s.state.LastClass = f.Class
+		c := s.failures[f.Class]
+		if c == nil {
+			c = s.m.failures.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode, f.Class)
+			s.failures[f.Class] = c
+		}
+		c.Inc()
+	}
+	readOK := p.Read != nil && p.Read.OK
+	s.up.Set(boolFloat(readOK))
+	s.state.Up = readOK
+	if !readOK {
+		s.readFailures.Inc()
+	}
+	if p.Write != nil {
+		s.writes.Inc()
+		if !p.Write.OK {
+			s.writeFailures.Inc()
+		}
+	}
+	if l := p.Latency; l != nil {
+		for i, v := range [...]*float64{l.DNS, l.Connect, l.Query, l.Write} {
+			if v != nil && phases[i] != failedPhase {
+				s.latency[i].Observe(*v / 1000)
+			}
+		}
+		if p.Failure == nil {
+			s.latency[len(phases)-1].Observe(l.Total / 1000)
+		}
+	}
+	if srv := p.Server; srv != nil && srv.Identity != "" {
+		s.server(srv)
+	}
+	if r := p.Replication; r != nil && r.LagSeconds != nil {
+		if s.replLag == nil {
+			s.replLag = s.m.replLag.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode)
+		}
+		s.replLag.Set(*r.LagSeconds)
+	}
+	// Downtime advances with the probes that fail the window's signal, up
+	// to the last failure; the window's close settles the rest. Advancing on
+	// successes would overcount: the close can trail them (reordering).
+	if !readOK {
+		s.windows[0].advance(e.Timestamp)
+	}
+	if p.Write != nil && !p.Write.OK {
+		s.windows[1].advance(e.Timestamp)
+	}
+}
+
+func (s *stream) server(srv *event.Server) {
+	t := s.target
+	n, ok := t.servers[srv.Identity]
+	if !ok {
+		n = MaxServers + 1
+		if len(t.servers) < MaxServers {
+			n = len(t.servers) + 1
+			t.servers[srv.Identity] = n
+		}
+	}
+	ro := srv.AnyReadOnly()
+	s.readOnly.Set(boolFloat(ro))
+	s.state.ReadOnly = ro
+	s.serverHash.Set(IdentityHash(srv.Identity))
+	s.serverNumber.Set(float64(n))
+	s.state.Server, s.state.ServerVersion = n, srv.Version
+	if s.serverInfo != nil && n == s.infoServer && srv.Version == s.infoVersion {
+		return
+	}
+	name := strconv.Itoa(n)
+	if n > MaxServers {
+		name = "other"
+	}
+	if s.serverInfo != nil {
+		s.m.serverInfo.DeleteLabelValues(s.serverInfo...)
+	}
+	s.serverInfo = []string{s.key.Observer, s.key.Target, s.key.Mode, name, srv.Version}
+	s.infoServer, s.infoVersion = n, srv.Version
+	s.m.serverInfo.WithLabelValues(s.serverInfo...).Set(1)
+}
+
+func (s *stream) finding(e *event.Event) {
+	f := e.DBProbe.Finding
+	switch e.Event.Action {
+	case event.ActionReadWindowOpened:
+		s.windows[0].opened(f, e.Timestamp)
+	case event.ActionReadWindowClosed:
+		s.windows[0].closed(f)
+	case event.ActionWriteWindowOpened:
+		s.windows[1].opened(f, e.Timestamp)
+	case event.ActionWriteWindowClosed:
+		s.windows[1].closed(f)
+	case event.ActionCutover:
+		t := findingTime(f, e.Timestamp)
+		s.lastCutover.Set(unixSeconds(t))
+		s.state.LastCutover = t
+	case event.ActionDNSChange:
+		t := findingTime(f, e.Timestamp)
+		s.lastDNS.Set(unixSeconds(t))
+		s.state.LastDNS = t
+	case event.ActionStaleStarted:
+		s.stale.Set(1)
+		s.state.Stale = true
+	case event.ActionStaleEnded:
+		s.stale.Set(0)
+		s.state.Stale = false
+	default:
+		return
+	}
+	s.state.Interrupted = s.state.Interrupted[:0]
+	for i := range s.windows {
+		if s.windows[i].open {
+			s.state.Interrupted = append(s.state.Interrupted, s.windows[i].signal)
+		}
+	}
+}
+
+// opened starts a window; a second "opened" without a "closed" (a replayed
+// finding) keeps the first.
+func (w *window) opened(f *event.Finding, at time.Time) {
+	if w.open {
+		return
+	}
+	w.open = true
+	w.start = at
+	if f.Start != nil {
+		w.start = *f.Start
+	}
+	w.accounted = 0
+	w.total.Inc()
+	w.inProgress.Set(1)
+}
+
+// advance adds the downtime elapsed up to a failed probe started at now
+// while the window is open, so dbprobe_downtime_seconds_total grows during
+// the outage.
+func (w *window) advance(now time.Time) {
+	if !w.open {
+		return
+	}
+	if d := now.Sub(w.start).Seconds(); d > w.accounted {
+		w.downtime.Add(d - w.accounted)
+		w.accounted = d
+	}
+}
+
+// closed settles the window at the detector's duration, which is never
+// shorter than the time from its start to its last failure accounted live.
+func (w *window) closed(f *event.Finding) {
+	d := -1.0
+	switch {
+	case f.Duration != nil:
+		d = *f.Duration
+	case f.Start != nil && f.End != nil:
+		d = f.End.Sub(*f.Start).Seconds()
+	}
+	if d >= 0 {
+		if d > w.accounted {
+			w.downtime.Add(d - w.accounted)
+		}
+		w.duration.Observe(d)
+	}
+	if !w.open && d >= 0 {
+		// A close whose open this process never saw (started mid-window):
+		// the window still counts once.
+		w.total.Inc()
+	}
+	w.open = false
+	w.accounted = 0
+	w.inProgress.Set(0)
+}
+
+func findingTime(f *event.Finding, fallback time.Time) time.Time {
+	switch {
+	case f.At != nil:
+		return *f.At
+	case f.Start != nil:
+		return *f.Start
+	}
+	return fallback
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

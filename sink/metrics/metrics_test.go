@@ -1,0 +1,495 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/promtest"
+)
+
+var (
+	t0  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	key = event.StreamKey{Observer: "obs", Target: "db", Mode: event.ModeFresh}
+)
+
+func newMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, Options{Version: "1.2.3"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return m, reg
+}
+
+func f(v float64) *float64 { return &v }
+func b(v bool) *bool       { return &v }
+
+// probe builds a probe event of key at t0+sec.
+func probe(sec float64, opts ...func(*event.Event)) *event.Event {
+	ts := t0.Add(time.Duration(sec * float64(time.Second)))
+	e := &event.Event{
+		Timestamp: ts,
+		Event:     event.Meta{Kind: event.KindEvent, Action: event.ActionProbe},
+		Observer:  event.Observer{Name: key.Observer},
+		DBProbe: event.DBProbe{Target: key.Target, Mode: key.Mode, LagMS: f(0.5),
+			Read: &event.Outcome{OK: true}, Write: &event.Outcome{OK: true},
+			Latency: &event.Latency{DNS: f(1), Connect: f(2), Query: f(3), Write: f(4), Total: 10}},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+func failed(class, phase string) func(*event.Event) {
+	return func(e *event.Event) {
+		e.DBProbe.Failure = &event.Failure{Class: class, Phase: phase}
+		e.DBProbe.Read.OK = phase == event.PhaseWrite
+		e.DBProbe.Write.OK = false
+		// Phases after the failed one did not run.
+		l := e.DBProbe.Latency
+		switch phase {
+		case event.PhaseDNS:
+			l.Connect = nil
+			fallthrough
+		case event.PhaseConnect:
+			l.Query = nil
+			fallthrough
+		case event.PhaseQuery:
+			l.Write = nil
+		}
+	}
+}
+
+func server(identity, version string, readOnly bool) func(*event.Event) {
+	return func(e *event.Event) {
+		e.DBProbe.Server = &event.Server{Identity: identity, Version: version, ReadOnly: b(readOnly)}
+	}
+}
+
+func finding(action string, sec float64, fd event.Finding) *event.Event {
+	ts := t0.Add(time.Duration(sec * float64(time.Second)))
+	return &event.Event{
+		Timestamp: ts,
+		Event:     event.Meta{Kind: event.KindState, Action: action},
+		Observer:  event.Observer{Name: key.Observer},
+		DBProbe:   event.DBProbe{Target: key.Target, Mode: key.Mode, Finding: &fd},
+	}
+}
+
+func at(sec float64) *time.Time {
+	ts := t0.Add(time.Duration(sec * float64(time.Second)))
+	return &ts
+}
+
+// sample finds the one series of family name whose labels include want and
+// returns its value (gauge, counter) or its count and sum (histogram).
+func sample(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (value, count float64) {
+	t.Helper()
+	ms := series(t, g, name, want)
+	if len(ms) != 1 {
+		t.Fatalf("%s%v: %d series, want 1", name, want, len(ms))
+	}
+	m := ms[0]
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue(), 0
+	case m.Gauge != nil:
+		return m.Gauge.GetValue(), 0
+	case m.Histogram != nil:
+		return m.Histogram.GetSampleSum(), float64(m.Histogram.GetSampleCount())
+	}
+	t.Fatalf("%s: unexpected metric type", name)
+	return 0, 0
+}
+
+func series(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) []*dto.Metric {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatalf("Gather: %v", err)
+	}
+	var out []*dto.Metric
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue next
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestObserveProbes(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.AddStream(key, time.Second)
+	if m.Ready() {
+		t.Errorf("Ready() = true before any probe, want false")
+	}
+	// Series exist from AddStream on, at their starting values.
+	for _, name := range []string{"dbprobe_probes_total", "dbprobe_up", "dbprobe_read_only", "dbprobe_last_cutover_timestamp_seconds", "dbprobe_stale_in_progress"} {
+		if v, _ := sample(t, reg, name, nil); v != 0 {
+			t.Errorf("%s = %v before any event, want 0", name, v)
+		}
+	}
+	// Failure classes get a series when first seen: pre-creating every
+	// class for every stream would dominate the scrape.
+	if n := len(series(t, reg, "dbprobe_probe_failures_total", nil)); n != 0 {
+		t.Errorf("dbprobe_probe_failures_total has %d series before any failure, want 0", n)
+	}
+	if v, _ := sample(t, reg, "dbprobe_probe_interval_seconds", nil); v != 1 {
+		t.Errorf("dbprobe_probe_interval_seconds = %v, want 1", v)
+	}
+
+	m.Observe(probe(0, server("uuid-a", "10.11.6", false)))
+	m.Observe(probe(1, failed("connect_refused", event.PhaseConnect)))
+	m.Observe(probe(2, server("uuid-a", "10.11.6", true), failed("read_only", event.PhaseWrite)))
+	m.Observe(probe(3, server("uuid-b", "11.4.2", false)))
+
+	if !m.Ready() {
+		t.Errorf("Ready() = false after the stream's first probe, want true")
+	}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"dbprobe_probes_total", nil, 4},
+		{"dbprobe_probe_failures_total", map[string]string{"class": "connect_refused"}, 1},
+		{"dbprobe_probe_failures_total", map[string]string{"class": "read_only"}, 1},
+		{"dbprobe_read_failures_total", nil, 1},
+		{"dbprobe_writes_total", nil, 4},
+		{"dbprobe_write_failures_total", nil, 2},
+		{"dbprobe_up", nil, 1},
+		{"dbprobe_read_only", nil, 0},
+		{"dbprobe_server_number", nil, 2},
+		{"dbprobe_server_identity_hash", nil, IdentityHash("uuid-b")},
+		{"dbprobe_server_info", map[string]string{"server": "2", "version": "11.4.2"}, 1},
+		{"dbprobe_last_probe_timestamp_seconds", nil, float64(t0.Unix() + 3)},
+	}
+	for _, c := range checks {
+		if got, _ := sample(t, reg, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Only the live server has an info series: the old one is deleted so
+	// the panel never shows two servers answering at once.
+	if n := len(series(t, reg, "dbprobe_server_info", nil)); n != 1 {
+		t.Errorf("dbprobe_server_info has %d series, want 1", n)
+	}
+	// Latency: every phase that succeeded; total only of successful probes.
+	hist := []struct {
+		phase     string
+		wantCount float64
+	}{
+		{"dns", 4}, {"connect", 3}, {"query", 3}, {"write", 2}, {"total", 2},
+	}
+	for _, h := range hist {
+		if _, n := sample(t, reg, "dbprobe_probe_duration_seconds", map[string]string{"phase": h.phase}); n != h.wantCount {
+			t.Errorf("dbprobe_probe_duration_seconds{phase=%q} count = %v, want %v", h.phase, n, h.wantCount)
+		}
+	}
+	if sum, n := sample(t, reg, "dbprobe_schedule_lag_seconds", nil); n != 4 || math.Abs(sum-0.002) > 1e-12 {
+		t.Errorf("dbprobe_schedule_lag_seconds sum, count = %v, %v, want 0.002, 4", sum, n)
+	}
+}
+
+func TestInterruptionWindows(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.AddStream(key, time.Second)
+	read := map[string]string{"signal": "read"}
+	write := map[string]string{"signal": "write"}
+
+	m.Observe(probe(10, failed("connect_refused", event.PhaseConnect)))
+	m.Observe(finding(event.ActionReadWindowOpened, 10, event.Finding{Signal: "read", Start: at(9.5)}))
+	if v, _ := sample(t, reg, "dbprobe_interruption_in_progress", read); v != 1 {
+		t.Errorf("read interruption_in_progress = %v after opened, want 1", v)
+	}
+	if v, _ := sample(t, reg, "dbprobe_interruptions_total", read); v != 1 {
+		t.Errorf("read interruptions_total = %v, want 1", v)
+	}
+	// Downtime grows while the window is open.
+	m.Observe(probe(11, failed("connect_refused", event.PhaseConnect)))
+	m.Observe(probe(12, failed("connect_refused", event.PhaseConnect)))
+	if v, _ := sample(t, reg, "dbprobe_downtime_seconds_total", read); v != 2.5 {
+		t.Errorf("read downtime while open = %v, want 2.5", v)
+	}
+	if st := m.Streams()[0]; len(st.Interrupted) != 1 || st.Interrupted[0] != "read" {
+		t.Errorf("Streams()[0].Interrupted = %q, want [read]", st.Interrupted)
+	}
+	m.Observe(probe(13))
+	m.Observe(finding(event.ActionReadWindowClosed, 13, event.Finding{Signal: "read", Start: at(9.5), End: at(13), Duration: f(3.25)}))
+	if v, _ := sample(t, reg, "dbprobe_interruption_in_progress", read); v != 0 {
+		t.Errorf("read interruption_in_progress = %v after closed, want 0", v)
+	}
+	// 2.5 s were accounted live (start to last failure); the close settles
+	// at the detector's duration.
+	if v, _ := sample(t, reg, "dbprobe_downtime_seconds_total", read); v != 3.25 {
+		t.Errorf("read downtime after close = %v, want 3.25", v)
+	}
+	if sum, n := sample(t, reg, "dbprobe_interruption_duration_seconds", read); n != 1 || sum != 3.25 {
+		t.Errorf("read interruption duration sum, count = %v, %v, want 3.25, 1", sum, n)
+	}
+	// A window this process saw only close still counts, once.
+	m.Observe(finding(event.ActionWriteWindowClosed, 20, event.Finding{Signal: "write", Start: at(15), End: at(20)}))
+	if v, _ := sample(t, reg, "dbprobe_interruptions_total", write); v != 1 {
+		t.Errorf("write interruptions_total = %v, want 1", v)
+	}
+	if v, _ := sample(t, reg, "dbprobe_downtime_seconds_total", write); v != 5 {
+		t.Errorf("write downtime = %v, want 5", v)
+	}
+	if st := m.Streams()[0]; len(st.Interrupted) != 0 {
+		t.Errorf("Streams()[0].Interrupted = %q after closes, want none", st.Interrupted)
+	}
+}
+
+func TestFindings(t *testing.T) {
+	m, reg := newMetrics(t)
+	pooled := key
+	pooled.Mode = event.ModePooled
+	m.AddStream(key, time.Second)
+	m.AddStream(pooled, time.Second)
+
+	m.Observe(finding(event.ActionCutover, 30, event.Finding{At: at(29.5)}))
+	m.Observe(finding(event.ActionStaleStarted, 31, event.Finding{Start: at(31)}))
+	m.Observe(finding(event.ActionDNSChange, 32, event.Finding{At: at(32)}))
+	// Blue/Green: the poller's event, then the detector's findings.
+	poll := &event.Event{Timestamp: t0, Event: event.Meta{Kind: event.KindEvent, Action: "bluegreen"},
+		Observer: event.Observer{Name: key.Observer},
+		DBProbe:  event.DBProbe{Target: key.Target, Mode: "bluegreen", BlueGreen: &event.BlueGreen{Status: "SWITCHOVER_INITIATED"}}}
+	m.Observe(poll)
+	if v, _ := sample(t, reg, "dbprobe_bluegreen_phase", map[string]string{"mode": "bluegreen"}); v != PhasePreparation {
+		t.Errorf("dbprobe_bluegreen_phase after the poller's event = %v, want %v", v, PhasePreparation)
+	}
+	for i, fd := range []event.Finding{
+		{Phase: "IN_PROGRESS", PrevPhase: "PREPARATION"},
+		{Phase: "PREPARATION", PrevPhase: "IN_PROGRESS", Rollback: true},
+	} {
+		e := finding(event.ActionBlueGreenPhase, 33+float64(i), fd)
+		e.DBProbe.Mode = "bluegreen"
+		e.DBProbe.BlueGreen = &event.BlueGreen{Phase: fd.Phase}
+		m.Observe(e)
+	}
+	m.Observe(probe(35, func(e *event.Event) {
+		e.DBProbe.Replication = &event.Replicate{LagSeconds: f(1.5)}
+	}))
+	m.Observe(&event.Event{Timestamp: t0, Event: event.Meta{Kind: event.KindEvent, Action: event.ActionGap},
+		Observer: event.Observer{Name: key.Observer},
+		DBProbe:  event.DBProbe{Target: key.Target, Mode: key.Mode, Gap: &event.Gap{Ticks: 3}}})
+
+	fresh, pool := map[string]string{"mode": "fresh"}, map[string]string{"mode": "pooled"}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"dbprobe_last_cutover_timestamp_seconds", fresh, float64(t0.Unix()) + 29.5},
+		{"dbprobe_last_cutover_timestamp_seconds", pool, 0},
+		{"dbprobe_stale_in_progress", fresh, 1},
+		{"dbprobe_last_dns_change_timestamp_seconds", fresh, float64(t0.Unix()) + 32},
+		{"dbprobe_last_dns_change_timestamp_seconds", pool, 0},
+		{"dbprobe_bluegreen_phase", nil, PhasePreparation},
+		{"dbprobe_bluegreen_rollbacks_total", nil, 1},
+		{"dbprobe_replication_lag_seconds", nil, 1.5},
+		{"dbprobe_missed_ticks_total", fresh, 3},
+		{"dbprobe_probes_total", fresh, 1},
+	}
+	for _, c := range checks {
+		if got, _ := sample(t, reg, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	m.Observe(finding(event.ActionStaleEnded, 40, event.Finding{}))
+	if v, _ := sample(t, reg, "dbprobe_stale_in_progress", fresh); v != 0 {
+		t.Errorf("stale_in_progress after stale_ended = %v, want 0", v)
+	}
+	if m.Ready() {
+		t.Errorf("Ready() = true while the pooled stream has not probed, want false")
+	}
+	p := probe(41)
+	p.DBProbe.Mode = event.ModePooled
+	m.Observe(p)
+	// The Blue/Green source is not a stream: it does not hold readiness back.
+	if !m.Ready() {
+		t.Errorf("Ready() = false once both streams probed, want true")
+	}
+	for _, st := range m.Streams() {
+		if st.BlueGreenPhase != PhasePreparation {
+			t.Errorf("Streams() %s BlueGreenPhase = %v, want %v", st.Key, st.BlueGreenPhase, PhasePreparation)
+		}
+	}
+}
+
+func TestBlueGreenPhase(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+	}{
+		{"", PhaseUnknown},
+		{"NOT_CREATED", PhaseNotCreated},
+		{"AVAILABLE", PhaseCreated},
+		{"created", PhaseCreated},
+		{"SWITCHOVER_INITIATED", PhasePreparation},
+		{"in_progress", PhaseInProgress},
+		{"SWITCHOVER_IN_POST_PROCESSING", PhasePost},
+		{"SWITCHOVER_COMPLETED", PhaseCompleted},
+		{"SOMETHING_NEW", PhaseUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := BlueGreenPhase(tc.in); got != tc.want {
+				t.Errorf("BlueGreenPhase(%q) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestIdentityHashExact(t *testing.T) {
+	for _, id := range []string{"", "3e11fa47-71ca-11e1-9e33-c80aa9429562", "ip-10-0-0-1/1234/3306"} {
+		h := IdentityHash(id)
+		if h != math.Trunc(h) || h < 0 || h >= 1<<52 {
+			t.Errorf("IdentityHash(%q) = %v, want an integer in [0, 2^52)", id, h)
+		}
+		if float64(int64(h)) != h {
+			t.Errorf("IdentityHash(%q) = %v does not round-trip through int64", id, h)
+		}
+	}
+	if IdentityHash("a") == IdentityHash("b") {
+		t.Errorf("IdentityHash(a) == IdentityHash(b)")
+	}
+}
+
+func TestServerOrdinalBounded(t *testing.T) {
+	m, reg := newMetrics(t)
+	for i := range MaxServers + 5 {
+		m.Observe(probe(float64(i), server(fmt.Sprintf("id-%d", i), "8.0", false)))
+	}
+	if v, _ := sample(t, reg, "dbprobe_server_number", nil); v != MaxServers+1 {
+		t.Errorf("dbprobe_server_number = %v past the bound, want %d", v, MaxServers+1)
+	}
+	if v, _ := sample(t, reg, "dbprobe_server_info", map[string]string{"server": "other"}); v != 1 {
+		t.Errorf(`dbprobe_server_info{server="other"} = %v, want 1`, v)
+	}
+	if n := len(series(t, reg, "dbprobe_server_info", nil)); n != 1 {
+		t.Errorf("dbprobe_server_info has %d series, want 1", n)
+	}
+}
+
+func TestSinks(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.AddSink("elasticsearch", func() SinkStats { return SinkStats{Backlog: 42, Failures: 3, Dropped: 1} })
+	m.AddSink("webhook:ops", func() SinkStats { return SinkStats{Backlog: 0, Failures: 7} })
+	m.JournalError()
+	checks := []struct {
+		name, sink string
+		want       float64
+	}{
+		{"dbprobe_sink_backlog_events", "elasticsearch", 42},
+		{"dbprobe_sink_failures_total", "elasticsearch", 3},
+		{"dbprobe_sink_dropped_total", "elasticsearch", 1},
+		{"dbprobe_sink_failures_total", "webhook:ops", 7},
+	}
+	for _, c := range checks {
+		if got, _ := sample(t, reg, c.name, map[string]string{"sink": c.sink}); got != c.want {
+			t.Errorf("%s{sink=%q} = %v, want %v", c.name, c.sink, got, c.want)
+		}
+	}
+	if v, _ := sample(t, reg, "dbprobe_journal_errors_total", nil); v != 1 {
+		t.Errorf("dbprobe_journal_errors_total = %v, want 1", v)
+	}
+	if v, _ := sample(t, reg, "dbprobe_build_info", map[string]string{"version": "1.2.3"}); v != 1 {
+		t.Errorf("dbprobe_build_info = %v, want 1", v)
+	}
+}
+
+// TestConcurrentObserveAndScrape is for the race detector: Observe runs
+// from the pipeline while scrapes gather.
+func TestConcurrentObserveAndScrape(t *testing.T) {
+	m, reg := newMetrics(t)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := key
+			k.Target = fmt.Sprintf("db%d", w)
+			for i := range 200 {
+				e := probe(float64(i), server(fmt.Sprintf("id-%d", i%3), "8.0", i%2 == 0))
+				e.DBProbe.Target = k.Target
+				m.Observe(e)
+				_ = m.Ready()
+				_ = m.Streams()
+			}
+		}()
+	}
+	for range 20 {
+		if _, err := reg.Gather(); err != nil {
+			t.Errorf("Gather: %v", err)
+		}
+	}
+	wg.Wait()
+	if v, _ := sample(t, reg, "dbprobe_probes_total", map[string]string{"target": "db3"}); v != 200 {
+		t.Errorf("dbprobe_probes_total{target=db3} = %v, want 200", v)
+	}
+}
+
+// TestPromtoolCheckMetrics lints a full exposition with the real promtool.
+func TestPromtoolCheckMetrics(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.AddStream(key, time.Second)
+	m.AddSink("journal", func() SinkStats { return SinkStats{} })
+	m.Observe(probe(0, server("uuid-a", "10.11.6", false)))
+	m.Observe(finding(event.ActionReadWindowClosed, 1, event.Finding{Duration: f(1)}))
+	m.Observe(probe(2, func(e *event.Event) { e.DBProbe.Replication = &event.Replicate{LagSeconds: f(0)} }))
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.Bytes()
+	if n := bytes.Count(body, []byte("# TYPE dbprobe_")); n < 25 {
+		t.Fatalf("only %d dbprobe families exposed:\n%s", n, body)
+	}
+	if out, err := promtest.RunPromtool(t, t.TempDir(), body, "check", "metrics"); err != nil {
+		t.Errorf("promtool check metrics found problems: %v", err)
+	} else if strings.TrimSpace(out) != "" {
+		t.Errorf("promtool check metrics printed %q, want nothing", out)
+	}
+}
+
+// BenchmarkObserve is the cost Observe adds to the pipeline per probe
+// event; docs/benchmarks.md records it.
+func BenchmarkObserve(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.AddStream(key, time.Second)
+	e := probe(0, server("uuid-a", "10.11.6", false))
+	for b.Loop() {
+		m.Observe(e)
+	}
+}

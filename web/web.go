@@ -1,0 +1,194 @@
+// Package web is dbprobe's HTTP server: Prometheus metrics, health and
+// readiness, the live report as JSON, and a status page. TLS and basic
+// authentication come from a Prometheus web configuration file
+// (exporter-toolkit), as for every Prometheus exporter. docs/http.md
+// documents the endpoints.
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/dbprobe/dbprobe/sink/metrics"
+)
+
+// ShutdownTimeout bounds how long Serve waits for requests in flight once
+// its context is done.
+const ShutdownTimeout = 5 * time.Second
+
+// ErrWebConfig marks an unusable web configuration file: the user's to fix.
+var ErrWebConfig = errors.New("invalid web configuration file")
+
+// Options configure the server. Gatherer is required; every func may be nil.
+type Options struct {
+	// Listen is host:port; port 0 picks a free port (see Server.Addr).
+	Listen string
+	// WebConfigFile is a Prometheus web configuration file (TLS, basic
+	// auth); empty serves plain HTTP without authentication.
+	WebConfigFile string
+	Gatherer      prometheus.Gatherer
+	// Ready reports whether every stream finished its first probe; it
+	// answers /-/ready. Nil: always ready.
+	Ready func() bool
+	// Report writes the live report as JSON (the same document as `dbprobe
+	// report --format json`) for /api/v1/report. Nil: 404.
+	Report func(ctx context.Context, w io.Writer) error
+	// ReportHTML writes the report so far as the HTML report (timeline
+	// included) for /report, linked from the status page. Nil: 404.
+	ReportHTML func(ctx context.Context, w io.Writer) error
+	// Status replaces the status page served at /. Nil: a table of
+	// Streams with links to the rest.
+	Status func(ctx context.Context, w io.Writer) error
+	// Streams is the current state of every stream, for the built-in
+	// status page.
+	Streams func() []metrics.StreamState
+	Version string
+	Logger  *slog.Logger
+}
+
+// Handler returns the routes without TLS or authentication (the toolkit
+// wraps them in Serve).
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", gzipped(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
+		ErrorLog:      slogErrorLog{o.logger()},
+		ErrorHandling: promhttp.ContinueOnError,
+		// Scrapes asking for protobuf get native histograms.
+		EnableOpenMetrics: true,
+		// gzipped compresses, faster than promhttp's default level.
+		DisableCompression: true,
+	})))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		text(w, http.StatusOK, "Healthy.\n")
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if o.Ready != nil && !o.Ready() {
+			text(w, http.StatusServiceUnavailable, "Not ready: some streams have not finished their first probe.\n")
+			return
+		}
+		text(w, http.StatusOK, "Ready.\n")
+	})
+	mux.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
+		if o.Report == nil {
+			text(w, http.StatusNotFound, "No live report in this process.\n")
+			return
+		}
+		render(w, r, o.logger(), "application/json", o.Report)
+	})
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
+		if o.ReportHTML == nil {
+			text(w, http.StatusNotFound, "No live report in this process.\n")
+			return
+		}
+		render(w, r, o.logger(), "text/html; charset=utf-8", o.ReportHTML)
+	})
+	status := o.Status
+	if status == nil {
+		status = func(_ context.Context, w io.Writer) error { return statusPage(w, o) }
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		render(w, r, o.logger(), "text/html; charset=utf-8", status)
+	})
+	return mux
+}
+
+// render buffers the whole body, so that a failing renderer yields a 500
+// rather than half a page with a 200.
+func render(w http.ResponseWriter, r *http.Request, log *slog.Logger, contentType string, fn func(context.Context, io.Writer) error) {
+	var buf bytes.Buffer
+	if err := fn(r.Context(), &buf); err != nil {
+		log.Error("render page", "path", r.URL.Path, "err", err)
+		text(w, http.StatusInternalServerError, "Rendering failed; see dbprobe's log.\n")
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func text(w http.ResponseWriter, code int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, s)
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// slogErrorLog adapts a slog.Logger to promhttp's error log.
+type slogErrorLog struct{ log *slog.Logger }
+
+func (l slogErrorLog) Println(v ...any) { l.log.Error("serve metrics", "err", fmt.Sprint(v...)) }
+
+// Server is a bound, not yet serving, HTTP server.
+type Server struct {
+	l    net.Listener
+	srv  *http.Server
+	opts Options
+}
+
+// Listen checks the web configuration file and binds the address, so that
+// `dbprobe run` fails before probing when either is wrong; then call Serve,
+// or Close. Errors about the file wrap ErrWebConfig.
+func Listen(o Options) (*Server, error) {
+	if o.Listen == "" {
+		// net.Listen would pick a port on every interface.
+		return nil, errors.New("http listen: no address (an empty http.listen turns the server off: do not call Listen)")
+	}
+	if err := toolkit.Validate(o.WebConfigFile); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrWebConfig, o.WebConfigFile, err)
+	}
+	l, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           Handler(o),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.logger().Handler(), slog.LevelWarn),
+	}
+	return &Server{l: l, srv: srv, opts: o}, nil
+}
+
+// Addr is the address the server is bound to.
+func (s *Server) Addr() string { return s.l.Addr().String() }
+
+// Close releases the address of a server that will not Serve (dbprobe
+// failed to start after Listen). After Serve, use its context instead.
+func (s *Server) Close() error { return s.l.Close() }
+
+// Serve serves until ctx is done, then shuts down gracefully (bounded by
+// ShutdownTimeout) and returns nil; it returns early only if serving fails.
+func (s *Server) Serve(ctx context.Context) error {
+	cfg := s.opts.WebConfigFile
+	flags := &toolkit.FlagConfig{WebListenAddresses: &[]string{s.Addr()}, WebConfigFile: &cfg}
+	served := make(chan error, 1)
+	go func() { served <- toolkit.Serve(s.l, s.srv, flags, s.opts.logger()) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("http serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	<-served // http.ErrServerClosed once Shutdown began
+	if err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+package web
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/sink/metrics"
+)
+
+// testPassword's bcrypt hash (cost 4) is in the web config files below.
+const (
+	testUser     = "prometheus"
+	testPassword = "dbprobe-test-password"
+	testHash     = "$2a$04$ectoAe6i4.OPsor2.ptQX.lwYHDCJOnZZOLVH631X.5b/51uqy4/O"
+)
+
+// start serves o on a free loopback port until the test ends and returns
+// the base URL.
+func start(t *testing.T, o Options) string {
+	t.Helper()
+	o.Listen = "127.0.0.1:0"
+	s, err := Listen(o)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve returned %v after its context ended, want nil", err)
+		}
+	})
+	return "http://" + s.Addr()
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, string, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read body: %v", url, err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
+
+func TestEndpoints(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Options{Version: "9.9.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := event.StreamKey{Observer: "obs", Target: "db<1>", Mode: "fresh"}
+	m.AddStream(k, time.Second)
+	var reportCalls atomic.Int32
+	base := start(t, Options{
+		Gatherer: reg,
+		Ready:    m.Ready,
+		Streams:  m.Streams,
+		Version:  "9.9.9",
+		ReportHTML: func(_ context.Context, w io.Writer) error {
+			_, err := io.WriteString(w, "<h1>report</h1>")
+			return err
+		},
+		Report: func(_ context.Context, w io.Writer) error {
+			if reportCalls.Add(1) > 1 {
+				return errors.New("renderer broke")
+			}
+			_, err := io.WriteString(w, `{"schema":1}`)
+			return err
+		},
+	})
+	c := http.DefaultClient
+
+	tests := []struct {
+		name, path string
+		wantCode   int
+		wantType   string
+		wantBody   string
+	}{
+		{"metrics", "/metrics", 200, "text/plain", `dbprobe_build_info{goversion=`},
+		{"healthy", "/-/healthy", 200, "text/plain", "Healthy"},
+		{"not ready before the first probe", "/-/ready", 503, "text/plain", "Not ready"},
+		{"status page escapes names", "/", 200, "text/html", "obs/db&lt;1&gt;/fresh"},
+		{"status page before probing", "/", 200, "text/html", "waiting for first probe"},
+		{"status page links the HTML report", "/", 200, "text/html", `href="report"`},
+		{"HTML report", "/report", 200, "text/html", "<h1>report</h1>"},
+		{"report", "/api/v1/report", 200, "application/json", `{"schema":1}`},
+		{"report renderer fails", "/api/v1/report", 500, "text/plain", "Rendering failed"},
+		{"unknown path", "/nope", 404, "text/plain", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, ctype, body := get(t, c, base+tc.path)
+			if code != tc.wantCode || !strings.HasPrefix(ctype, tc.wantType) || !strings.Contains(body, tc.wantBody) {
+				t.Errorf("GET %s = %d %q %q, want %d %q containing %q", tc.path, code, ctype, body, tc.wantCode, tc.wantType, tc.wantBody)
+			}
+		})
+	}
+
+	resp, err := http.Post(base+"/metrics", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics = %d, want 405", resp.StatusCode)
+	}
+
+	m.Observe(&event.Event{Timestamp: time.Now(), Event: event.Meta{Action: event.ActionProbe},
+		Observer: event.Observer{Name: k.Observer},
+		DBProbe:  event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true}}})
+	if code, _, body := get(t, c, base+"/-/ready"); code != 200 {
+		t.Errorf("GET /-/ready after the first probe = %d %q, want 200", code, body)
+	}
+	if _, _, body := get(t, c, base+"/"); !strings.Contains(body, `class="ok">up`) {
+		t.Errorf("status page after a good probe lacks the up state:\n%s", body)
+	}
+}
+
+func TestNoReport(t *testing.T) {
+	base := start(t, Options{Gatherer: prometheus.NewRegistry()})
+	for _, p := range []string{"/api/v1/report", "/report"} {
+		if code, _, _ := get(t, http.DefaultClient, base+p); code != 404 {
+			t.Errorf("GET %s without a report = %d, want 404", p, code)
+		}
+	}
+	if _, _, body := get(t, http.DefaultClient, base+"/"); strings.Contains(body, `href="report"`) {
+		t.Errorf("status page links a report that is not there")
+	}
+	if code, _, _ := get(t, http.DefaultClient, base+"/-/ready"); code != 200 {
+		t.Errorf("GET /-/ready without a readiness func = %d, want 200", code)
+	}
+}
+
+func TestCustomStatusPage(t *testing.T) {
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(),
+		Status: func(_ context.Context, w io.Writer) error {
+			_, err := io.WriteString(w, "<p>the HTML report</p>")
+			return err
+		}})
+	if _, _, body := get(t, http.DefaultClient, base+"/"); body != "<p>the HTML report</p>" {
+		t.Errorf("GET / = %q, want the Status renderer's page", body)
+	}
+}
+
+func TestTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	certPEM := writeCert(t, dir)
+	cfg := filepath.Join(dir, "web.yml")
+	writeFile(t, cfg, fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  %s: %s\n", testUser, testHash))
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg})
+	base = strings.Replace(base, "http://", "https://", 1)
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	tests := []struct {
+		name     string
+		user     string
+		password string
+		want     int
+	}{
+		{"no credentials", "", "", http.StatusUnauthorized},
+		{"wrong password", testUser, "nope", http.StatusUnauthorized},
+		{"right password", testUser, testPassword, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, base+"/-/healthy", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.password)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("GET over TLS: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("GET /-/healthy with %s = %d, want %d", tc.name, resp.StatusCode, tc.want)
+			}
+		})
+	}
+	// Plain HTTP to the TLS port gets no page.
+	if resp, err := http.Get(strings.Replace(base, "https://", "http://", 1) + "/-/healthy"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP to the TLS port = 200, want a refusal")
+		}
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	writeFile(t, bad, "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.pem\n")
+	unknown := filepath.Join(dir, "unknown.yml")
+	writeFile(t, unknown, "basic_auth_user: {}\n")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name      string
+		o         Options
+		webConfig bool // error must wrap ErrWebConfig
+	}{
+		{"missing certificate", Options{Listen: "127.0.0.1:0", WebConfigFile: bad}, true},
+		{"unknown key", Options{Listen: "127.0.0.1:0", WebConfigFile: unknown}, true},
+		{"missing file", Options{Listen: "127.0.0.1:0", WebConfigFile: filepath.Join(dir, "none.yml")}, true},
+		{"address in use", Options{Listen: busy.Addr().String()}, false},
+		{"no address", Options{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Gatherer = prometheus.NewRegistry()
+			s, err := Listen(tc.o)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Listen succeeded, want an error")
+			}
+			if got := errors.Is(err, ErrWebConfig); got != tc.webConfig {
+				t.Errorf("errors.Is(%v, ErrWebConfig) = %v, want %v", err, got, tc.webConfig)
+			}
+		})
+	}
+}
+
+// TestGracefulShutdown: a request in flight when the context ends is
+// answered, and Serve returns only after it.
+func TestGracefulShutdown(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	s, err := Listen(Options{Listen: "127.0.0.1:0", Gatherer: prometheus.NewRegistry(),
+		Status: func(_ context.Context, w io.Writer) error {
+			close(entered)
+			<-release
+			_, err := io.WriteString(w, "late page")
+			return err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + s.Addr() + "/")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-entered
+	cancel()
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v with a request in flight", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if body := <-got; body != "late page" {
+		t.Errorf("in-flight request got %q, want %q", body, "late page")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+	if c, err := net.Dial("tcp", s.Addr()); err == nil {
+		c.Close()
+		t.Errorf("port still accepts connections after Serve returned")
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeCert writes a self-signed certificate for localhost and 127.0.0.1
+// as cert.pem and key.pem in dir and returns the certificate PEM.
+func writeCert(t *testing.T, dir string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	writeFile(t, filepath.Join(dir, "cert.pem"), string(certPEM))
+	writeFile(t, filepath.Join(dir, "key.pem"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
+	return certPEM
+}
+
+func TestCloseReleasesAddress(t *testing.T) {
+	s, err := Listen(Options{Listen: "127.0.0.1:0", Gatherer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("address %s still taken after Close: %v", addr, err)
+	}
+	l.Close()
+}
