@@ -75,6 +75,38 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 }
 
+// running is a daemon started by a test.
+type running struct {
+	d    *Daemon
+	w    *watcher
+	stop func() error // cancels Run and returns its error
+}
+
+// start parses cfg, starts a daemon with a watcher and stops it at cleanup
+// if the test did not.
+func start(t *testing.T, cfg string) *running {
+	t.Helper()
+	c, err := config.Parse([]byte(cfg), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{}
+	w.reset()
+	d, err := New(c, Options{Observers: []EventObserver{w}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	stop := sync.OnceValue(func() error {
+		cancel()
+		return <-done
+	})
+	t.Cleanup(func() { _ = stop() })
+	return &running{d: d, w: w, stop: stop}
+}
+
 // TestOutageBoundsContainTheTruth makes two outages of known extent on a
 // real MariaDB (server stopped, then read-only) and checks that what the
 // report claims about them is consistent with what was done: the windows'
@@ -85,7 +117,7 @@ func TestOutageBoundsContainTheTruth(t *testing.T) {
 	mariadbtest.Exec(t, srv, "CREATE DATABASE dbprobe", probe.HeartbeatTableDDL("dbprobe.hb"))
 	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT, INSERT, UPDATE ON dbprobe.*")
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`
+	run := start(t, `
 run_id: outage
 interval: 50ms
 timeout: 500ms
@@ -96,19 +128,8 @@ targets:
     write: {table: hb}
 sinks: {journal: {dir: `+dir+`}}
 http: {listen: "127.0.0.1:0"}
-`), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{}
-	w.reset()
-	d, err := New(cfg, Options{Observers: []EventObserver{w}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+`)
+	d, w := run.d, run.w
 
 	w.waitOK(t, 5)
 	// Outage 1: the server is down between stopped and restarted; it went
@@ -139,8 +160,7 @@ http: {listen: "127.0.0.1:0"}
 	r3 := time.Now()
 	w.reset()
 	w.waitOK(t, 5)
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -215,45 +235,32 @@ func checkWindow(t *testing.T, what string, w report.Window, b0, b1, e0, e1 time
 func TestResumedRunReportsBothParts(t *testing.T) {
 	srv := mariadbtest.Start(t, mariadb.Options{})
 	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT ON *.*")
-	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`
+	cfg := `
 run_id: resumed
 interval: 50ms
-targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/", modes: [fresh]}]
-sinks: {journal: {dir: `+dir+`}}
+targets: [{name: db, dsn: "probe:pw@tcp(` + srv.Addr() + `)/", modes: [fresh]}]
+sinks: {journal: {dir: ` + t.TempDir() + `}}
 http: {listen: "127.0.0.1:0"}
-`), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+`
 	var probes [2]int
 	for i := range probes {
 		if i == 1 {
 			time.Sleep(300 * time.Millisecond) // dbprobe is down for several ticks: what is under test
 		}
-		w := &watcher{}
-		w.reset()
-		d, err := New(cfg, Options{Observers: []EventObserver{w}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
+		run := start(t, cfg)
 		waitUntil(t, func() bool {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			return w.ok[event.ModeFresh] >= 5
+			run.w.mu.Lock()
+			defer run.w.mu.Unlock()
+			return run.w.ok[event.ModeFresh] >= 5
 		})
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.stop(); err != nil {
 			t.Fatal(err)
 		}
-		w.mu.Lock()
-		probes[i] = w.ok[event.ModeFresh] + w.fl[event.ModeFresh]
-		w.mu.Unlock()
+		run.w.mu.Lock()
+		probes[i] = run.w.ok[event.ModeFresh] + run.w.fl[event.ModeFresh]
+		run.w.mu.Unlock()
 		if i == 1 {
-			s := d.Report().Streams[0]
+			s := run.d.Report().Streams[0]
 			if want := int64(probes[0] + probes[1]); s.Probes != want {
 				t.Errorf("resumed report counts %d probes; want %d (%d before the restart, %d after)", s.Probes, want, probes[0], probes[1])
 			}
@@ -277,7 +284,7 @@ func TestEverythingReachesElasticsearch(t *testing.T) {
 	es := esfake.New(esfake.Options{})
 	t.Cleanup(es.Close)
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(`
+	run := start(t, `
 run_id: es
 interval: 50ms
 targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/", modes: [fresh, pooled]}]
@@ -285,19 +292,8 @@ sinks:
   journal: {dir: `+dir+`, sync_interval: 50ms}
   elasticsearch: {addresses: ["`+es.URL+`"], flush_interval: 50ms, backoff_min: 10ms, backoff_max: 50ms}
 http: {listen: ""}
-`), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &watcher{}
-	w.reset()
-	d, err := New(cfg, Options{Observers: []EventObserver{w}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+`)
+	w := run.w
 	w.waitOK(t, 5)
 	es.SetDown(esfake.Refuse)
 	// An outage of the sink and one of the database, at once.
@@ -312,8 +308,7 @@ http: {listen: ""}
 	w.reset()
 	w.waitOK(t, 5)
 	es.SetDown(esfake.Up)
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string

@@ -15,12 +15,7 @@ import (
 
 func TestLabUsageErrors(t *testing.T) {
 	empty := t.TempDir()
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	tests := []exitCase{
 		{"negative hold", []string{"lab", "--hold", "-1s"}, 2, "hold must not be negative"},
 		{"tiny interval", []string{"lab", "--interval", "1ms"}, 2, "--interval must be at least 10ms"},
 		{"no timeout", []string{"lab", "switchover", "--switchover-timeout", "0s", "--dir", empty}, 2, "switchover-timeout must be positive"},
@@ -28,17 +23,7 @@ func TestLabUsageErrors(t *testing.T) {
 		{"switchover without a lab", []string{"lab", "switchover", "--dir", empty}, 1, "no lab is up in " + empty},
 		{"down without a lab", []string{"lab", "down", "--dir", empty}, 1, "dbprobe lab up"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			te := newEnv(nil)
-			if got := mainExit(context.Background(), tt.args, te.env); got != tt.code {
-				t.Errorf("exit code = %d; want %d (stderr %q)", got, tt.code, te.stderr.String())
-			}
-			if !strings.Contains(te.stderr.String(), tt.want) {
-				t.Errorf("stderr = %q; want it to contain %q", te.stderr.String(), tt.want)
-			}
-		})
-	}
+	runExitCases(t, tests)
 }
 
 // TestLabUpSwitchoverDown drives a lab by hand through the three commands,

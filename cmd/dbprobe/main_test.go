@@ -68,12 +68,7 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestExitCodes(t *testing.T) {
 	bad := writeConfig(t, "targets:\n  - {name: a, host: 127.0.0.1, user: u, interval: 1ms}\n")
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	tests := []exitCase{
 		{"no command", nil, 2, "missing command"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"bad flag", []string{"run", "--nope"}, 2, "flag provided but not defined"},
@@ -81,6 +76,20 @@ func TestExitCodes(t *testing.T) {
 		{"missing config", []string{"check", "--config", "/nonexistent/dbprobe.yaml"}, 2, "no such file"},
 		{"version", []string{"version"}, 0, ""},
 	}
+	runExitCases(t, tests)
+}
+
+// exitCase is a command line with the exit code and the stderr text it
+// must produce.
+type exitCase struct {
+	name string
+	args []string
+	code int
+	want string
+}
+
+func runExitCases(t *testing.T, tests []exitCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			te := newEnv(nil)

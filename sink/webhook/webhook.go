@@ -158,9 +158,9 @@ func (n *Notifier) Stats() metrics.SinkStats {
 	return metrics.SinkStats{Backlog: backlog, Failures: n.failures, Dropped: n.dropped}
 }
 
-// Run delivers queued notifications in order until ctx is done. Then each
-// notification still queued gets one last attempt, all of them within one
-// Timeout, and Run returns.
+// Run delivers queued notifications in order until ctx is done. Then the
+// notifications still queued are delivered, retried as usual, for at most
+// one Timeout in all, and Run returns.
 func (n *Notifier) Run(ctx context.Context) {
 	for {
 		e := n.next(ctx)
@@ -176,14 +176,13 @@ func (n *Notifier) Run(ctx context.Context) {
 		if e == nil {
 			return
 		}
+		n.deliver(drain, e)
 		if drain.Err() != nil {
-			n.giveUp(e, "dbprobe is stopping")
-			continue
-		}
-		if _, err := n.post(drain, e); err != nil {
-			n.giveUp(e, "dbprobe is stopping: "+err.Error())
-		} else {
-			n.delivered()
+			// deliver put it back; so is everything after it.
+			for e := n.pop(); e != nil; e = n.pop() {
+				n.giveUp(e, "dbprobe is stopping")
+			}
+			return
 		}
 	}
 }
@@ -220,7 +219,7 @@ func (n *Notifier) pop() *event.Event {
 }
 
 // deliver posts e until it succeeds, fails for good, RetryFor passes or ctx
-// ends (then it goes back to the head of the queue for Run's last attempt).
+// ends (then it goes back to the head of the queue, for Run's drain).
 func (n *Notifier) deliver(ctx context.Context, e *event.Event) {
 	giveUpAt := time.Now().Add(n.o.RetryFor)
 	backoff := n.o.MinBackoff
