@@ -66,7 +66,7 @@ func TestScheduleGapsAndOneEventPerTick(t *testing.T) {
 		defer mu.Unlock()
 		events = append(events, e)
 	})
-	first := firstTick(time.Unix(1000, 0), iv)
+	first := firstTick(time.Unix(1000, 0).Add(-s.offset()), iv)
 	seen := map[int64]string{}
 	var gaps int
 	for _, e := range events {

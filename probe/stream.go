@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strings"
@@ -123,10 +124,21 @@ func (s *Stream) MaxInFlight() int {
 	return int((s.target.Timeout+s.target.Interval-1)/s.target.Interval) + 1
 }
 
+// offset is where in each interval the stream's ticks fall: a fixed
+// fraction of the interval derived from the target and mode. Streams of one
+// process are spread over the interval instead of all waking at once (which
+// made the last of 50 streams start milliseconds late), while a stream keeps
+// the same offset across restarts and across observers, so tick k of a
+// stream is the same instant everywhere.
+func (s *Stream) offset() time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(s.target.Name + "/" + s.mode))
+	return time.Duration(h.Sum64() % uint64(s.target.Interval))
+}
+
 // firstTick returns the first tick number at or after now: ticks are
-// numbered by whole intervals since the Unix epoch, so tick k of every
-// stream with the same interval fires at the same wall-clock instant across
-// processes and restarts, and event IDs stay unique when a run is resumed.
+// numbered by whole intervals since the Unix epoch, so event IDs stay
+// unique when a run is resumed.
 func firstTick(now time.Time, interval time.Duration) int64 {
 	n := now.UnixNano()
 	k := n / int64(interval)
@@ -144,11 +156,12 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 	clock := s.env.Clock
 	iv := s.target.Interval
 	start := clock.Now()
-	k0 := firstTick(start, iv)
+	off := s.offset()
+	k0 := firstTick(start.Add(-off), iv)
 	// due(k) keeps the monotonic reading of start: wall-clock steps do not
 	// move the schedule.
 	due := func(k int64) time.Time {
-		return start.Add(time.Duration(k*int64(iv) - start.UnixNano()))
+		return start.Add(time.Duration(k*int64(iv) + int64(off) - start.UnixNano()))
 	}
 	sem := make(chan struct{}, s.MaxInFlight())
 	var wg sync.WaitGroup
