@@ -241,6 +241,9 @@ func (d *Daemon) setupOutputs() error {
 		Logger:        d.log,
 		Report:        func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
 		ReportHTML:    func(_ context.Context, w io.Writer) error { return report.HTML(w, d.detect.Report()) },
+		Live: func(_ context.Context, w io.Writer, l report.Live) error {
+			return report.LiveHTML(w, d.detect.Report(), l)
+		},
 	})
 	return err
 }

@@ -17,12 +17,13 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
+{{if .Live.Refresh}}<meta http-equiv="refresh" content="{{.Live.Refresh}}">
+{{end}}<title>{{.Title}}</title>
 <style>{{.CSS}}</style>
 </head>
 <body>
 <main>
-<header>
+{{.Live.Before}}<header>
 <h1>{{.Title}}</h1>
 {{range .Lines}}<p class="lead">{{.}}</p>
 {{end}}</header>
@@ -66,6 +67,15 @@ type htmlPage struct {
 	Lines    []string
 	Sections []htmlSection
 	Schema   int
+	Live     Live
+}
+
+// Live turns the HTML report into a live page (dbprobe's status page):
+// Before is trusted HTML placed above the report, Refresh reloads the page
+// every that many seconds. The zero value is the plain report.
+type Live struct {
+	Before  template.HTML
+	Refresh int
 }
 
 type htmlSection struct {
@@ -101,10 +111,14 @@ func (htmlPage) Nested(t htmlTable) bool { return t.inTarget }
 // HTML writes the report as one self-contained page with a timeline per
 // target. Its size is bounded by the number of findings and streams, not
 // by the number of probes.
-func HTML(w io.Writer, rep *Report) error {
+func HTML(w io.Writer, rep *Report) error { return LiveHTML(w, rep, Live{}) }
+
+// LiveHTML is HTML with a live header: the report so far, under what live
+// says.
+func LiveHTML(w io.Writer, rep *Report, live Live) error {
 	d := layout(rep)
 	tf := timeFormat(rep)
-	page := htmlPage{Title: d.title, CSS: template.CSS(htmlCSS), Lines: d.lines, Schema: rep.Schema}
+	page := htmlPage{Title: d.title, CSS: template.CSS(htmlCSS), Lines: d.lines, Schema: rep.Schema, Live: live}
 	for _, sec := range d.sections {
 		hs := htmlSection{Target: sec.target, Title: sec.title, Lines: sec.lines}
 		if sec.timeline {

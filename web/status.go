@@ -1,16 +1,20 @@
 package web
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"html/template"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
 
-// statusTmpl is the page at / unless Options.Status replaces it: the state
-// of every stream, refreshed every 5 s, linking to the HTML report.
+// statusTmpl is the live state of every stream: the top of the page at /,
+// above the report so far (Options.Live), or the whole page without one.
 var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	"clock": func(t time.Time) string {
 		if t.IsZero() {
@@ -20,15 +24,12 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	},
 	"join":  strings.Join,
 	"phase": phaseName,
-}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
-<title>dbprobe</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-.bad{background:#fdd}.warn{background:#ffd}.ok{background:#dfd}
-</style></head><body>
-<h1>dbprobe {{.Version}}</h1>
+}).Parse(`<style>
+.live table{border-collapse:collapse;font-size:.9em}.live td,.live th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+.live .bad{background:#fdd}.live .warn{background:#ffd}.live .ok{background:#dfd}.live{overflow-x:auto;margin-bottom:2em}
+</style>
+<section class="live">
+<h1>dbprobe {{.Version}}: live</h1>
 <table>
 <tr><th>stream</th><th>state</th><th>read-only</th><th>server</th><th>interrupted</th><th>stale</th><th>Blue/Green</th><th>last probe</th><th>last cutover</th><th>last DNS change</th></tr>
 {{range .Streams}}<tr>
@@ -43,20 +44,34 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
 </tr>
 {{else}}<tr><td colspan="10">no streams</td></tr>
 {{end}}</table>
-<p>{{if .ReportHTML}}<a href="report">report and timeline so far</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
-</body></html>
+<p>Refreshes every {{.Refresh}} s. {{if .ReportHTML}}<a href="report">report</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
+</section>
 `))
 
-func statusPage(w io.Writer, o Options) error {
+// statusRefresh is how often the page at / reloads itself, in seconds.
+const statusRefresh = 5
+
+func statusPage(ctx context.Context, w io.Writer, o Options) error {
 	var streams []metrics.StreamState
 	if o.Streams != nil {
 		streams = o.Streams()
 	}
-	return statusTmpl.Execute(w, struct {
+	var table bytes.Buffer
+	err := statusTmpl.Execute(&table, struct {
 		Version    string
 		Streams    []metrics.StreamState
 		ReportHTML bool
-	}{o.Version, streams, o.ReportHTML != nil})
+		Refresh    int
+	}{o.Version, streams, o.ReportHTML != nil, statusRefresh})
+	if err != nil {
+		return err
+	}
+	live := report.Live{Before: template.HTML(table.String()), Refresh: statusRefresh} //nolint:gosec // rendered by html/template above
+	if o.Live != nil {
+		return o.Live(ctx, w, live)
+	}
+	_, err = fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"%d\"><title>dbprobe</title></head>\n<body>%s</body></html>\n", statusRefresh, live.Before)
+	return err
 }
 
 // phaseName names a dbprobe_bluegreen_phase value as docs/metrics.md does.

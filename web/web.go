@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
 
@@ -47,6 +48,10 @@ type Options struct {
 	// ReportHTML writes the report so far as the HTML report (timeline
 	// included) for /report, linked from the status page. Nil: 404.
 	ReportHTML func(ctx context.Context, w io.Writer) error
+	// Live writes the HTML report so far under the live status table, for
+	// the page at /: current state per stream, then the timeline. Nil: the
+	// table alone.
+	Live func(ctx context.Context, w io.Writer, live report.Live) error
 	// Status replaces the status page served at /. Nil: a table of
 	// Streams with links to the rest.
 	Status func(ctx context.Context, w io.Writer) error
@@ -95,7 +100,7 @@ func Handler(o Options) http.Handler {
 	})
 	status := o.Status
 	if status == nil {
-		status = func(_ context.Context, w io.Writer) error { return statusPage(w, o) }
+		status = func(ctx context.Context, w io.Writer) error { return statusPage(ctx, w, o) }
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		render(w, r, o.logger(), "text/html; charset=utf-8", status)

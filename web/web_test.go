@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
 
@@ -357,4 +358,24 @@ func TestCloseReleasesAddress(t *testing.T) {
 		t.Fatalf("address %s still taken after Close: %v", addr, err)
 	}
 	l.Close()
+}
+
+// TestLiveStatusPage checks the page at / when a live report is wired: the
+// live state table sits above the HTML report's own rendering.
+func TestLiveStatusPage(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rep := &report.Report{Schema: report.Schema, RunID: "live-run", From: &now, To: &now}
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(),
+		Streams: func() []metrics.StreamState { return []metrics.StreamState{{Key: event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"}}} },
+		Live: func(_ context.Context, w io.Writer, l report.Live) error {
+			return report.LiveHTML(w, rep, l)
+		}})
+	_, _, body := get(t, http.DefaultClient, base+"/")
+	table, title := strings.Index(body, "obs/db/fresh"), strings.Index(body, "<header>")
+	if table < 0 || title < 0 || table > title {
+		t.Errorf("GET / = %q; want the live table, then the report", body)
+	}
+	if !strings.Contains(body, `http-equiv="refresh"`) {
+		t.Error("the live page does not refresh itself")
+	}
 }
