@@ -366,7 +366,9 @@ func TestLiveStatusPage(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	rep := &report.Report{Schema: report.Schema, RunID: "live-run", From: &now, To: &now}
 	base := start(t, Options{Gatherer: prometheus.NewRegistry(),
-		Streams: func() []metrics.StreamState { return []metrics.StreamState{{Key: event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"}}} },
+		Streams: func() []metrics.StreamState {
+			return []metrics.StreamState{{Key: event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"}}}
+		},
 		Live: func(_ context.Context, w io.Writer, l report.Live) error {
 			return report.LiveHTML(w, rep, l)
 		}})
