@@ -219,8 +219,8 @@ func (d *Daemon) setupOutputs() error {
 		}
 		m.AddSink("elasticsearch", func() metrics.SinkStats {
 			st := sh.Stats() // no I/O: safe on the scrape goroutine
-			return metrics.SinkStats{Backlog: st.BacklogEvents, Failures: st.RequestErrors + st.ItemRetries,
-				Dropped: st.DeadLettered + uint64(st.JournalDeletedUnshipped)}
+			return metrics.SinkStats{Backlog: st.BacklogEvents, BacklogBytes: st.BacklogBytes, LagSeconds: st.LagSeconds,
+				Up: st.Up, Failures: st.RequestErrors + st.ItemRetries, Dropped: st.DeadLettered + uint64(st.JournalDeletedUnshipped)}
 		})
 		d.shipper = sh
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -77,13 +78,14 @@ func (l *Lab) Info(config string) Info {
 
 // Control serves the control API of a lab brought up by hand.
 type Control struct {
-	lab  *Lab
-	info Info
-	log  *slog.Logger
-	srv  *http.Server
-	ln   net.Listener
-	down chan struct{}
-	done chan struct{}
+	lab      *Lab
+	info     Info
+	log      *slog.Logger
+	srv      *http.Server
+	ln       net.Listener
+	down     chan struct{}
+	downOnce sync.Once
+	done     chan struct{}
 }
 
 // Serve listens on the control socket, writes the lab's InfoFile and serves
@@ -194,11 +196,7 @@ func (c *Control) handleSwitchover(w http.ResponseWriter, r *http.Request) {
 
 func (c *Control) handleDown(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
-	select {
-	case <-c.down:
-	default:
-		close(c.down)
-	}
+	c.downOnce.Do(func() { close(c.down) })
 }
 
 // Client drives a lab brought up by hand.

@@ -154,3 +154,40 @@ func TestItemRejectedWith429IsRetried(t *testing.T) {
 		t.Errorf("stats = %+v; want no dead letters and no failed requests", st)
 	}
 }
+
+// TestUnwritableDeadLetterKeepsTheLine makes the dead-letter file
+// impossible to write while a journal line that is not an event waits to be
+// dead-lettered: the checkpoint must not pass that line, and once the file
+// can be written the line is dead-lettered and every event arrives.
+func TestUnwritableDeadLetterKeepsTheLine(t *testing.T) {
+	es := newFake(t, esfake.Options{})
+	dir := t.TempDir()
+	events := probeEvents("obs-a", 0, 100)
+	appendEvents(t, dir, events, 64<<20)
+	rewriteLine(t, dir, 50, func(l string) string { return l }, "not json {")
+	blocker := filepath.Join(t.TempDir(), "dead")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil { // a file where a directory must be
+		t.Fatal(err)
+	}
+	log, logs := newLogger()
+	sh, err := New(esConfig(t, es.URL, "dead_letter: "+filepath.Join(blocker, "dl.jsonl")), dir, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, sh)
+	waitFor(t, "the dead-letter write to fail", func() bool { return logs.count("cannot be dead-lettered") > 0 })
+	if st := sh.Stats(); st.BacklogBytes == 0 || st.DeadLettered != 0 {
+		t.Fatalf("stats = %+v; want the bad line still waiting", st)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the whole journal shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
+	checkExactlyOnce(t, es, events)
+	if st := sh.Stats(); st.DeadLettered != 1 {
+		t.Errorf("dead-lettered %d lines; want the 1 that is not an event", st.DeadLettered)
+	}
+}

@@ -314,6 +314,7 @@ func (s *Shipper) setup(ctx context.Context) bool {
 func (s *Shipper) fill() error {
 	s.caughtUp = false
 	for len(s.pending) < s.cfg.BatchEvents && int64(len(s.body)) < s.cfg.BatchBytes.Bytes {
+		before := s.reader.Position()
 		line, pos, err := s.reader.Next()
 		if errors.Is(err, io.EOF) {
 			s.caughtUp = true
@@ -330,6 +331,12 @@ func (s *Shipper) fill() error {
 			// Elasticsearch would refuse it too; keep it where a person can
 			// look at it.
 			if err := s.deadLetter(&it, line, 0, &errorCause{Type: "journal_line_not_an_event", Reason: err.Error()}); err != nil {
+				// Read the line again next time: the checkpoint must never
+				// pass a line that is neither shipped nor dead-lettered.
+				s.reader.Close()
+				s.reader = journal.NewReader(s.dir, before)
+				s.lines--
+				s.lineBytes -= int64(len(line)) + 1
 				return fmt.Errorf("journal line before %v is not an event and cannot be dead-lettered: %w", pos, err)
 			}
 			it.done = true
@@ -700,6 +707,7 @@ func (s *Shipper) requestOK() {
 	s.mu.Lock()
 	s.stats.Up = true
 	s.mu.Unlock()
+	s.lastErr = "" // an error that comes back after this is news again
 	if s.outage.IsZero() {
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
@@ -70,6 +71,9 @@ type Writer struct {
 	flushed int64
 	pending []byte
 	seq     uint64
+	// lastSeq mirrors seq for Sequence, which metrics scrapes call: it
+	// must not wait for the lock an fsync holds.
+	lastSeq atomic.Uint64
 	dirty   bool // written since the last fsync
 	failing bool // the last write or fsync failed; logged once per outage
 	closed  bool
@@ -176,6 +180,7 @@ func (w *Writer) recover(n uint64) error {
 		}
 	}
 	w.f, w.segment, w.flushed = f, n, keep
+	w.lastSeq.Store(w.seq)
 	return nil
 }
 
@@ -271,6 +276,7 @@ func (w *Writer) Append(e *event.Event) error {
 	}
 	w.pending = append(append(w.pending, line...), '\n')
 	w.seq++
+	w.lastSeq.Store(w.seq)
 	if len(w.pending) >= 64<<10 {
 		w.noteLocked(w.flushLocked())
 	}
@@ -343,12 +349,9 @@ func (w *Writer) Sync() error {
 	return err
 }
 
-// Sequence returns the sequence number of the last appended event.
-func (w *Writer) Sequence() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.seq
-}
+// Sequence returns the sequence number of the last appended event. It
+// never blocks.
+func (w *Writer) Sequence() uint64 { return w.lastSeq.Load() }
 
 // Dir is the journal's directory.
 func (w *Writer) Dir() string { return w.dir }

@@ -105,9 +105,12 @@ type Options struct {
 
 // SinkStats is what a sink reports at scrape time.
 type SinkStats struct {
-	Backlog  int64  // events waiting to be delivered
-	Failures uint64 // failed delivery attempts so far
-	Dropped  uint64 // events given up on so far
+	Backlog      int64   // events waiting to be delivered
+	BacklogBytes int64   // bytes waiting to be delivered, where the sink knows
+	LagSeconds   float64 // age of the oldest event not delivered yet; 0 when caught up
+	Up           bool    // the last delivery attempt reached the destination
+	Failures     uint64  // failed delivery attempts so far
+	Dropped      uint64  // events given up on so far
 }
 
 // Metrics holds every dbprobe series. Its methods are safe for concurrent
@@ -219,6 +222,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		namespace + "_journal_errors_total": "counter",
 		namespace + "_build_info":           "gauge",
 		namespace + "_sink_backlog_events":  "gauge",
+		namespace + "_sink_backlog_bytes":   "gauge",
+		namespace + "_sink_lag_seconds":     "gauge",
+		namespace + "_sink_up":              "gauge",
 		namespace + "_sink_failures_total":  "counter",
 		namespace + "_sink_dropped_total":   "counter",
 	}
@@ -325,7 +331,6 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 		missed:        m.missed.WithLabelValues(lv...),
 		failures:      map[string]prometheus.Counter{},
 		up:            m.up.WithLabelValues(lv...),
-		readOnly:      m.readOnly.WithLabelValues(lv...),
 		lastProbe:     m.lastProbe.WithLabelValues(lv...),
 		serverNumber:  m.serverNumber.WithLabelValues(lv...),
 		serverHash:    m.serverHash.WithLabelValues(lv...),
@@ -350,8 +355,10 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 	}
 	// Gauges start at 0 explicitly: WithLabelValues already exports them,
 	// the calls document the starting values.
+	// read_only is created at the first answer: a 0 before anything is
+	// known would claim "writable" and make the first answer of a
+	// read-only server look like a transition.
 	s.up.Set(0)
-	s.readOnly.Set(0)
 	s.stale.Set(0)
 	m.streams[k] = s
 	return s
@@ -371,7 +378,8 @@ func (m *Metrics) targetLocked(observer, name string) *target {
 func (m *Metrics) JournalError() { m.journalErrors.Inc() }
 
 // AddSink registers a sink whose stats are read at every scrape, as
-// dbprobe_sink_backlog_events, dbprobe_sink_failures_total and
+// dbprobe_sink_backlog_events, dbprobe_sink_backlog_bytes,
+// dbprobe_sink_lag_seconds, dbprobe_sink_up, dbprobe_sink_failures_total and
 // dbprobe_sink_dropped_total with label sink=name. stats runs on the scrape
 // goroutine: it must be cheap and must not block. Adding a name twice
 // replaces the earlier function.
@@ -526,6 +534,9 @@ func (s *stream) server(srv *event.Server) {
 		}
 	}
 	ro := srv.AnyReadOnly()
+	if s.readOnly == nil {
+		s.readOnly = s.m.readOnly.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode)
+	}
 	s.readOnly.Set(boolFloat(ro))
 	s.state.ReadOnly = ro
 	s.serverHash.Set(IdentityHash(srv.Identity))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	dto "github.com/prometheus/client_model/go"
@@ -152,10 +153,15 @@ func TestObserveProbes(t *testing.T) {
 		t.Errorf("Ready() = true before any probe, want false")
 	}
 	// Series exist from AddStream on, at their starting values.
-	for _, name := range []string{"dbprobe_probes_total", "dbprobe_up", "dbprobe_read_only", "dbprobe_last_cutover_timestamp_seconds", "dbprobe_stale_in_progress"} {
+	for _, name := range []string{"dbprobe_probes_total", "dbprobe_up", "dbprobe_last_cutover_timestamp_seconds", "dbprobe_stale_in_progress"} {
 		if v, _ := sample(t, reg, name, nil); v != 0 {
 			t.Errorf("%s = %v before any event, want 0", name, v)
 		}
+	}
+	// read_only is unknown until a server answered: no series, so that the
+	// first answer of a read-only server is no transition.
+	if n, err := testutil.GatherAndCount(reg, "dbprobe_read_only"); err != nil || n != 0 {
+		t.Errorf("dbprobe_read_only has %d series before any answer (%v), want none", n, err)
 	}
 	// Failure classes get a series when first seen: pre-creating every
 	// class for every stream would dominate the scrape.

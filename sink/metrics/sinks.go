@@ -10,7 +10,7 @@ import (
 // sinkCollector reads every sink's stats at scrape time, so sinks keep their
 // own counters and need no reference to Metrics.
 type sinkCollector struct {
-	backlog, failures, dropped *prometheus.Desc
+	backlog, backlogBytes, lag, up, failures, dropped *prometheus.Desc
 
 	mu    sync.Mutex
 	stats map[string]func() SinkStats
@@ -21,7 +21,10 @@ func newSinkCollector() *sinkCollector {
 		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "sink", name), help, []string{"sink"}, nil)
 	}
 	return &sinkCollector{
-		backlog:  desc("backlog_events", "Events waiting in the sink to be delivered."),
+		backlog:      desc("backlog_events", "Events waiting in the sink to be delivered."),
+		backlogBytes: desc("backlog_bytes", "Bytes of events waiting in the sink to be delivered (0 where the sink does not count bytes)."),
+		lag:          desc("lag_seconds", "Age of the oldest event the sink has not delivered yet; 0 when caught up."),
+		up:           desc("up", "1 if the sink's last delivery attempt reached its destination, else 0."),
 		failures: desc("failures_total", "Failed delivery attempts of the sink."),
 		dropped:  desc("dropped_total", "Events the sink gave up on (queue full or retries exhausted)."),
 		stats:    map[string]func() SinkStats{},
@@ -37,6 +40,9 @@ func (c *sinkCollector) add(name string, stats func() SinkStats) {
 // Describe implements prometheus.Collector.
 func (c *sinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.backlog
+	ch <- c.backlogBytes
+	ch <- c.lag
+	ch <- c.up
 	ch <- c.failures
 	ch <- c.dropped
 }
@@ -59,6 +65,9 @@ func (c *sinkCollector) Collect(ch chan<- prometheus.Metric) {
 	for i, n := range names {
 		s := fns[i]()
 		ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(s.Backlog), n)
+		ch <- prometheus.MustNewConstMetric(c.backlogBytes, prometheus.GaugeValue, float64(s.BacklogBytes), n)
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, s.LagSeconds, n)
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, boolFloat(s.Up), n)
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.Failures), n)
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(s.Dropped), n)
 	}

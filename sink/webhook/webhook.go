@@ -89,6 +89,8 @@ type Notifier struct {
 	mu       sync.Mutex
 	queue    []*event.Event // oldest first
 	inFlight bool
+	current  *event.Event // the one in flight
+	failing  bool         // the last attempt failed
 	failures uint64
 	dropped  uint64
 	// dropLogged silences the "queue full" log until a delivery succeeds.
@@ -155,7 +157,18 @@ func (n *Notifier) Stats() metrics.SinkStats {
 	if n.inFlight {
 		backlog++
 	}
-	return metrics.SinkStats{Backlog: backlog, Failures: n.failures, Dropped: n.dropped}
+	st := metrics.SinkStats{Backlog: backlog, Failures: n.failures, Dropped: n.dropped, Up: !n.failing}
+	oldest := n.current
+	if !n.inFlight {
+		oldest = nil
+		if len(n.queue) > 0 {
+			oldest = n.queue[0]
+		}
+	}
+	if oldest != nil {
+		st.LagSeconds = max(time.Since(oldest.Timestamp).Seconds(), 0)
+	}
+	return st
 }
 
 // Run delivers queued notifications in order until ctx is done. Then the
@@ -207,14 +220,14 @@ func (n *Notifier) next(ctx context.Context) *event.Event {
 func (n *Notifier) pop() *event.Event {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.inFlight = false
+	n.inFlight, n.current = false, nil
 	if len(n.queue) == 0 {
 		return nil
 	}
 	e := n.queue[0]
 	n.queue[0] = nil
 	n.queue = n.queue[1:]
-	n.inFlight = true
+	n.inFlight, n.current = true, e
 	return e
 }
 
@@ -262,7 +275,7 @@ func (n *Notifier) requeue(e *event.Event) {
 func (n *Notifier) delivered() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.dropLogged = false
+	n.dropLogged, n.failing = false, false
 }
 
 func (n *Notifier) giveUp(e *event.Event, why string) {
@@ -330,6 +343,7 @@ func (n *Notifier) failed() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.failures++
+	n.failing = true
 }
 
 // Payload is the JSON body of a notification: "text" for Slack-compatible
