@@ -25,9 +25,9 @@ func newSinkCollector() *sinkCollector {
 		backlogBytes: desc("backlog_bytes", "Bytes of events waiting in the sink to be delivered (0 where the sink does not count bytes)."),
 		lag:          desc("lag_seconds", "Age of the oldest event the sink has not delivered yet; 0 when caught up."),
 		up:           desc("up", "1 if the sink's last delivery attempt reached its destination, else 0."),
-		failures: desc("failures_total", "Failed delivery attempts of the sink."),
-		dropped:  desc("dropped_total", "Events the sink gave up on (queue full or retries exhausted)."),
-		stats:    map[string]func() SinkStats{},
+		failures:     desc("failures_total", "Failed delivery attempts of the sink."),
+		dropped:      desc("dropped_total", "Events the sink gave up on (queue full or retries exhausted)."),
+		stats:        map[string]func() SinkStats{},
 	}
 }
 
