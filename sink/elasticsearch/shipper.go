@@ -114,9 +114,12 @@ type Shipper struct {
 	retainAt  time.Time
 	outage    time.Time
 	lastErr   string // last error logged by logOnce
-	setupErr  string // last setup error logged
-	lineBytes int64
-	lines     int64
+	// retryRounds counts bulk requests in a row with documents rejected
+	// for now.
+	retryRounds int
+	setupErr    string // last setup error logged
+	lineBytes   int64
+	lines       int64
 
 	mu      sync.Mutex
 	ck      checkpoint // shipped so far (may be ahead of saved)
@@ -540,14 +543,29 @@ func (s *Shipper) ship(ctx context.Context) time.Duration {
 			reason = firstRetry.Error.Type + ": " + firstRetry.Error.text()
 		}
 		s.log.Debug("elasticsearch rejected documents for now; retrying them", "documents", retry, "status", firstRetry.Status, "reason", reason)
+		// A rejection that persists stalls shipping behind it: say so once
+		// it has lasted a while, not at every retry.
+		s.retryRounds++
+		if s.retryRounds == stuckRounds {
+			s.log.Warn("elasticsearch keeps rejecting documents; shipping waits behind them (retried until accepted)",
+				"rounds", s.retryRounds, "documents", retry, "status", firstRetry.Status, "reason", reason)
+		}
 		return s.backoff.next()
 	}
+	if s.retryRounds >= stuckRounds {
+		s.log.Info("elasticsearch accepts the documents it was rejecting again", "rounds", s.retryRounds)
+	}
+	s.retryRounds = 0
 	s.backoff.reset()
 	if s.limit < s.cfg.BatchEvents {
 		s.limit = min(s.cfg.BatchEvents, s.limit*2)
 	}
 	return 0
 }
+
+// stuckRounds is how many bulk requests in a row may have documents
+// rejected for now before the shipper warns that shipping is stalled.
+const stuckRounds = 10
 
 // retryItem tells item statuses worth retrying (the cluster is busy, a
 // shard is unavailable, the index is blocked or not writable by this user
