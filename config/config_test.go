@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -217,4 +219,36 @@ func TestGreenSecrets(t *testing.T) {
 	if !c.Targets[0].BlueGreen || c.Targets[0].Green.MySQL().Addr != "g:3306" {
 		t.Errorf("bluegreen/green = %v/%v", c.Targets[0].BlueGreen, c.Targets[0].Green.MySQL().Addr)
 	}
+}
+
+// TestExampleShowsEveryOption checks that config.example.yaml mentions
+// every key the configuration accepts (set or commented out), so the
+// example stays the full reference as options are added.
+func TestExampleShowsEveryOption(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "config.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := string(b)
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice || typ.Kind() == reflect.Map {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || seen[typ] {
+			return
+		}
+		if _, custom := reflect.PointerTo(typ).MethodByName("UnmarshalYAML"); custom {
+			return
+		}
+		seen[typ] = true
+		for name, ft := range yamlFields(typ) {
+			if !regexp.MustCompile(`(?m)^[\s#-]*` + regexp.QuoteMeta(name) + `:`).MatchString(example) {
+				t.Errorf("config.example.yaml does not show %s", join(path, name))
+			}
+			walk(ft, join(path, name))
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
 }
