@@ -54,7 +54,9 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 	rank, known := phaseOrder[strings.ToUpper(phase)]
 	top, hadTop := p.max[source]
 	rollback := known && hadTop && rank < top
-	if known && (!hadTop || rank > top) {
+	// After a rollback the deployment starts over: its next switchover
+	// moves forward from the phase it fell back to.
+	if known && (!hadTop || rank > top || rollback) {
 		p.max[source] = rank
 	}
 	at := ev.Timestamp.UTC()

@@ -772,6 +772,9 @@ func TestBlueGreenPhases(t *testing.T) {
 	events := []*event.Event{
 		phase(0, "CREATED"), phase(1, "CREATED"), phase(2, "PREPARATION"), phase(3, "IN_PROGRESS"),
 		phase(4, "IN_PROGRESS"), phase(5, "CREATED"),
+		// After the rollback the deployment starts over: its next
+		// switchover moves forward again, it is no second rollback.
+		phase(6, "PREPARATION"),
 	}
 	rep, findings := analyse(t, detector.Options{}, events)
 	if len(rep.Targets) != 1 {
@@ -785,12 +788,12 @@ func TestBlueGreenPhases(t *testing.T) {
 		}
 		got = append(got, x)
 	}
-	want := []string{"CREATED@0", "PREPARATION@2", "IN_PROGRESS@3", "CREATED@5!"}
+	want := []string{"CREATED@0", "PREPARATION@2", "IN_PROGRESS@3", "CREATED@5!", "PREPARATION@6"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("phases = %v, want %v", got, want)
 	}
-	if n := count(findings, event.ActionBlueGreenPhase); n != 4 {
-		t.Errorf("%d bluegreen_phase findings, want 4", n)
+	if n := count(findings, event.ActionBlueGreenPhase); n != 5 {
+		t.Errorf("%d bluegreen_phase findings, want 5", n)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,16 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/dashboards/grafana"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/promtest"
-	"github.com/dbprobe/dbprobe/lab/dnsserver"
-	"github.com/dbprobe/dbprobe/lab/mariadb"
-	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
-	"github.com/dbprobe/dbprobe/probe"
+	"github.com/dbprobe/dbprobe/lab"
 	"github.com/dbprobe/dbprobe/sink/webhook"
 )
 
@@ -38,100 +36,55 @@ import (
 const (
 	scrapeUser     = "prometheus"
 	scrapePassword = "prometheus-scrape-password"
-	probePassword  = "probe-pw-e2e"
-	zone           = "e2e.dbprobe.test"
-	endpoint       = "db." + zone
 )
 
-// TestEndToEnd runs dbprobe in-process against two real MariaDB servers
-// (blue, and green replicating from it, on one port at two loopback
-// addresses behind an in-process DNS name), served over basic auth and
-// scraped every second by a real Prometheus with alerts.yml loaded. It
-// walks a small switchover that is then rolled back, and a stop/start:
+// interval is dbprobe's probe interval in the end-to-end run: four probes
+// per scrape, light enough for a busy machine under the race detector.
+const interval = 250 * time.Millisecond
+
+// TestEndToEnd runs dbprobe in-process against the switchover lab (blue and
+// green MariaDB servers behind the lab's DNS name, see docs/lab.md), served
+// over basic auth and scraped every second by a real Prometheus with
+// alerts.yml loaded. On one lab it runs two Blue/Green switchovers:
 //
 //  1. steady state;
-//  2. Blue/Green metadata says SWITCHOVER_INITIATED; blue turns read-only;
-//  3. the DNS name moves to green: fresh connections cut over, the pooled
-//     one stays on read-only blue (stale, its writes fail);
-//  4. rollback: the name moves back, blue turns writable, the metadata says
-//     AVAILABLE again;
-//  5. blue stops and starts again.
+//  2. a switchover whose catch-up times out: blue goes read-only, logins
+//     are refused and sessions killed, then everything is rolled back;
+//  3. a switchover that completes: logins come back on read-only blue, the
+//     name moves to green, fresh connections cut over and the pooled one
+//     stays on read-only old blue (stale, its writes fail).
 //
-// Each step waits for Prometheus to show its alert. At the end, every query
-// of the Grafana dashboard must return data over the run, the expected alerts
-// must have been pending or firing (ALERTS) and the others never, and the
-// webhook must have received every transition exactly once, in order.
+// Where a state lasts only a moment of the lab's schedule (a refused login,
+// blue read-only before the name moves), the step's progress callback holds
+// the switchover until Prometheus has seen it, so a slow scrape on a busy
+// machine delays the lab instead of missing the state. At the end, every
+// query of the Grafana dashboard must return data over the run, the expected
+// alerts must have been pending or firing (ALERTS) and the others never, and
+// the webhook must have received every transition exactly once, in order.
 func TestEndToEnd(t *testing.T) {
 	start := time.Now()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	binlog := []string{"--log-bin", "--binlog-format=ROW", "--gtid-strict-mode=1", "--log-slave-updates=1"}
-	blue := mariadbtest.Start(t, mariadb.Options{Host: "127.0.0.2", Args: binlog})
-	green := mariadbtest.Start(t, mariadb.Options{Host: "127.0.0.3", Port: blue.Port(), Args: binlog})
-	mariadbtest.CreateUser(t, blue, "repl", "replpw", "REPLICATION SLAVE ON *.*")
-	if err := green.ReplicateFrom(t.Context(), blue, "repl", "replpw"); err != nil {
-		t.Fatal(err)
-	}
-	mariadbtest.Exec(t, blue,
-		"CREATE DATABASE dbprobe",
-		probe.HeartbeatTableDDL("dbprobe.heartbeat"),
-		`CREATE TABLE mysql.rds_topology (id BIGINT NOT NULL PRIMARY KEY, endpoint VARCHAR(255) NOT NULL,
-		 port INT NOT NULL, role VARCHAR(64) NOT NULL, status VARCHAR(64) NOT NULL, version VARCHAR(16) NOT NULL)`,
-		fmt.Sprintf(`INSERT INTO mysql.rds_topology VALUES (1, '%s', %d, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE', '1.0'),
-		 (2, 'db-green.%s', %d, 'BLUE_GREEN_DEPLOYMENT_TARGET', 'AVAILABLE', '1.0')`, endpoint, blue.Port(), zone, blue.Port()))
-	mariadbtest.CreateUser(t, blue, "probe", probePassword,
-		"SELECT, INSERT, UPDATE ON dbprobe.*", "SELECT ON mysql.rds_topology")
-	if err := green.CatchUp(t.Context(), blue); err != nil {
-		t.Fatal(err)
-	}
-	dns, err := dnsserver.Start("127.0.0.1:0", zone, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	l, err := lab.Start(ctx, lab.Options{Dir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dns.Close() })
-	setDNS := func(ip string) {
-		t.Helper()
-		if err := dns.SetA(endpoint, 1, netip.MustParseAddr(ip)); err != nil {
-			t.Fatal(err)
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("stop the lab: %v", err)
 		}
-	}
-	setDNS(blue.Host())
+	})
 
 	hooks := newHookReceiver(t)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-run_id: e2e
-interval: 250ms
-timeout: 1s
-observer: {name: e2e}
-dns: {server: %q}
-targets:
-  - name: db
-    host: %s
-    port: %d
-    user: probe
-    password: %s
-    modes: [fresh, pooled]
-    write: {table: dbprobe.heartbeat}
-    bluegreen: true
-    green: {host: %s, port: %d, user: probe, password: %s}
-sinks:
-  journal: {dir: %q}
-http:
-  listen: 127.0.0.1:0
-  web_config_file: %q
-notify:
-  webhooks:
-    - name: e2e
-      url: %s
-`, dns.Addr(), endpoint, blue.Port(), probePassword, green.Host(), green.Port(), probePassword,
-		t.TempDir(), abs(t, "web-config.yml"), hooks.srv.URL)), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := labConfig(t, l, hooks.srv.URL)
 
-	// dbprobe as `dbprobe run` runs it.
+	// dbprobe as `dbprobe run` runs it; the Blue/Green poller reads the
+	// metadata every interval, as in `dbprobe lab`.
 	sent := &transitionLog{}
 	reg := prometheus.NewRegistry()
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: "e2e", Registry: reg, Observers: []daemon.EventObserver{sent}})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: "e2e", BlueGreenBaseline: interval,
+		Registry: reg, Observers: []daemon.EventObserver{sent}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,9 +108,9 @@ notify:
 	})
 	await := func(what, q string, cond func([]promtest.Sample) bool) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 45*time.Second)
 		defer cancel()
-		got, err := prom.Await(ctx, q, cond)
+		got, err := prom.Await(actx, q, cond)
 		if err != nil {
 			t.Fatalf("%s: %s: %v (last result %v) after %v", what, q, err, got, time.Since(start).Round(time.Millisecond))
 		}
@@ -166,11 +119,31 @@ notify:
 	count := func(n int) func([]promtest.Sample) bool {
 		return func(s []promtest.Sample) bool { return len(s) >= n }
 	}
+	none := func(s []promtest.Sample) bool { return len(s) == 0 }
 	alert := func(name, extra string) {
 		t.Helper()
 		await("alert "+name+" "+extra, fmt.Sprintf(`ALERTS{alertname=%q%s}`, name, extra), count(1))
 	}
-	exec := func(s *mariadb.Server, stmts ...string) { t.Helper(); mariadbtest.Exec(t, s, stmts...) }
+	// switchover runs one switchover of the lab; at each step named in
+	// hold, the switchover waits for the function to return. The lab calls
+	// progress synchronously and times each wait from a step's instant, so
+	// a hold stretches the state its step began and shortens the next wait
+	// (down to none); the catch-up's timeout counts from the initiation, so
+	// holds before it only make a rollback come sooner.
+	switchover := func(o lab.SwitchoverOptions, hold map[string]func()) *lab.Truth {
+		t.Helper()
+		tr, err := l.Switchover(ctx, o, func(s lab.Step) {
+			t.Logf("%6.1fs lab: %s %s", time.Since(start).Seconds(), s.Name, s.Detail)
+			if f := hold[s.Name]; f != nil {
+				f()
+			}
+		})
+		if err != nil {
+			t.Fatalf("switchover: %v", err)
+		}
+		return tr
+	}
+	target := fmt.Sprintf(`target=%q`, lab.TargetName)
 
 	// 1. Steady state: both streams up through basic auth, Blue/Green
 	// metadata read, replication lag measured.
@@ -178,45 +151,53 @@ notify:
 	// Before its first scrape Prometheus rightly has DBProbeAbsent pending;
 	// the healthy-run check starts after the next evaluations.
 	healthyFrom := time.Now().Add(3 * time.Second)
-	await("both streams up", `dbprobe_up{target="db"} == 1`, count(2))
-	await("Blue/Green phase available", `dbprobe_bluegreen_phase{target="db"} == 1`, count(1))
-	await("replication lag measured", `dbprobe_replication_lag_seconds{target="db"}`, count(1))
+	await("both streams up", `dbprobe_up{`+target+`} == 1`, count(2))
+	await("Blue/Green phase available", `dbprobe_bluegreen_phase{`+target+`} == 1`, count(1))
+	await("replication lag measured", `dbprobe_replication_lag_seconds{`+target+`}`, count(1))
 
-	// 2. The switchover starts: metadata, then blue refuses writes.
-	exec(blue, "UPDATE mysql.rds_topology SET status = 'SWITCHOVER_INITIATED'")
-	alert("DBProbeBlueGreenSwitchoverStarted", "")
-	exec(blue, "SET GLOBAL read_only = 1")
-	alert("DBProbeReadOnlyChanged", `, mode="fresh"`)
-	alert("DBProbeInterruption", `, signal="write"`)
+	// 2. A switchover rolled back: green's catch-up times out while logins
+	// are refused, then every step is undone.
+	rollback := compressedSwitchover()
+	rollback.Rollback = true
+	rollback.Timeout = 4 * time.Second
+	if tr := switchover(rollback, map[string]func(){
+		lab.StepInitiated: func() { alert("DBProbeBlueGreenSwitchoverStarted", "") },
+		lab.StepConnectionsKilled: func() {
+			alert("DBProbeInterruption", `, mode="fresh", signal="read"`)
+			alert("DBProbeInterruption", `, mode="fresh", signal="write"`)
+		},
+	}); !tr.RolledBack() {
+		t.Fatalf("first switchover: outcome %s, want %s", tr.Outcome, lab.OutcomeRolledBack)
+	}
+	alert("DBProbeBlueGreenRolledBack", "")
+	await("no interruption left after the rollback", `dbprobe_interruption_in_progress{`+target+`} == 1`, none)
+	await("Blue/Green phase available again", `dbprobe_bluegreen_phase{`+target+`} == 1`, count(1))
+	// The rollback restarted green's replication; the guardrails of the
+	// next switchover want it caught up.
+	if err := l.Green().CatchUp(ctx, l.Blue()); err != nil {
+		t.Fatalf("green after the rollback: %v", err)
+	}
 
-	// 3. Green stops replicating and the name moves to it: fresh
-	// connections follow, the pooled one stays on read-only blue.
-	exec(green, "STOP SLAVE")
-	setDNS(green.Host())
+	// 3. A switchover that completes. Between the logins coming back and
+	// the name moving, fresh connections reach blue, read-only: hold there
+	// until Prometheus has seen it.
+	if tr := switchover(compressedSwitchover(), map[string]func(){
+		lab.StepPost: func() {
+			await("fresh logs in to read-only blue", `dbprobe_read_only{mode="fresh"} == 1 and dbprobe_up{mode="fresh"} == 1`, count(1))
+			alert("DBProbeReadOnlyChanged", `, mode="fresh"`)
+		},
+	}); !tr.Switched() {
+		t.Fatalf("second switchover: outcome %s, want %s", tr.Outcome, lab.OutcomeSwitched)
+	}
 	alert("DBProbeCutover", `, mode="fresh"`)
 	await("fresh writes recovered on green", `dbprobe_interruption_in_progress{mode="fresh", signal="write"} == 0`, count(1))
 	alert("DBProbeWritesFailingOnOldServer", `, mode="pooled"`)
-
-	// 4. Rollback.
-	setDNS(blue.Host())
-	exec(blue, "SET GLOBAL read_only = 0", "UPDATE mysql.rds_topology SET status = 'AVAILABLE'")
-	alert("DBProbeBlueGreenRolledBack", "")
-	await("writes recovered", `dbprobe_interruption_in_progress{signal="write"} == 0`, count(2))
-
-	// 5. Stop and start blue.
-	if err := blue.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	alert("DBProbeInterruption", `, signal="read"`)
-	if err := blue.Restart(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	await("both streams up again", `dbprobe_up{target="db"} == 1`, count(2))
-	await("no interruption left", `dbprobe_interruption_in_progress{target="db"} == 1`, func(s []promtest.Sample) bool { return len(s) == 0 })
+	await("Blue/Green phase completed", `dbprobe_bluegreen_phase{`+target+`} == 5`, count(1))
+	await("both streams up after the switchover", `dbprobe_up{`+target+`} == 1`, count(2))
 	await("read downtime counted", `dbprobe_downtime_seconds_total{mode="fresh", signal="read"} > 0`, count(1))
 	end := time.Now()
 	// One more rule evaluation and scrape after the last change.
-	await("scraped after the run", fmt.Sprintf(`timestamp(up{job="dbprobe"}) > %d`, end.Unix()+1), count(1))
+	await("scraped after the run", fmt.Sprintf(`timestamp(up{job="dbprobe"}) > %.3f`, float64(end.Add(time.Second).UnixMilli())/1000), count(1))
 	end = time.Now()
 
 	t.Run("every dashboard query returns data", func(t *testing.T) {
@@ -243,13 +224,16 @@ notify:
 	})
 
 	t.Run("alerts", func(t *testing.T) {
+		// fired lists the alerts in ALERTS at any evaluation since from,
+		// however briefly: a range query's steps could fall between them.
 		fired := func(from time.Time) map[string]bool {
-			series, err := prom.QueryRange(t.Context(), `ALERTS`, from, end, time.Second)
+			q := fmt.Sprintf("max_over_time(ALERTS[%ds])", int(time.Since(from).Seconds()))
+			got, err := prom.Query(t.Context(), q)
 			if err != nil {
 				t.Fatal(err)
 			}
 			out := map[string]bool{}
-			for _, s := range series {
+			for _, s := range got {
 				out[s.Labels["alertname"]] = true
 			}
 			return out
@@ -274,9 +258,14 @@ notify:
 			{"fresh answered by a second server", `max_over_time(dbprobe_server_number{mode="fresh"}[5m]) >= 2`},
 			{"pooled stayed on blue (never saw green)", `max_over_time(dbprobe_server_number{mode="pooled"}[5m]) == 1`},
 			{"pooled was stale", `max_over_time(dbprobe_stale_in_progress{mode="pooled"}[5m]) == 1`},
-			{"read windows counted", `dbprobe_interruptions_total{signal="read"} >= 1`},
+			{"a read window in each switchover", `dbprobe_interruptions_total{mode="fresh", signal="read"} >= 2`},
 			{"read-only writes classified", `dbprobe_probe_failures_total{class="read_only"} > 0`},
-			{"a DNS change seen", `dbprobe_last_dns_change_timestamp_seconds{mode="fresh"} > 0`},
+			{"one rollback, not two", `dbprobe_bluegreen_rollbacks_total == 1`},
+		}
+		// Without loopback aliases the lab moves the endpoint with a
+		// forwarder and its DNS answer never changes (docs/lab.md).
+		if !l.SinglePort() {
+			checks = append(checks, struct{ what, q string }{"a DNS change seen", `dbprobe_last_dns_change_timestamp_seconds{mode="fresh"} > 0`})
 		}
 		for _, c := range checks {
 			got, err := prom.Query(t.Context(), c.q)
@@ -334,6 +323,54 @@ notify:
 		}
 	})
 	t.Logf("end-to-end run took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// compressedSwitchover is the lab's switchover with RDS's timings
+// compressed about as far as the lab's own acceptance test takes them, so
+// both switchovers fit in a few seconds each. The lab's default guardrail
+// on replica lag stays.
+func compressedSwitchover() lab.SwitchoverOptions {
+	return lab.SwitchoverOptions{
+		Prepare: 500 * time.Millisecond, Announce: 300 * time.Millisecond, ReadOnlyLead: 300 * time.Millisecond,
+		Hold: time.Second, DNSDelay: 2 * time.Second, GreenDNSRemoval: time.Second,
+		Timeout: 20 * time.Second, MaxLag: lab.DefaultSwitchover().MaxLag,
+	}
+}
+
+// labConfig is the dbprobe configuration `dbprobe lab` writes for l, with
+// HTTP on a free port behind web-config.yml's basic auth and a webhook to
+// hookURL.
+func labConfig(t *testing.T, l *lab.Lab, hookURL string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dbprobe.yaml")
+	err := l.WriteConfig(path, lab.ConfigOptions{Interval: interval, JournalDir: t.TempDir(), HTTPListen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("the lab's dbprobe config: %v", err)
+	}
+	httpCfg, ok := doc["http"].(map[string]any)
+	if !ok {
+		t.Fatalf("the lab's dbprobe config has no http section: %v", doc["http"])
+	}
+	httpCfg["web_config_file"] = abs(t, "web-config.yml")
+	doc["run_id"] = "e2e"
+	doc["observer"] = map[string]any{"name": "e2e"}
+	doc["notify"] = map[string]any{"webhooks": []any{map[string]any{"name": "e2e", "url": hookURL}}}
+	if b, err = yaml.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(b, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("the lab's dbprobe config with HTTP auth and a webhook: %v", err)
+	}
+	return cfg
 }
 
 func abs(t *testing.T, path string) string {
