@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 	"github.com/dbprobe/dbprobe/probe"
@@ -48,7 +49,7 @@ func (w *watcher) reset() {
 
 func (w *watcher) waitOK(t *testing.T, n int) {
 	t.Helper()
-	waitUntil(t, func() bool {
+	wait.For(t, time.Minute, "the condition", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.ok[event.ModeFresh] >= n && w.ok[event.ModePooled] >= n
@@ -57,22 +58,11 @@ func (w *watcher) waitOK(t *testing.T, n int) {
 
 func (w *watcher) waitFailed(t *testing.T, n int) {
 	t.Helper()
-	waitUntil(t, func() bool {
+	wait.For(t, time.Minute, "the condition", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.fl[event.ModeFresh] >= n && w.fl[event.ModePooled] >= n
 	})
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 60s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // running is a daemon started by a test.
@@ -248,7 +238,7 @@ http: {listen: "127.0.0.1:0"}
 			time.Sleep(300 * time.Millisecond) // dbprobe is down for several ticks: what is under test
 		}
 		run := start(t, cfg)
-		waitUntil(t, func() bool {
+		wait.For(t, time.Minute, "the condition", func() bool {
 			run.w.mu.Lock()
 			defer run.w.mu.Unlock()
 			return run.w.ok[event.ModeFresh] >= 5
@@ -320,7 +310,7 @@ http: {listen: ""}
 	}
 	// Shipping goes on after Run only within its drain timeout: wait for
 	// the fake to hold everything.
-	waitUntil(t, func() bool { return es.Count("logs-dbprobe-default") >= len(ids) })
+	wait.For(t, time.Minute, "the condition", func() bool { return es.Count("logs-dbprobe-default") >= len(ids) })
 	counts := es.IDCounts("logs-dbprobe-default")
 	if len(counts) != len(ids) {
 		t.Fatalf("elasticsearch holds %d documents; the journal %d events", len(counts), len(ids))

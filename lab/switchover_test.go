@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/probe"
@@ -133,7 +134,7 @@ func TestSwitchoverStepsAndUndo(t *testing.T) {
 			}
 		}
 		mustExec(t, green, "START SLAVE")
-		waitFor(t, "green's replication to run again", func() bool {
+		wait.For(t, time.Minute, "green's replication to run again", func() bool {
 			return query(t, green, "SELECT COUNT(*) FROM information_schema.processlist WHERE command = 'Slave_IO' AND state LIKE 'Waiting for master%'") == "1"
 		})
 	})
@@ -266,18 +267,6 @@ func TestSwitchoverStepsAndUndo(t *testing.T) {
 			t.Error("a second switchover of a switched lab was accepted")
 		}
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func mustExec(t *testing.T, s *mariadb.Server, stmts ...string) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 )
@@ -72,7 +73,7 @@ func TestBlueGreenPollerPhases(t *testing.T) {
 	p.Baseline = 50 * time.Millisecond
 	c := runPoller(t, p)
 	want := []string{PhaseCreated}
-	waitFor(t, 30*time.Second, "CREATED", func() bool { return len(c.phases()) == 1 })
+	wait.For(t, 30*time.Second, "CREATED", func() bool { return len(c.phases()) == 1 })
 	for _, st := range []struct{ status, phase string }{
 		{"SWITCHOVER_INITIATED", PhasePreparing},
 		{"SWITCHOVER_IN_PROGRESS", PhaseInProgress},
@@ -81,7 +82,7 @@ func TestBlueGreenPollerPhases(t *testing.T) {
 	} {
 		setStatus(t, srv, st.status)
 		want = append(want, st.phase)
-		waitFor(t, 30*time.Second, st.phase, func() bool { return len(c.phases()) == len(want) })
+		wait.For(t, 30*time.Second, st.phase, func() bool { return len(c.phases()) == len(want) })
 	}
 	if got := strings.Join(c.phases(), ","); got != strings.Join(want, ",") {
 		t.Errorf("phases = %s; want %s", got, strings.Join(want, ","))
@@ -120,7 +121,7 @@ func TestBlueGreenPollerWarnsOnce(t *testing.T) {
 			c := runPoller(t, p)
 			// Wait until the poller has polled many times.
 			var polls int
-			waitFor(t, 30*time.Second, "10 polls", func() bool {
+			wait.For(t, 30*time.Second, "10 polls", func() bool {
 				n, err := srv.QueryString(context.Background(), "SELECT VARIABLE_VALUE FROM information_schema.global_status WHERE VARIABLE_NAME = 'COM_SELECT'")
 				if err != nil {
 					return false
@@ -184,7 +185,7 @@ func TestReplicationLag(t *testing.T) {
 		return *r.LagSeconds
 	}
 	lag() // the first write may not have arrived yet
-	waitFor(t, 30*time.Second, "green to catch up", func() bool { return lag() < 0.05 })
+	wait.For(t, 30*time.Second, "green to catch up", func() bool { return lag() < 0.05 })
 
 	mariadbtest.Exec(t, green, "STOP SLAVE SQL_THREAD")
 	// Keep writing, one probe per interval as the schedule would: the
@@ -206,7 +207,7 @@ func TestReplicationLag(t *testing.T) {
 		}
 	}
 	mariadbtest.Exec(t, green, "START SLAVE SQL_THREAD")
-	waitFor(t, 30*time.Second, "lag back to zero", func() bool { return lag() < 0.05 })
+	wait.For(t, 30*time.Second, "lag back to zero", func() bool { return lag() < 0.05 })
 }
 
 // steppingClock hands every sleep to the test, which releases it.

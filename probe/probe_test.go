@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab/dnsserver"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
@@ -290,7 +291,7 @@ func TestFrozenServer(t *testing.T) {
 			}
 		})
 	}()
-	waitFor(t, 30*time.Second, "both streams to succeed", func() bool {
+	wait.For(t, 30*time.Second, "both streams to succeed", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return okCount(events[event.ModeFresh]) >= 2 && okCount(events[event.ModePooled]) >= 2
@@ -353,17 +354,6 @@ func okCount(es []*event.Event) int {
 		}
 	}
 	return n
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestDNSFlipAndNXDOMAIN(t *testing.T) {

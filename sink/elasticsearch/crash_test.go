@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
@@ -39,7 +40,7 @@ func TestKillMidShipmentThenRestartShipsEveryEventOnce(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the child to ship part of the journal", func() bool { return es.Count(testStream) >= killAt })
+		wait.For(t, 30*time.Second, "the child to ship part of the journal", func() bool { return es.Count(testStream) >= killAt })
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

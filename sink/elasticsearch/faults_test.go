@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
@@ -175,7 +177,7 @@ func TestUnwritableDeadLetterKeepsTheLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, sh)
-	waitFor(t, "the dead-letter write to fail", func() bool { return logs.count("cannot be dead-lettered") > 0 })
+	wait.For(t, 30*time.Second, "the dead-letter write to fail", func() bool { return logs.count("cannot be dead-lettered") > 0 })
 	if st := sh.Stats(); st.BacklogBytes == 0 || st.DeadLettered != 0 {
 		t.Fatalf("stats = %+v; want the bad line still waiting", st)
 	}
@@ -185,7 +187,7 @@ func TestUnwritableDeadLetterKeepsTheLine(t *testing.T) {
 	if err := os.Mkdir(blocker, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the whole journal shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
+	wait.For(t, 30*time.Second, "the whole journal shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
 	checkExactlyOnce(t, es, events)
 	if st := sh.Stats(); st.DeadLettered != 1 {
 		t.Errorf("dead-lettered %d lines; want the 1 that is not an event", st.DeadLettered)

@@ -13,6 +13,7 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector/detectortest"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
@@ -117,21 +118,9 @@ func shipJournal(t testing.TB, cfg *config.Elasticsearch, dir string, opts Optio
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "the whole journal shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
+	wait.For(t, 30*time.Second, "the whole journal shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
 	stop()
 	return sh
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // checkExactlyOnce asserts that the fake holds every event exactly once,

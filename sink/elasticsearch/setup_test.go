@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
@@ -186,7 +188,7 @@ func TestShippingWaitsForSetupAndResumesOnceFixed(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "several setup attempts", func() bool { return es.Counts().Requests >= 30 })
+	wait.For(t, 30*time.Second, "several setup attempts", func() bool { return es.Counts().Requests >= 30 })
 	if n := es.Count(testStream); n != 0 {
 		t.Errorf("%d documents shipped before setup succeeded; want none (they would get the wrong mappings)", n)
 	}
@@ -194,7 +196,7 @@ func TestShippingWaitsForSetupAndResumesOnceFixed(t *testing.T) {
 		t.Errorf("setup failure logged %d times; want once\n%s", n, logs)
 	}
 	putFake(t, es, http.MethodDelete, "/_index_template/team-logs", "")
-	waitFor(t, "every event shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
+	wait.For(t, 30*time.Second, "every event shipped", func() bool { return sh.Stats().BacklogBytes == 0 })
 	stop()
 	checkExactlyOnce(t, es, events)
 	if n := logs.count("elasticsearch setup done"); n != 1 {
@@ -213,7 +215,7 @@ func TestMissingProductHeaderWithoutSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "failed bulk requests", func() bool { return sh.Stats().RequestErrors >= 3 })
+	wait.For(t, 30*time.Second, "failed bulk requests", func() bool { return sh.Stats().RequestErrors >= 3 })
 	stop()
 	out := logs.String()
 	for _, w := range []string{"elasticsearch unavailable", "X-Elastic-Product", "point sinks.elasticsearch.addresses"} {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
@@ -27,7 +28,7 @@ func TestShipsEveryEventOnceIntoTheDataStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "every event shipped", func() bool { return sh.Stats().Shipped == uint64(len(events)) })
+	wait.For(t, 30*time.Second, "every event shipped", func() bool { return sh.Stats().Shipped == uint64(len(events)) })
 	stop()
 
 	checkExactlyOnce(t, es, events)
@@ -75,7 +76,7 @@ func TestShipsEveryEventOnceIntoTheDataStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop2 := start(t, sh2)
-	waitFor(t, "setup on restart", func() bool { return sh2.Stats().SetupDone })
+	wait.For(t, 30*time.Second, "setup on restart", func() bool { return sh2.Stats().SetupDone })
 	stop2() // the final flush reads the journal to its end: anything unshipped would be sent
 
 	if got := es.Counts().BulkRequests; got != before {
@@ -142,12 +143,12 @@ func TestOutageThenRecoveryShipsEveryEventOnce(t *testing.T) {
 			stop := start(t, sh)
 			events := probeEvents("obs-a", 0, 2500)
 			appendLive(t, w, events[:500])
-			waitFor(t, "the first events shipped", func() bool { return sh.Stats().Shipped == 500 })
+			wait.For(t, 30*time.Second, "the first events shipped", func() bool { return sh.Stats().Shipped == 500 })
 
 			tt.fail(es)
 			appendLive(t, w, events[500:])
 			// The outage lasts many retries.
-			waitFor(t, "many failed requests", func() bool { return sh.Stats().RequestErrors >= tt.failures })
+			wait.For(t, 30*time.Second, "many failed requests", func() bool { return sh.Stats().RequestErrors >= tt.failures })
 			st := sh.Stats()
 			if st.Up {
 				t.Error("Stats().Up = true during the outage; want false")
@@ -160,7 +161,7 @@ func TestOutageThenRecoveryShipsEveryEventOnce(t *testing.T) {
 			}
 
 			tt.heal(es)
-			waitFor(t, "the backlog shipped", func() bool { return sh.Stats().BacklogEvents == 0 })
+			wait.For(t, 30*time.Second, "the backlog shipped", func() bool { return sh.Stats().BacklogEvents == 0 })
 			stop()
 			checkExactlyOnce(t, es, events)
 			if n := logs.count("elasticsearch unavailable"); n != 1 {
@@ -227,7 +228,7 @@ func TestRetentionDeletesShippedSegmentsOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "shipped segments deleted", func() bool {
+	wait.For(t, 30*time.Second, "shipped segments deleted", func() bool {
 		segs, _ := journal.Segments(dir)
 		return len(segs) == 1
 	})
@@ -247,7 +248,7 @@ func TestDiskCapDeletesUnshippedEventsLoudly(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := start(t, sh)
-	waitFor(t, "the cap enforced", func() bool { return sh.Stats().JournalDeletedUnshipped > 0 })
+	wait.For(t, 30*time.Second, "the cap enforced", func() bool { return sh.Stats().JournalDeletedUnshipped > 0 })
 	stop()
 	if segs, _ := journal.Segments(dir); len(segs) != 1 {
 		t.Errorf("%d segments left under a 1 MiB cap; want the writer's one", len(segs))
