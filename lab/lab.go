@@ -302,8 +302,10 @@ func (l *Lab) provision(ctx context.Context) error {
 	if err := l.blue.Exec(ctx, "CREATE DATABASE "+Database, probe.HeartbeatTableDDL(HeartbeatName)); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
+	// SLAVE MONITOR lets `dbprobe check` read green's replication status;
+	// it is a monitoring privilege, not an administrative one.
 	if err := l.blue.CreateUser(ctx, ProbeUser, l.password,
-		"SELECT, INSERT, UPDATE ON "+Database+".*", "SELECT ON mysql.rds_topology"); err != nil {
+		"SELECT, INSERT, UPDATE ON "+Database+".*", "SELECT ON mysql.rds_topology", "SLAVE MONITOR ON *.*"); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)

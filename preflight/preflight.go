@@ -45,6 +45,9 @@ type Target struct {
 	Green      *mysql.Config // nil when no green endpoint is configured
 	WriteTable string
 	BlueGreen  bool
+	// Resolver resolves the endpoints as the probes do (the target's
+	// dns.server); nil uses the system resolver.
+	Resolver *probe.Resolver
 	Observer   string
 	// CreateTable creates a missing heartbeat table instead of failing.
 	CreateTable bool
@@ -57,7 +60,7 @@ type Target struct {
 func Run(ctx context.Context, t Target) []Result {
 	var out []Result
 	add := func(r Result) { out = append(out, r) }
-	blue, err := open(t.Blue)
+	blue, err := open(t.Blue, t.Resolver)
 	if err != nil {
 		add(Result{Fail, "connect", err.Error(), "fix the target's dsn or host/port/user"})
 		return out
@@ -85,9 +88,12 @@ func Run(ctx context.Context, t Target) []Result {
 	return out
 }
 
-func open(cfg *mysql.Config) (*sql.DB, error) {
+func open(cfg *mysql.Config, r *probe.Resolver) (*sql.DB, error) {
 	c := cfg.Clone()
 	c.Logger = &mysql.NopLogger{}
+	if r != nil {
+		c.DialFunc = r.DialContext
+	}
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, err
@@ -211,7 +217,7 @@ func checkTopology(ctx context.Context, db *sql.DB, bluegreen bool, add func(Res
 }
 
 func checkGreen(ctx context.Context, blue *sql.DB, t Target, add func(Result)) {
-	green, err := open(t.Green)
+	green, err := open(t.Green, t.Resolver)
 	if err == nil {
 		defer green.Close()
 		err = green.PingContext(ctx)
@@ -366,7 +372,7 @@ func checkSync(ctx context.Context, blue, green *sql.DB, t Target, add func(Resu
 		var tick int64
 		err := green.QueryRowContext(ctx, "SELECT tick FROM "+probe.QuoteTable(t.WriteTable)+" WHERE observer = ? AND target = ? AND mode = 'sync-check'", t.Observer, t.Name).Scan(&tick)
 		if err == nil && tick == marker {
-			add(Result{Pass, "data sync", fmt.Sprintf("a marker row written on blue arrived on green after %.0f ms", float64(time.Since(written))/float64(time.Millisecond)), ""})
+			add(Result{Pass, "data sync", fmt.Sprintf("a marker row written on blue arrived on green after %.1f ms", float64(time.Since(written))/float64(time.Millisecond)), ""})
 			return
 		}
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {

@@ -2,11 +2,14 @@ package preflight
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dbprobe/dbprobe/lab/dnsserver"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 	"github.com/dbprobe/dbprobe/probe"
@@ -191,5 +194,25 @@ func TestCreateHeartbeatTable(t *testing.T) {
 	}
 	if r := find(rs, "heartbeat write"); r.Level != Pass {
 		t.Errorf("write after create: %+v", r)
+	}
+}
+
+// TestResolvesLikeTheProbes gives the endpoint as a name only the target's
+// own DNS server knows: the preflight must reach it as the probes do.
+func TestResolvesLikeTheProbes(t *testing.T) {
+	l := newLab(t, nil, "SELECT ON mysql.rds_topology")
+	dns, err := dnsserver.Start("127.0.0.1:0", "lab.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dns.Close() })
+	if err := dns.SetA("db.lab.test", 1, netip.MustParseAddr(l.blue.Host())); err != nil {
+		t.Fatal(err)
+	}
+	tg := l.target()
+	tg.Blue.Addr = net.JoinHostPort("db.lab.test", strconv.Itoa(l.blue.Port()))
+	tg.Resolver = &probe.Resolver{Server: dns.Addr()}
+	if r := find(Run(context.Background(), tg), "connect"); r.Level != Pass {
+		t.Errorf("connect through the target's DNS server: %+v", r)
 	}
 }

@@ -33,6 +33,22 @@ type Resolver struct {
 	Dialer *net.Dialer
 }
 
+// DialContext resolves the host of addr with r and connects to the first
+// address it answers, for connections outside the probe itself (the
+// preflight, the green side), which must reach what the probes reach.
+func (r *Resolver) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ans, err := r.Resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, net.JoinHostPort(ans.Addrs[0].String(), port))
+}
+
 // Resolve looks name up. A name that is an IP address resolves to itself.
 func (r *Resolver) Resolve(ctx context.Context, name string) (Answer, error) {
 	if ip, err := netip.ParseAddr(name); err == nil {

@@ -111,7 +111,7 @@ func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
 	if t.WriteTable != "" {
 		p.write = HeartbeatUpsert(t.WriteTable)
 		if t.Green != nil {
-			lag, err := newLagTracker(t.Green, t.WriteTable, driverLogger{env.Logger})
+			lag, err := newLagTracker(t.Green, t.WriteTable, t.Resolver, driverLogger{env.Logger})
 			if err != nil {
 				env.Logger.Error("replication lag disabled: bad green endpoint", "target", t.Name, "err", env.redact(err.Error()))
 			}

@@ -38,11 +38,12 @@ type ack struct {
 	at   time.Time
 }
 
-func newLagTracker(green *mysql.Config, table string, logger mysql.Logger) (*lagTracker, error) {
+func newLagTracker(green *mysql.Config, table string, resolver *Resolver, logger mysql.Logger) (*lagTracker, error) {
 	cfg := green.Clone()
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 0, 0, 0
 	cfg.InterpolateParams = true
 	cfg.Logger = logger
+	cfg.DialFunc = resolver.DialContext
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 			Observer:    cfg.Observer.Name,
 			CreateTable: *create,
 			SyncTimeout: *syncTimeout,
+			Resolver:    &probe.Resolver{Server: t.EffectiveDNS().Server},
 		}
 		if t.Write != nil {
 			pt.WriteTable = t.Write.Table
