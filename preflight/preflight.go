@@ -48,7 +48,7 @@ type Target struct {
 	// Resolver resolves the endpoints as the probes do (the target's
 	// dns.server); nil uses the system resolver.
 	Resolver *probe.Resolver
-	Observer   string
+	Observer string
 	// CreateTable creates a missing heartbeat table instead of failing.
 	CreateTable bool
 	// SyncTimeout bounds the wait for the marker row on green.
