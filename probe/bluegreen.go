@@ -73,11 +73,20 @@ func underway(phase string) bool {
 	return r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted]
 }
 
+// createdPoll is how often a deployment that exists but is not switching
+// over is polled (as the AWS drivers do): a switchover may start any
+// moment, and its PREPARATION phase can last under two seconds.
+const createdPoll = time.Second
+
 // wait is the time until the next poll: the target's interval while a
-// switchover is underway, Baseline otherwise.
+// switchover is underway, about a second while a deployment exists,
+// Baseline otherwise.
 func (b *BlueGreenPoller) wait(phase string) time.Duration {
-	if underway(phase) {
+	switch {
+	case underway(phase):
 		return b.p.t.Interval
+	case phase == PhaseCreated:
+		return min(b.Baseline, max(b.p.t.Interval, createdPoll))
 	}
 	return b.Baseline
 }
