@@ -541,7 +541,7 @@ func TestStalePooledStream(t *testing.T) {
 	st := p.Stale[0]
 	got := fmt.Sprintf("%g-%g end %v since %g probes %d failed %d ok %d %s %s on %s",
 		at(st.Start), at(st.Last), at(*st.End), at(st.Since), st.Probes, st.FailedWrites, st.OKWrites, st.Reason, st.Ends, st.Server.Identity)
-	want := "15-29 end 31 since 15 probes 15 failed 16 ok 0 server recovered on uuid:aaaa"
+	want := "15-29 end 31 since 15 probes 15 failed 15 ok 0 server recovered on uuid:aaaa"
 	if got != want {
 		t.Errorf("stale = %s\nwant    %s", got, want)
 	}

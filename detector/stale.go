@@ -87,10 +87,9 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 		return
 	}
 	if e.server == nil {
-		// No answer: nothing says which server the stream is on.
-		if r.cur != nil && e.writeSeen && !e.writeOK {
-			r.cur.FailedWrites++
-		}
+		// No answer: nothing says which server the stream is on, so the
+		// probe (and its failed write) is not counted to the episode,
+		// whose probe and write counts stay consistent.
 		return
 	}
 	reason, since := s.tgt.staleReason(e.server.Identity, e.ip, e.t)
