@@ -41,6 +41,8 @@ type Slot struct {
 	write   event.Outcome
 	gap     event.Gap
 	bg      event.BlueGreen
+	repl    event.Replicate
+	lag     float64
 	ints    [2]int64
 	bools   [3]bool
 	answers []string
@@ -279,6 +281,25 @@ func (d *Decoder) dbprobe() error {
 				default:
 					err = p.skipUnless(k, gapKeys)
 				}
+				return err
+			})
+		case "replication":
+			if p.null() {
+				x.Replication = nil
+				return nil
+			}
+			use(&x.Replication, &d.s.repl)
+			return p.object(func(k []byte) error {
+				if string(k) != "lag_seconds" {
+					return p.skipUnless(k, replicationKeys)
+				}
+				if p.null() {
+					d.s.repl.LagSeconds = nil
+					return nil
+				}
+				v, err := p.float()
+				d.s.lag = v
+				d.s.repl.LagSeconds = &d.s.lag
 				return err
 			})
 		case "bluegreen":
@@ -632,13 +653,14 @@ var (
 	errorKeys       = [][]byte{[]byte("type")}
 	observerKeys    = [][]byte{[]byte("name"), []byte("hostname"), []byte("type"), []byte("product"), []byte("version")}
 	destinationKeys = [][]byte{[]byte("address"), []byte("ip")}
-	dbprobeKeys     = [][]byte{[]byte("schema"), []byte("run_id"), []byte("target"), []byte("mode"), []byte("tick"), []byte("scheduled"), []byte("latency_ms"), []byte("dns"), []byte("server"), []byte("read"), []byte("write"), []byte("gap"), []byte("bluegreen")}
+	dbprobeKeys     = [][]byte{[]byte("schema"), []byte("run_id"), []byte("target"), []byte("mode"), []byte("tick"), []byte("scheduled"), []byte("latency_ms"), []byte("dns"), []byte("server"), []byte("read"), []byte("write"), []byte("gap"), []byte("bluegreen"), []byte("replication")}
 	latencyKeys     = [][]byte{[]byte("total")}
 	dnsKeys         = [][]byte{[]byte("answers")}
 	serverKeys      = [][]byte{[]byte("identity"), []byte("hostname"), []byte("server_uuid"), []byte("aurora_server_id"), []byte("version"), []byte("version_comment"), []byte("address"), []byte("server_id"), []byte("port"), []byte("read_only"), []byte("super_read_only"), []byte("innodb_read_only")}
 	outcomeKeys     = [][]byte{[]byte("ok")}
 	gapKeys         = [][]byte{[]byte("first_tick"), []byte("last_tick"), []byte("ticks"), []byte("from"), []byte("to")}
 	bluegreenKeys   = [][]byte{[]byte("phase"), []byte("status")}
+	replicationKeys = [][]byte{[]byte("lag_seconds")}
 )
 
 // skipUnless skips the value of key, which matched none of known exactly;

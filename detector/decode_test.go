@@ -53,6 +53,9 @@ func decoded(e *event.Event) event.Event {
 	if e.DBProbe.BlueGreen != nil {
 		out.DBProbe.BlueGreen = &event.BlueGreen{Phase: e.DBProbe.BlueGreen.Phase, Status: e.DBProbe.BlueGreen.Status}
 	}
+	if e.DBProbe.Replication != nil {
+		out.DBProbe.Replication = &event.Replicate{LagSeconds: e.DBProbe.Replication.LagSeconds}
+	}
 	return out
 }
 
@@ -71,6 +74,9 @@ func sampleEvents(t testing.TB) []*event.Event {
 	events = append(events, findings...)
 	events[0].Labels = map[string]string{"az": "eu-west-1a", "team": "db"}
 	events[1].Message = "a message with \"quotes\" and a \\ backslash"
+	lag := 0.25
+	events[2].DBProbe.Replication = &event.Replicate{LagSeconds: &lag}
+	events[3].DBProbe.Replication = &event.Replicate{Error: "green unreachable"}
 	return events
 }
 

@@ -335,5 +335,8 @@ func keep(ev *event.Event) *event.Event {
 	if ev.DBProbe.Server != nil {
 		c.DBProbe.Server = copyServer(ev.DBProbe.Server)
 	}
+	if r := ev.DBProbe.Replication; r != nil {
+		c.DBProbe.Replication = &event.Replicate{LagSeconds: clonePtr(r.LagSeconds)}
+	}
 	return c
 }

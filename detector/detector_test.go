@@ -822,3 +822,34 @@ func TestTargetSummary(t *testing.T) {
 		t.Errorf("report from/to = %v/%v", rep.From, rep.To)
 	}
 }
+
+// TestReplicationLag checks the replication lag summary: samples, failed
+// reads, the largest lag and when, and the last.
+func TestReplicationLag(t *testing.T) {
+	s := newStream("fresh")
+	s.Writes = true
+	events := s.Server(srvA).Up(5).Events()
+	lags := []float64{0, 0.2, 1.5, 0.7}
+	for i, l := range lags {
+		events[i].DBProbe.Replication = &event.Replicate{LagSeconds: &l}
+	}
+	events[4].DBProbe.Replication = &event.Replicate{Error: "green unreachable"}
+	rep, _ := analyse(t, detector.Options{}, events)
+	r := stream(t, rep, "fresh").Replication
+	if r == nil {
+		t.Fatal("no replication summary")
+	}
+	got := fmt.Sprintf("samples %d errors %d max %g at %g last %g at %g", r.Samples, r.Errors, r.MaxSeconds, at(r.MaxAt), r.LastSeconds, at(r.LastAt))
+	if want := "samples 4 errors 1 max 1.5 at 2 last 0.7 at 3"; got != want {
+		t.Errorf("replication = %s\nwant             %s", got, want)
+	}
+	if none := stream(t, mustReport(t, newStream("pooled").Server(srvA).Up(3).Events()), "pooled").Replication; none != nil {
+		t.Errorf("replication without a green side = %+v, want null", none)
+	}
+}
+
+func mustReport(t *testing.T, events []*event.Event) *report.Report {
+	t.Helper()
+	rep, _ := analyse(t, detector.Options{}, events)
+	return rep
+}

@@ -56,6 +56,7 @@ type stream struct {
 	id          identityTracker
 	dns         dnsTracker
 	lat         sketch
+	repl        *report.Replication // nil until a green read was seen
 	tl          timeline
 	stale       staleTracker
 	gaps        capped[report.Gap]
@@ -266,6 +267,22 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 		s.dns.observe(s, t, tick, p.DNS.Answers)
 	}
 
+	if r := p.Replication; r != nil {
+		if s.repl == nil {
+			s.repl = &report.Replication{}
+		}
+		if r.LagSeconds == nil {
+			s.repl.Errors++
+		} else {
+			lag := *r.LagSeconds
+			s.repl.Samples++
+			s.repl.LastSeconds, s.repl.LastAt = lag, t
+			if s.repl.Samples == 1 || lag > s.repl.MaxSeconds {
+				s.repl.MaxSeconds, s.repl.MaxAt = lag, t
+			}
+		}
+	}
+
 	var latency float64
 	if readOK && p.Latency != nil {
 		latency = p.Latency.Total
@@ -336,6 +353,9 @@ func (s *stream) snapshot() report.Stream {
 		Latency:    s.lat.snapshot(),
 		Servers:    s.id.spanSnapshot(),
 		Timeline:   s.tl.snapshot(),
+	}
+	if s.repl != nil {
+		r.Replication = ptr(*s.repl)
 	}
 	if s.probes > 0 {
 		r.From, r.To = ptr(s.first), ptr(s.last)

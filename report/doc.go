@@ -116,6 +116,12 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 				name(s), StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
 		}
 	}
+	for _, s := range streams {
+		if r := s.Replication; r != nil && r.Samples > 0 {
+			sec.lines = append(sec.lines, fmt.Sprintf("%s: replication lag to green at most %s (at %s), last %s, over %d measurements (%d failed).",
+				name(s), Seconds(r.MaxSeconds), tf(r.MaxAt), Seconds(r.LastSeconds), r.Samples, r.Errors))
+		}
+	}
 	if len(sec.lines) == 0 {
 		sec.lines = append(sec.lines, "No interruption, cutover or stale connection seen.")
 	}

@@ -127,6 +127,9 @@ type Stream struct {
 	Stale      []Stale     `json:"stale"`
 	Gaps       []Gap       `json:"gaps"`
 	Latency    Latency     `json:"latency_ms"`
+	// Replication is the replication lag measured on the target's green
+	// side after this stream's writes; null when no green is configured.
+	Replication *Replication `json:"replication_lag"`
 	// Servers is the "who answered" lane: consecutive runs of answers by
 	// the same server.
 	Servers  []Span   `json:"servers"`
@@ -241,6 +244,17 @@ type Gap struct {
 	Seconds float64   `json:"seconds"`
 	Ticks   int64     `json:"ticks"`
 	Kind    string    `json:"kind"`
+}
+
+// Replication summarises the replication lag to the green side: the age of
+// the oldest heartbeat write green had not applied, measured after probes.
+type Replication struct {
+	Samples     int64     `json:"samples"`
+	Errors      int64     `json:"errors"` // reads of green that failed
+	MaxSeconds  float64   `json:"max_seconds"`
+	MaxAt       time.Time `json:"max_at"`
+	LastSeconds float64   `json:"last_seconds"`
+	LastAt      time.Time `json:"last_at"`
 }
 
 // Latency of successful probes (total probe time), in milliseconds. The
