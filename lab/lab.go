@@ -316,9 +316,8 @@ func (l *Lab) provision(ctx context.Context) error {
 	return nil
 }
 
-// unlogged wraps stmt so that it is not written to the binary log. A
-// session-wide SET sql_log_bin=0 would stay on the pooled root connection
-// and silently keep later statements from replicating.
+// unlogged wraps stmt so that it alone is not written to the binary log:
+// the statement says so itself, whichever connection runs it.
 func unlogged(stmt string) string { return "SET STATEMENT sql_log_bin=0 FOR " + stmt }
 
 func randomPassword() (string, error) {
