@@ -115,9 +115,22 @@ type Sinks struct {
 
 // Journal is the local event journal.
 type Journal struct {
-	Dir          string   `yaml:"dir"`
-	SegmentSize  ByteSize `yaml:"segment_size"`
-	SyncInterval Duration `yaml:"sync_interval"`
+	Dir          string           `yaml:"dir"`
+	SegmentSize  ByteSize         `yaml:"segment_size"`
+	SyncInterval Duration         `yaml:"sync_interval"`
+	Retention    JournalRetention `yaml:"retention"`
+}
+
+// JournalRetention decides when journal segments are deleted. A segment is
+// deleted once it has not been written to for DeleteAfter and, when the
+// Elasticsearch sink is on, every event in it is in Elasticsearch.
+// MaxBytes caps the journal's size on disk: when exceeded, the oldest
+// segments go whatever their age, shipped ones first; deleting unshipped
+// events is logged as an error, because they are lost to Elasticsearch.
+// The zero value keeps everything.
+type JournalRetention struct {
+	DeleteAfter Duration `yaml:"delete_after"`
+	MaxBytes    ByteSize `yaml:"max_bytes"`
 }
 
 // Log configures dbprobe's own log on stderr.
@@ -252,6 +265,15 @@ func (c *Config) validate() error {
 	}
 	j.SegmentSize.check(&e, "sinks.journal.segment_size", 1<<20)
 	j.SyncInterval.check(&e, "sinks.journal.sync_interval", 10*time.Millisecond, time.Minute)
+	if r := &j.Retention; r.DeleteAfter.raw != "" {
+		r.DeleteAfter.check(&e, "sinks.journal.retention.delete_after", 0, 0)
+	}
+	if r := &j.Retention; r.MaxBytes.raw != "" {
+		r.MaxBytes.check(&e, "sinks.journal.retention.max_bytes", 0)
+		if r.MaxBytes.err == nil && j.SegmentSize.err == nil && r.MaxBytes.Bytes > 0 && r.MaxBytes.Bytes < 2*j.SegmentSize.Bytes {
+			e.add("sinks.journal.retention.max_bytes", "must be at least two segments (2 x %d bytes) or 0 (got %q)", j.SegmentSize.Bytes, r.MaxBytes.raw)
+		}
+	}
 	if c.Sinks.Elasticsearch != nil {
 		c.Sinks.Elasticsearch.validate(&e, "sinks.elasticsearch")
 	}

@@ -43,6 +43,8 @@ func TestLoadFileErrors(t *testing.T) {
 		{"empty.yml", []string{"the file is empty"}},
 		{"green-without-write.yml", []string{"targets[0].green: measuring replication lag needs the write probe"}},
 		{"green-bad-field.yml", []string{"targets[0].green.usr: unknown field"}},
+		{"bad-retention.yml", []string{`sinks.journal.retention.delete_after: not a duration (got "soon"`,
+			`sinks.journal.retention.max_bytes: must be at least two segments`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

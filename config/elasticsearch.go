@@ -65,37 +65,19 @@ type Elasticsearch struct {
 	// Default: elasticsearch-dead-letter.jsonl in the journal directory.
 	DeadLetter string `yaml:"dead_letter"`
 
-	// JournalRetention trims journal segments the shipper has finished with.
-	JournalRetention JournalRetention `yaml:"journal_retention"`
-
 	// resolved by validate
 	password string
 }
 
-// JournalRetention decides when journal segments are deleted. A segment is
-// deleted once every event in it is in Elasticsearch and it has not been
-// written to for DeleteShippedAfter. MaxBytes caps the journal's size on
-// disk: when exceeded, shipped segments go first whatever their age, then,
-// only if still over the cap, the oldest unshipped ones, which is logged as
-// an error because those events are lost to Elasticsearch.
-type JournalRetention struct {
-	// DeleteShippedAfter is how long shipped segments are kept for offline
-	// reports. Default 168h; 0 never deletes shipped segments.
-	DeleteShippedAfter Duration `yaml:"delete_shipped_after"`
-	// MaxBytes is the disk cap for the whole journal; 0 means no cap.
-	MaxBytes ByteSize `yaml:"max_bytes"`
-}
-
 // Defaults of the Elasticsearch sink.
 const (
-	DefaultESNamespace          = "default"
-	DefaultESBatchEvents        = 5000
-	DefaultESBatchBytes         = 5 << 20
-	DefaultESFlushInterval      = time.Second
-	DefaultESTimeout            = 30 * time.Second
-	DefaultESBackoffMin         = 500 * time.Millisecond
-	DefaultESBackoffMax         = 30 * time.Second
-	DefaultESDeleteShippedAfter = 7 * 24 * time.Hour
+	DefaultESNamespace     = "default"
+	DefaultESBatchEvents   = 5000
+	DefaultESBatchBytes    = 5 << 20
+	DefaultESFlushInterval = time.Second
+	DefaultESTimeout       = 30 * time.Second
+	DefaultESBackoffMin    = 500 * time.Millisecond
+	DefaultESBackoffMax    = 30 * time.Second
 	// MaxESBatchBytes stays well under Elasticsearch's default
 	// http.max_content_length of 100mb.
 	MaxESBatchBytes = 50 << 20
@@ -225,13 +207,6 @@ func (s *Elasticsearch) validate(e *errs, path string) {
 	s.BackoffMax.check(e, p("backoff_max"), time.Millisecond, time.Hour)
 	if s.BackoffMin.err == nil && s.BackoffMax.err == nil && s.BackoffMax.Duration < s.BackoffMin.Duration {
 		e.add(p("backoff_max"), "must be at least backoff_min (%v) (got %v)", s.BackoffMin.Duration, s.BackoffMax.Duration)
-	}
-	r := &s.JournalRetention
-	rp := p("journal_retention")
-	defaultDuration(&r.DeleteShippedAfter, DefaultESDeleteShippedAfter)
-	r.DeleteShippedAfter.check(e, rp+".delete_shipped_after", 0, 0)
-	if r.MaxBytes.raw != "" {
-		r.MaxBytes.check(e, rp+".max_bytes", 0)
 	}
 }
 

@@ -46,8 +46,6 @@ func TestElasticsearchDefaults(t *testing.T) {
 		{"backoff_min", es.BackoffMin.Duration, DefaultESBackoffMin},
 		{"backoff_max", es.BackoffMax.Duration, DefaultESBackoffMax},
 		{"delete_after", es.DeleteAfter.Duration, time.Duration(0)},
-		{"journal_retention.delete_shipped_after", es.JournalRetention.DeleteShippedAfter.Duration, DefaultESDeleteShippedAfter},
-		{"journal_retention.max_bytes", es.JournalRetention.MaxBytes.Bytes, int64(0)},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -61,14 +59,12 @@ api_key: ${ES_KEY}
 namespace: prod_eu
 setup: false
 batch_events: 100
-batch_bytes: 1MiB
-journal_retention: {delete_shipped_after: 0s, max_bytes: 2GiB}`)
+batch_bytes: 1MiB`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	es = c.Sinks.Elasticsearch
-	if es.DataStream() != "logs-dbprobe-prod_eu" || es.SetupEnabled() || es.BatchBytes.Bytes != 1<<20 ||
-		es.JournalRetention.DeleteShippedAfter.Duration != 0 || es.JournalRetention.MaxBytes.Bytes != 2<<30 {
+	if es.DataStream() != "logs-dbprobe-prod_eu" || es.SetupEnabled() || es.BatchBytes.Bytes != 1<<20 {
 		t.Errorf("overrides not applied: %+v", es)
 	}
 	found := false
@@ -107,7 +103,6 @@ func TestElasticsearchValidation(t *testing.T) {
 		{"backoff upside down", "addresses: [\"http://es:9200\"]\nbackoff_min: 10s\nbackoff_max: 1s", []string{"sinks.elasticsearch.backoff_max: must be at least backoff_min (10s) (got 1s)"}},
 		{"bad duration", "addresses: [\"http://es:9200\"]\nflush_interval: soon", []string{`sinks.elasticsearch.flush_interval: not a duration (got "soon"`}},
 		{"short delete_after", "addresses: [\"http://es:9200\"]\ndelete_after: 1m", []string{"sinks.elasticsearch.delete_after: must be at least 1h0m0s (got 1m0s)"}},
-		{"bad retention size", "addresses: [\"http://es:9200\"]\njournal_retention: {max_bytes: lots}", []string{`sinks.elasticsearch.journal_retention.max_bytes: not a size (got "lots"`}},
 		{"unknown key", "addresses: [\"http://es:9200\"]\nbulk_size: 5", []string{"sinks.elasticsearch.bulk_size: unknown field"}},
 	}
 	for _, tt := range tests {

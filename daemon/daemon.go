@@ -43,6 +43,9 @@ type Options struct {
 	// mysql.rds_topology while no switchover is underway (the lab polls
 	// every interval); 0 keeps the default.
 	BlueGreenBaseline time.Duration
+	// RetentionInterval is how often journal retention runs when no sink
+	// does it; default 1m (tests shorten it).
+	RetentionInterval time.Duration
 	// WebConfigFile overrides http.web_config_file (--web.config.file).
 	WebConfigFile string
 	// Registry receives dbprobe's metrics; nil makes a fresh one, served
@@ -213,7 +216,8 @@ func (d *Daemon) setupOutputs() error {
 	}
 	d.observers = append(d.observers, d.opts.Observers...)
 	if es := d.cfg.Sinks.Elasticsearch; es != nil {
-		sh, err := elasticsearch.New(es, d.JournalDir(), elasticsearch.Options{Logger: d.log, JournalSequence: d.journal.Sequence})
+		sh, err := elasticsearch.New(es, d.JournalDir(), elasticsearch.Options{Logger: d.log, JournalSequence: d.journal.Sequence,
+			Retention: d.retention()})
 		if err != nil {
 			return fmt.Errorf("elasticsearch: %w", err)
 		}
@@ -246,6 +250,37 @@ func (d *Daemon) setupOutputs() error {
 		},
 	})
 	return err
+}
+
+func (d *Daemon) retention() journal.Retention {
+	r := d.cfg.Sinks.Journal.Retention
+	return journal.Retention{DeleteShippedAfter: r.DeleteAfter.Duration, MaxBytes: r.MaxBytes.Bytes}
+}
+
+// trimJournal applies journal retention every RetentionInterval until ctx
+// is done, when no sink consumes the journal (the Elasticsearch shipper
+// trims it itself, against what it has shipped).
+func (d *Daemon) trimJournal(ctx context.Context) {
+	r := d.retention()
+	if d.shipper != nil || r == (journal.Retention{}) {
+		return
+	}
+	every := d.opts.RetentionInterval
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := r.Trim(d.JournalDir(), journal.End, time.Now(), d.log); err != nil {
+			d.log.Error("journal retention failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // HTTPAddr is the address the HTTP server listens on ("" when off).
@@ -323,6 +358,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		})
 	}
+	bg.Go(func() { d.trimJournal(bgCtx) })
 	hookCtx, stopHooks := context.WithCancel(context.Background())
 	var hooks sync.WaitGroup
 	for _, n := range d.hooks {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +320,63 @@ http: {listen: ""}
 		if n != 1 {
 			t.Errorf("document %s stored %d times", id, n)
 		}
+	}
+}
+
+// TestJournalRetentionWithoutSinks checks that without the Elasticsearch
+// sink the journal is still trimmed by age: old segments go, the one the
+// writer continues stays.
+func TestJournalRetentionWithoutSinks(t *testing.T) {
+	srv := mariadbtest.Start(t, mariadb.Options{})
+	mariadbtest.CreateUser(t, srv, "probe", "pw", "SELECT ON *.*")
+	dir := t.TempDir()
+	w, err := journal.Open(dir, journal.Options{SegmentBytes: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := w.Append(&event.Event{Event: event.Meta{ID: strconv.Itoa(i)}, DBProbe: event.DBProbe{RunID: "old"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := journal.Segments(dir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments; the test needs several", len(segs))
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, n := range segs {
+		if err := os.Chtimes(filepath.Join(dir, journal.SegmentName(n)), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse([]byte(`
+interval: 50ms
+targets: [{name: db, dsn: "probe:pw@tcp(`+srv.Addr()+`)/"}]
+sinks: {journal: {dir: `+dir+`, retention: {delete_after: 1h}}}
+http: {listen: ""}
+`), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{RetentionInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	wait.For(t, time.Minute, "old segments deleted", func() bool {
+		now, _ := journal.Segments(dir)
+		return len(now) == 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := journal.Segments(dir); len(now) != 1 || now[0] != segs[len(segs)-1] {
+		t.Errorf("segments after retention = %v; want only the last one, %d", now, segs[len(segs)-1])
 	}
 }

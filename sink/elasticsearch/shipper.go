@@ -54,6 +54,9 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// RetentionInterval is how often journal retention runs. Default 1m.
 	RetentionInterval time.Duration
+	// Retention trims the journal against the shipper's saved checkpoint
+	// (sinks.journal.retention); the zero value keeps everything.
+	Retention journal.Retention
 }
 
 // Stats describe the shipper's progress; they feed metrics and logs.
@@ -190,7 +193,7 @@ func New(cfg *config.Elasticsearch, journalDir string, opts Options) (*Shipper, 
 		stream:    cfg.DataStream(),
 		ckPath:    filepath.Join(journalDir, CheckpointFile),
 		dead:      deadLetter{path: dl},
-		ret:       journal.Retention{DeleteShippedAfter: cfg.JournalRetention.DeleteShippedAfter.Duration, MaxBytes: cfg.JournalRetention.MaxBytes.Bytes},
+		ret:       opts.Retention,
 		limit:     cfg.BatchEvents,
 		backoff:   backoff{min: cfg.BackoffMin.Duration, max: cfg.BackoffMax.Duration, rand: opts.Rand},
 		setupWait: backoff{min: cfg.BackoffMin.Duration, max: cfg.BackoffMax.Duration, rand: opts.Rand},

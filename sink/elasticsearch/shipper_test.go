@@ -222,8 +222,9 @@ func TestRetentionDeletesShippedSegmentsOnly(t *testing.T) {
 	if len(before) < 3 {
 		t.Fatalf("journal has %d segments; the test needs several", len(before))
 	}
-	cfg := esConfig(t, es.URL, "journal_retention: {delete_shipped_after: 1ms}")
-	sh, err := New(cfg, dir, Options{RetentionInterval: 5 * time.Millisecond, CheckpointInterval: time.Millisecond})
+	cfg := esConfig(t, es.URL)
+	sh, err := New(cfg, dir, Options{RetentionInterval: 5 * time.Millisecond, CheckpointInterval: time.Millisecond,
+		Retention: journal.Retention{DeleteShippedAfter: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +243,8 @@ func TestDiskCapDeletesUnshippedEventsLoudly(t *testing.T) {
 	dir := t.TempDir()
 	appendEvents(t, dir, probeEvents("obs-a", 0, 3000), 1<<20)
 	log, logs := newLogger()
-	cfg := esConfig(t, es.URL, "journal_retention: {max_bytes: 1MiB}", "setup: false")
-	sh, err := New(cfg, dir, Options{Logger: log, RetentionInterval: 5 * time.Millisecond})
+	cfg := esConfig(t, es.URL, "setup: false")
+	sh, err := New(cfg, dir, Options{Logger: log, RetentionInterval: 5 * time.Millisecond, Retention: journal.Retention{MaxBytes: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}

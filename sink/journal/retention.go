@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,10 @@ type Retention struct {
 	// MaxBytes caps the journal's size on disk; 0 means no cap.
 	MaxBytes int64
 }
+
+// End is a position after every event, for Trim when no sink consumes the
+// journal: everything counts as shipped, so only age and the cap decide.
+var End = Position{Segment: math.MaxUint64}
 
 // Trimmed says what one Trim deleted and what is left.
 type Trimmed struct {
@@ -121,7 +126,7 @@ func (r Retention) Trim(dir string, shipped Position, now time.Time, log *slog.L
 		t.UnshippedSegments++
 		t.UnshippedBytes += unshipped
 		t.UnshippedEvents += lost
-		log.Error("journal: over its disk cap (journal_retention.max_bytes); deleted a segment holding events not yet shipped to Elasticsearch: they will never reach it",
+		log.Error("journal: over its disk cap (sinks.journal.retention.max_bytes); deleted a segment holding events not yet shipped to Elasticsearch: they will never reach it",
 			"segment", SegmentName(s.n), "events_lost", lost, "bytes", unshipped, "max_bytes", r.MaxBytes)
 		return nil
 	}
