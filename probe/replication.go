@@ -66,10 +66,10 @@ func (l *lagTracker) acked(tick int64, at time.Time) {
 // returns the lag. It runs after the probe's own event is complete, under
 // its own deadline, so a slow green side never makes blue look slow or
 // down. Probes of a stream may overlap: while one green read is running,
-// others skip theirs rather than queue.
+// others skip theirs rather than queue, and record no measurement (nil).
 func (l *lagTracker) measure(ctx context.Context, ev *event.Event) *event.Replicate {
 	if !l.mu.TryLock() {
-		return &event.Replicate{Error: "skipped: the previous read of green is still running"}
+		return nil // no measurement: the previous read of green is still running
 	}
 	defer l.mu.Unlock()
 	tick, err := l.readTick(ctx, ev)

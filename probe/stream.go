@@ -219,10 +219,11 @@ func (s *Stream) runProbe(parent context.Context, k int64, scheduled, started ti
 		gctx, cancel := context.WithTimeout(parent, s.target.Timeout)
 		defer cancel()
 		t0 := time.Now()
-		r := lag.measure(gctx, ev)
-		ev.DBProbe.Latency.Replica = ms(time.Since(t0))
-		r.Error = s.env.redact(r.Error)
-		ev.DBProbe.Replication = r
+		if r := lag.measure(gctx, ev); r != nil {
+			ev.DBProbe.Latency.Replica = ms(time.Since(t0))
+			r.Error = s.env.redact(r.Error)
+			ev.DBProbe.Replication = r
+		}
 	}
 	return ev
 }

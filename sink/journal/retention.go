@@ -116,7 +116,11 @@ func (r Retention) Trim(dir string, shipped Position, now time.Time, log *slog.L
 		t.Bytes += s.size
 		t.Remaining -= s.size
 		if isShipped(s) {
-			log.Info("journal: deleted shipped segment", "segment", SegmentName(s.n), "bytes", s.size, "reason", why)
+			what := "journal: deleted shipped segment"
+			if shipped == End {
+				what = "journal: deleted segment" // nothing ships this journal
+			}
+			log.Info(what, "segment", SegmentName(s.n), "bytes", s.size, "reason", why)
 			return nil
 		}
 		unshipped := s.size

@@ -237,7 +237,10 @@ func (n *Notifier) deliver(ctx context.Context, e *event.Event) {
 	giveUpAt := time.Now().Add(n.o.RetryFor)
 	backoff := n.o.MinBackoff
 	for {
-		wait, err := n.post(ctx, e)
+		// An attempt under way runs to its own timeout even when dbprobe
+		// stops: cut short, a POST the receiver already accepted would be
+		// sent again by the drain. Stopping is checked between attempts.
+		wait, err := n.post(context.WithoutCancel(ctx), e)
 		if err == nil {
 			n.delivered()
 			return
