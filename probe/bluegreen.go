@@ -63,7 +63,7 @@ func NewBlueGreenPoller(t *Target, env *Env) *BlueGreenPoller {
 	// The poller only connects and reads: no heartbeat, no green side.
 	only := *t
 	only.WriteTable, only.Green = "", nil
-	p := newProber(&only, event.ModePooled, env, &varCache{m: map[string][]string{}})
+	p := newProber(&only, event.ModePooled, env, newVarCache())
 	return &BlueGreenPoller{p: p, Baseline: 5 * time.Second}
 }
 

@@ -80,18 +80,28 @@ type pooledConn struct {
 	remote netip.AddrPort
 }
 
-// varCache remembers, per server address, which identity variables exist.
+// varCache remembers, per server address, which identity variables exist
+// and the SELECT that asks for them, built once at discovery.
 type varCache struct {
 	mu sync.Mutex
-	m  map[string][]string
+	m  map[string]varSet
 }
 
-func (v *varCache) get(addr string) []string {
+type varSet struct {
+	names []string
+	query string
+}
+
+func newVarCache() *varCache { return &varCache{m: map[string]varSet{}} }
+
+func (v *varCache) get(addr string) (varSet, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.m[addr]
+	vs, ok := v.m[addr]
+	return vs, ok
 }
 
+// set records names for addr; nil forgets addr.
 func (v *varCache) set(addr string, names []string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -99,7 +109,11 @@ func (v *varCache) set(addr string, names []string) {
 		delete(v.m, addr)
 		return
 	}
-	v.m[addr] = names
+	sel := make([]string, len(names))
+	for i, n := range names {
+		sel[i] = "@@global." + n
+	}
+	v.m[addr] = varSet{names: names, query: "SELECT " + strings.Join(sel, ", ")}
 }
 
 func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
@@ -309,16 +323,12 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 	if !ok {
 		return nil, errors.New("driver connection cannot query")
 	}
-	if names := p.vars.get(addr); names != nil {
-		sel := make([]string, len(names))
-		for i, n := range names {
-			sel[i] = "@@global." + n
-		}
-		vals, err := queryRow(ctx, q, "SELECT "+strings.Join(sel, ", "))
+	if vs, ok := p.vars.get(addr); ok {
+		vals, err := queryRow(ctx, q, vs.query)
 		var me *mysql.MySQLError
-		if err == nil && len(vals) == len(names) {
-			m := make(map[string]string, len(names))
-			for i, n := range names {
+		if err == nil && len(vals) == len(vs.names) {
+			m := make(map[string]string, len(vs.names))
+			for i, n := range vs.names {
 				m[n] = vals[i]
 			}
 			return serverFrom(m), nil

@@ -59,14 +59,27 @@ type Env struct {
 	Clock   Clock
 }
 
-func (e *Env) redact(s string) string { return Redact(s, e.Secrets) }
+// redact scrubs the env's secrets, sorted once by fillEnv.
+func (e *Env) redact(s string) string { return replaceSecrets(s, e.Secrets) }
 
 // Redact replaces every secret in s with asterisks, longest first, so a
 // secret that contains another is never left half visible.
 func Redact(s string, secrets []string) string {
+	return replaceSecrets(s, longestFirst(secrets))
+}
+
+func longestFirst(secrets []string) []string {
 	secrets = slices.Clone(secrets)
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	for _, sec := range secrets {
+	return secrets
+}
+
+// replaceSecrets masks sorted (longest first) secrets in s.
+func replaceSecrets(s string, sorted []string) string {
+	if s == "" {
+		return s
+	}
+	for _, sec := range sorted {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "*****")
 		}
@@ -74,7 +87,10 @@ func Redact(s string, secrets []string) string {
 	return s
 }
 
+// fillEnv completes env once, before any stream runs: defaults, and the
+// secrets sorted for redact so that no probe sorts them again.
 func fillEnv(env *Env) {
+	env.Secrets = longestFirst(env.Secrets)
 	if env.Clock == nil {
 		env.Clock = SystemClock{}
 	}
@@ -97,7 +113,7 @@ func NewStreams(targets []*Target, env *Env) []*Stream {
 	fillEnv(env)
 	var out []*Stream
 	for _, t := range targets {
-		vars := &varCache{m: map[string][]string{}}
+		vars := newVarCache()
 		for _, m := range t.Modes {
 			p := newProber(t, m, env, vars)
 			out = append(out, &Stream{target: t, mode: m, env: env, prober: p, probe: p.probe})
