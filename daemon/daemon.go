@@ -197,7 +197,7 @@ func (d *Daemon) setupOutputs() error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := metrics.New(reg, metrics.Options{Version: d.opts.Version})
+	m, err := metrics.New(reg, metrics.Options{Version: d.opts.Version, Observer: d.cfg.Observer.Name})
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -236,15 +236,16 @@ func (d *Daemon) setupOutputs() error {
 		return nil
 	}
 	d.web, err = web.Listen(web.Options{
-		Listen:        h.Listen,
-		WebConfigFile: h.WebConfigFile,
-		Gatherer:      reg,
-		Ready:         m.Ready,
-		Streams:       m.Streams,
-		Version:       d.opts.Version,
-		Logger:        d.log,
-		Report:        func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
-		ReportHTML:    func(_ context.Context, w io.Writer) error { return report.HTML(w, d.detect.Report()) },
+		Listen:         h.Listen,
+		WebConfigFile:  h.WebConfigFile,
+		Gatherer:       m.Gatherer(reg),
+		NativeGatherer: m.NativeGatherer(reg),
+		Ready:          m.Ready,
+		Streams:        m.Streams,
+		Version:        d.opts.Version,
+		Logger:         d.log,
+		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
+		ReportHTML:     func(_ context.Context, w io.Writer) error { return report.HTML(w, d.detect.Report()) },
 		Live: func(_ context.Context, w io.Writer, l report.Live) error {
 			return report.LiveHTML(w, d.detect.Report(), l)
 		},

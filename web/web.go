@@ -16,8 +16,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/dbprobe/dbprobe/report"
@@ -39,6 +42,10 @@ type Options struct {
 	// auth); empty serves plain HTTP without authentication.
 	WebConfigFile string
 	Gatherer      prometheus.Gatherer
+	// NativeGatherer, when set, serves the scrapes that negotiate protobuf
+	// (the format of native histograms) instead of Gatherer: see
+	// metrics.Metrics.NativeGatherer.
+	NativeGatherer prometheus.Gatherer
 	// Ready reports whether every stream finished its first probe; it
 	// answers /-/ready. Nil: always ready.
 	Ready func() bool
@@ -63,17 +70,17 @@ type Options struct {
 }
 
 // Handler returns the routes without TLS or authentication (the toolkit
-// wraps them in Serve).
+// wraps them in Serve). Responses are compressed for clients that accept
+// gzip (or zstd) at the fastest level: Prometheus may scrape every second,
+// and with many streams the default level costs twice the CPU for a body a
+// fifth smaller (docs/benchmarks.md).
 func Handler(o Options) http.Handler {
+	compress, err := gzhttp.NewWrapper(gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		panic(fmt.Sprintf("web: constant compression options rejected: %v", err))
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", gzipped(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
-		ErrorLog:      slogErrorLog{o.logger()},
-		ErrorHandling: promhttp.ContinueOnError,
-		// Scrapes asking for protobuf get native histograms.
-		EnableOpenMetrics: true,
-		// gzipped compresses, faster than promhttp's default level.
-		DisableCompression: true,
-	})))
+	mux.Handle("GET /metrics", metricsHandler(o))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		text(w, http.StatusOK, "Healthy.\n")
 	})
@@ -105,7 +112,36 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		render(w, r, o.logger(), "text/html; charset=utf-8", status)
 	})
-	return mux
+	return compress(mux)
+}
+
+// metricsHandler serves o.Gatherer, or o.NativeGatherer to scrapes that
+// negotiate protobuf.
+func metricsHandler(o Options) http.Handler {
+	// Protobuf, OpenMetrics and text, in promhttp's order of preference;
+	// the handlers below negotiate with the same list.
+	formats := expfmt.DefaultOpenMetricsAcceptedFormats()
+	serve := func(g prometheus.Gatherer) http.Handler {
+		return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+			ErrorLog:        slogErrorLog{o.logger()},
+			ErrorHandling:   promhttp.ContinueOnError,
+			AcceptedFormats: formats,
+			// Handler compresses, faster than promhttp's default level.
+			DisableCompression: true,
+		})
+	}
+	text := serve(o.Gatherer)
+	if o.NativeGatherer == nil {
+		return text
+	}
+	native := serve(o.NativeGatherer)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if expfmt.NegotiateAccept(r.Header, formats...).FormatType() == expfmt.TypeProtoDelim {
+			native.ServeHTTP(w, r)
+			return
+		}
+		text.ServeHTTP(w, r)
+	})
 }
 
 // render buffers the whole body, so that a failing renderer yields a 500

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/promtest"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
@@ -81,7 +82,7 @@ func TestEndpoints(t *testing.T) {
 	m.AddStream(k, time.Second)
 	var reportCalls atomic.Int32
 	base := start(t, Options{
-		Gatherer: reg,
+		Gatherer: m.Gatherer(reg),
 		Ready:    m.Ready,
 		Streams:  m.Streams,
 		Version:  "9.9.9",
@@ -379,5 +380,36 @@ func TestLiveStatusPage(t *testing.T) {
 	}
 	if !strings.Contains(body, `http-equiv="refresh"`) {
 		t.Error("the live page does not refresh itself")
+	}
+}
+
+// TestNativeHistogramsReachPrometheus: a Prometheus with native histograms
+// on negotiates protobuf and stores the latency histograms as native
+// histograms, with the counts dbprobe observed. (The end-to-end test in
+// deploy/prometheus scrapes text, with classic buckets.)
+func TestNativeHistogramsReachPrometheus(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, metrics.Options{Version: "9.9.9", Observer: "obs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := event.StreamKey{Observer: "obs", Target: "db", Mode: event.ModeFresh}
+	m.AddStream(k, time.Second)
+	for i := range 5 {
+		m.Observe(&event.Event{Timestamp: time.Now(), Event: event.Meta{Kind: event.KindEvent, Action: event.ActionProbe},
+			DBProbe: event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true},
+				Latency: &event.Latency{Total: 1 + float64(i)}}})
+	}
+	base := start(t, Options{Gatherer: m.Gatherer(reg), NativeGatherer: m.NativeGatherer(reg)})
+	prom := promtest.Start(t, promtest.Options{Targets: []string{strings.TrimPrefix(base, "http://")}, NativeHistograms: true})
+	q := `histogram_count(dbprobe_probe_duration_seconds{target="db", mode="fresh", phase="total"})`
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	got, err := prom.Await(ctx, q, func(s []promtest.Sample) bool { return len(s) == 1 })
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if got[0].Value != "5" {
+		t.Errorf("%s = %s, want 5", q, got[0].Value)
 	}
 }

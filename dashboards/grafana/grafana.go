@@ -95,7 +95,7 @@ func Expand(expr string, vars map[string]string) (string, error) {
 // rangeDur (e.g. "5m").
 func AllVars(rangeDur string) map[string]string {
 	return map[string]string{
-		"observer": ".*", "target": ".*", "mode": ".*",
+		"instance": ".*", "target": ".*", "mode": ".*",
 		"__rate_interval": "10s", "__interval": "2s", "__range": rangeDur,
 	}
 }

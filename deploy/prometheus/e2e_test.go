@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,6 +221,55 @@ func TestEndToEnd(t *testing.T) {
 			}
 			if !hasNumber(series) {
 				t.Errorf("%s %s: no data over the run for %s", q.Panel, q.RefID, expr)
+			}
+		}
+	})
+
+	t.Run("observer variable names each instance", func(t *testing.T) {
+		// The dashboard's instance variable lists query_result() lines of
+		// dbprobe_observer_info and keeps the instance as the value, the
+		// observer as the text, through its regex.
+		var d struct {
+			Templating struct {
+				List []struct{ Name, Regex string } `json:"list"`
+			} `json:"templating"`
+		}
+		if err := json.Unmarshal(grafana.Dashboard, &d); err != nil {
+			t.Fatal(err)
+		}
+		var re *regexp.Regexp
+		for _, v := range d.Templating.List {
+			if v.Name == "instance" {
+				re = regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(v.Regex, "/"), "/"))
+			}
+		}
+		if re == nil {
+			t.Fatal("the dashboard has no instance variable")
+		}
+		got, err := prom.Query(t.Context(), "dbprobe_observer_info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 {
+			t.Fatalf("dbprobe_observer_info: %d series, want 1", len(got))
+		}
+		// Grafana writes the labels sorted, as Prometheus returns them;
+		// the separator has differed between versions.
+		names := slices.Sorted(maps.Keys(got[0].Labels))
+		for _, sep := range []string{",", ", "} {
+			var pairs []string
+			for _, k := range names {
+				if k != "__name__" {
+					pairs = append(pairs, fmt.Sprintf("%s=%q", k, got[0].Labels[k]))
+				}
+			}
+			line := "dbprobe_observer_info{" + strings.Join(pairs, sep) + "} 1 1700000000000"
+			m := re.FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("variable regex %s does not match %s", re, line)
+			}
+			if v, txt := m[re.SubexpIndex("value")], m[re.SubexpIndex("text")]; v != got[0].Labels["instance"] || txt != "e2e" {
+				t.Errorf("variable option from %s = (value %q, text %q), want (%q, %q)", line, v, txt, got[0].Labels["instance"], "e2e")
 			}
 		}
 	})

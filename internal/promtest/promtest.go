@@ -76,6 +76,9 @@ type Options struct {
 	RuleFiles []string
 	// BasicAuth, when set, is the user and password of the scrape.
 	BasicAuth [2]string
+	// NativeHistograms turns on the native-histograms feature: the
+	// server then scrapes protobuf and stores native histograms.
+	NativeHistograms bool
 }
 
 // Server is a running prometheus.
@@ -107,11 +110,16 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=info")
+	args := []string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--log.level=info",
+	}
+	if o.NativeHistograms {
+		args = append(args, "--enable-feature=native-histograms")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a stop reaches nothing else.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -7,15 +7,20 @@
 //
 // Metrics is fed by Observe, called for every event of the pipeline; it
 // updates pre-resolved series under one short lock and never blocks on I/O.
-// Series carry only bounded labels: observer, target, mode, phase, class,
-// signal and sink. The answering server is never a label: it is a small
-// ordinal (the n-th distinct server this stream's target has seen) and a hash.
+// Series carry only bounded labels: target, mode, phase, class, signal and
+// sink. The observer is constant in a process, so it is not on every series
+// but on dbprobe_observer_info: Prometheus tells dbprobes apart by their
+// instance, as it does every exporter. The answering server is never a
+// label: it is a small ordinal (the n-th distinct server this stream's
+// target has seen) and a hash.
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,15 +29,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dbprobe/dbprobe/event"
 )
 
 const namespace = "dbprobe"
 
-// Bucket layouts. Native histograms are exposed too (factor 1.1, at most 100
-// buckets) for Prometheus servers that negotiate them; the classic buckets
-// stay for those that do not.
+// Bucket layouts. The latency and schedule-lag histograms are native
+// histograms too (factor 1.1, at most 100 buckets) for Prometheus servers
+// that negotiate them (see NativeGatherer); the classic buckets stay for
+// those that do not.
 var (
 	// LatencyBuckets span 1 ms to 10 s (loopback answers to probe
 	// timeouts) in half-decades: few buckets keep a scrape of many streams
@@ -40,7 +47,10 @@ var (
 	LatencyBuckets = []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10}
 	// LagBuckets span 100 µs to 5 s: a healthy scheduler is sub-millisecond.
 	LagBuckets = []float64{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}
-	// InterruptionBuckets span 1 s to 30 min.
+	// InterruptionBuckets span 1 s to 30 min. Interruptions are a few per
+	// switchover, each in the report with its exact bounds: these classic
+	// buckets say all a histogram can, and a native one would cost every
+	// scrape for nothing.
 	InterruptionBuckets = []float64{1, 5, 15, 60, 300, 1800}
 )
 
@@ -50,9 +60,21 @@ const (
 	SignalWrite = "write"
 )
 
+const (
+	latencyName = "probe_duration_seconds"
+	latencyHelp = "Duration of each probe phase that succeeded; phase total is the whole successful probe."
+)
+
 // phases is the order of the "phase" label values of the latency histogram;
 // "total" is the whole probe.
 var phases = [...]string{event.PhaseDNS, event.PhaseConnect, event.PhaseQuery, event.PhaseWrite, "total"}
+
+// pooledPhases says which phases pooled streams export. A pooled stream
+// resolves and connects only at its rare reconnects: a histogram of those
+// would hold a handful of samples while costing every scrape as much as
+// one of the fresh stream, which measures both phases of the same endpoint
+// on every probe. The reconnects stay in the events and in phase total.
+var pooledPhases = [len(phases)]bool{false, false, true, true, true}
 
 // MaxServers bounds the distinct servers numbered per target; any further
 // identity is reported as server "other" with number MaxServers+1.
@@ -101,6 +123,8 @@ func IdentityHash(identity string) float64 {
 type Options struct {
 	// Version is dbprobe's version, exported in dbprobe_build_info.
 	Version string
+	// Observer is observer.name, exported in dbprobe_observer_info.
+	Observer string
 }
 
 // SinkStats is what a sink reports at scrape time.
@@ -113,8 +137,8 @@ type SinkStats struct {
 	Dropped      uint64  // events given up on so far
 }
 
-// Metrics holds every dbprobe series. Its methods are safe for concurrent
-// use.
+// Metrics holds every dbprobe series of one observer: the events it is fed
+// come from one process. Its methods are safe for concurrent use.
 type Metrics struct {
 	families map[string]string // name -> type, for Families
 
@@ -124,24 +148,26 @@ type Metrics struct {
 	up, readOnly, lastProbe, interval           *prometheus.GaugeVec
 	serverInfo, serverNumber, serverHash        *prometheus.GaugeVec
 	stale                                       *prometheus.GaugeVec
-	latency                                     *prometheus.HistogramVec
-	lag                                         prometheus.Histogram
-	inProgress                                  *prometheus.GaugeVec
-	interruptions, downtime                     *prometheus.CounterVec
-	interruptionDur                             *prometheus.HistogramVec
-	lastCutover, lastDNS                        *prometheus.GaugeVec
-	bgPhase, replLag                            *prometheus.GaugeVec
-	bgRollbacks                                 *prometheus.CounterVec
-	journalErrors                               prometheus.Counter
-	sinks                                       *sinkCollector
+	// The latency histograms, with classic buckets only (in classic) and
+	// with native buckets too (in native): see Gatherer and
+	// NativeGatherer.
+	latency, latencyNative  *prometheus.HistogramVec
+	classic, native         *prometheus.Registry
+	lag                     prometheus.Histogram
+	inProgress              *prometheus.GaugeVec
+	interruptions, downtime *prometheus.CounterVec
+	interruptionDur         *prometheus.HistogramVec
+	lastCutover, lastDNS    *prometheus.GaugeVec
+	bgPhase, replLag        *prometheus.GaugeVec
+	bgRollbacks             *prometheus.CounterVec
+	journalErrors           prometheus.Counter
+	sinks                   *sinkCollector
 
 	mu        sync.Mutex
 	streams   map[event.StreamKey]*stream
-	targets   map[targetKey]*target
+	targets   map[string]*target // by target name
 	blueGreen map[event.StreamKey]*blueGreen
 }
-
-type targetKey struct{ observer, target string }
 
 // target is what the streams of one target share.
 type target struct {
@@ -169,7 +195,7 @@ type stream struct {
 	failures                                            map[string]prometheus.Counter
 	up, readOnly, lastProbe                             prometheus.Gauge
 	serverNumber, serverHash, stale                     prometheus.Gauge
-	latency                                             [len(phases)]prometheus.Observer
+	latency                                             [len(phases)]*phaseLatency // nil until the phase is measured
 	lastCutover, lastDNS                                prometheus.Gauge
 	replLag                                             prometheus.Gauge // nil until a lag is measured
 	windows                                             [2]window        // SignalRead, SignalWrite
@@ -215,12 +241,14 @@ type StreamState struct {
 }
 
 // New creates the metrics and registers them, with dbprobe_build_info and
-// the Go and process collectors, on reg.
+// the Go and process collectors, on reg; all but the latency histograms,
+// which Gatherer and NativeGatherer add to reg's families.
 func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
-	streamLabels := []string{"observer", "target", "mode"}
+	streamLabels := []string{"target", "mode"}
 	families := map[string]string{
 		namespace + "_journal_errors_total": "counter",
 		namespace + "_build_info":           "gauge",
+		namespace + "_observer_info":        "gauge",
 		namespace + "_sink_backlog_events":  "gauge",
 		namespace + "_sink_backlog_bytes":   "gauge",
 		namespace + "_sink_lag_seconds":     "gauge",
@@ -236,17 +264,18 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		families[namespace+"_"+name] = "gauge"
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
 	}
-	histogramOpts := func(name, help string, buckets []float64) prometheus.HistogramOpts {
+	histogramOpts := func(name, help string, buckets []float64, native bool) prometheus.HistogramOpts {
 		families[namespace+"_"+name] = "histogram"
-		return prometheus.HistogramOpts{
-			Namespace: namespace, Name: name, Help: help, Buckets: buckets,
-			NativeHistogramBucketFactor:     1.1,
-			NativeHistogramMaxBucketNumber:  100,
-			NativeHistogramMinResetDuration: time.Hour,
+		o := prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}
+		if native {
+			o.NativeHistogramBucketFactor = 1.1
+			o.NativeHistogramMaxBucketNumber = 100
+			o.NativeHistogramMinResetDuration = time.Hour
 		}
+		return o
 	}
-	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(histogramOpts(name, help, buckets), labels)
+	histogram := func(name, help string, buckets []float64, native bool, labels ...string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(histogramOpts(name, help, buckets, native), labels)
 	}
 	with := func(extra ...string) []string { return append(append([]string(nil), streamLabels...), extra...) }
 	m := &Metrics{
@@ -265,15 +294,15 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		serverNumber:  gauge("server_number", "Ordinal of the server that answered last, numbered per target in order of first answer (0: none yet).", streamLabels...),
 		serverHash:    gauge("server_identity_hash", "52-bit hash of the identity of the server that answered last; stable across restarts and observers, changes() counts identity changes.", streamLabels...),
 		stale:         gauge("stale_in_progress", "1 while the stream is answered by a server a cutover moved away from, else 0.", streamLabels...),
-		latency:       histogram("probe_duration_seconds", "Duration of each probe phase that succeeded; phase total is the whole successful probe.", LatencyBuckets, with("phase")...),
+		latency:       histogram(latencyName, latencyHelp, LatencyBuckets, false, with("phase")...),
 		// One lag histogram for the process: lag comes from the scheduler
 		// all streams share, and per-stream lag is in every probe event.
-		lag:           prometheus.NewHistogram(histogramOpts("schedule_lag_seconds", "How late probes started against their schedule, all streams together.", LagBuckets)),
+		lag:           prometheus.NewHistogram(histogramOpts("schedule_lag_seconds", "How late probes started against their schedule, all streams together.", LagBuckets, true)),
 		inProgress:    gauge("interruption_in_progress", "1 while an interruption window of the signal (read or write) is open, else 0.", with("signal")...),
 		interruptions: counter("interruptions_total", "Interruption windows opened.", with("signal")...),
 		downtime:      counter("downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", with("signal")...),
 		interruptionDur: histogram("interruption_duration_seconds", "Duration of closed interruption windows.",
-			InterruptionBuckets, with("signal")...),
+			InterruptionBuckets, false, with("signal")...),
 		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
 		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
 		bgPhase:     gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
@@ -281,20 +310,27 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
 		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "journal_errors_total",
 			Help: "Events the journal failed to write."}),
-		sinks:     newSinkCollector(),
-		streams:   map[event.StreamKey]*stream{},
-		targets:   map[targetKey]*target{},
-		blueGreen: map[event.StreamKey]*blueGreen{},
+		latencyNative: prometheus.NewHistogramVec(histogramOpts(latencyName, latencyHelp, LatencyBuckets, true), with("phase")),
+		classic:       prometheus.NewRegistry(),
+		native:        prometheus.NewRegistry(),
+		sinks:         newSinkCollector(),
+		streams:       map[event.StreamKey]*stream{},
+		targets:       map[string]*target{},
+		blueGreen:     map[event.StreamKey]*blueGreen{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help:        "Always 1: the version of dbprobe and the Go it was built with.",
 		ConstLabels: prometheus.Labels{"version": opts.Version, "goversion": runtime.Version()}})
 	build.Set(1)
+	observer := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "observer_info",
+		Help:        "Always 1: the observer (observer.name) this dbprobe probes as; join on instance to name it.",
+		ConstLabels: prometheus.Labels{"observer": opts.Observer}})
+	observer.Set(1)
 	cs := []prometheus.Collector{
 		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
 		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
-		m.latency, m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journalErrors, m.sinks, build,
+		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journalErrors, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -303,7 +339,41 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
+	// Fresh registries: nothing to conflict with.
+	m.classic.MustRegister(m.latency)
+	m.native.MustRegister(m.latencyNative)
 	return m, nil
+}
+
+// Gatherer returns what to serve a text scrape (Prometheus text or
+// OpenMetrics): base, the registry given to New, and the latency histograms
+// with their classic buckets.
+func (m *Metrics) Gatherer(base prometheus.Gatherer) prometheus.Gatherer {
+	return merged(base, m.classic)
+}
+
+// NativeGatherer returns what to serve a scrape that negotiates protobuf,
+// the only format that carries native histograms: base and the latency
+// histograms with native buckets too. client_golang computes a histogram's
+// native buckets at every scrape, whatever the format, for about as much as
+// all its classic series (docs/benchmarks.md): keeping the latency
+// histograms twice, one copy native, spares text scrapes that cost for the
+// price of a second Observe per phase.
+func (m *Metrics) NativeGatherer(base prometheus.Gatherer) prometheus.Gatherer {
+	return merged(base, m.native)
+}
+
+// merged gathers base and extra, whose families are disjoint by
+// construction: the merge needs none of prometheus.Gatherers' consistency
+// checks, which cost as much as gathering again.
+func merged(base, extra prometheus.Gatherer) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := base.Gather()
+		more, xerr := extra.Gather()
+		mfs = append(mfs, more...)
+		slices.SortFunc(mfs, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+		return mfs, errors.Join(err, xerr)
+	})
 }
 
 // AddStream creates the stream's series with their starting values, so
@@ -314,16 +384,16 @@ func (m *Metrics) AddStream(k event.StreamKey, interval time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.streamLocked(k)
-	m.interval.WithLabelValues(k.Observer, k.Target, k.Mode).Set(interval.Seconds())
+	m.interval.WithLabelValues(k.Target, k.Mode).Set(interval.Seconds())
 }
 
 func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 	if s := m.streams[k]; s != nil {
 		return s
 	}
-	lv := []string{k.Observer, k.Target, k.Mode}
+	lv := []string{k.Target, k.Mode}
 	s := &stream{
-		m: m, key: k, target: m.targetLocked(k.Observer, k.Target),
+		m: m, key: k, target: m.targetLocked(k.Target),
 		probes:        m.probes.WithLabelValues(lv...),
 		readFailures:  m.readFailures.WithLabelValues(lv...),
 		writes:        m.writes.WithLabelValues(lv...),
@@ -339,11 +409,8 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 		lastDNS:       m.lastDNS.WithLabelValues(lv...),
 		state:         StreamState{Key: k},
 	}
-	for i, p := range phases {
-		s.latency[i] = m.latency.WithLabelValues(k.Observer, k.Target, k.Mode, p)
-	}
 	for i, sig := range [...]string{SignalRead, SignalWrite} {
-		l := []string{k.Observer, k.Target, k.Mode, sig}
+		l := []string{k.Target, k.Mode, sig}
 		s.windows[i] = window{
 			signal:     sig,
 			inProgress: m.inProgress.WithLabelValues(l...),
@@ -364,13 +431,12 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 	return s
 }
 
-func (m *Metrics) targetLocked(observer, name string) *target {
-	tk := targetKey{observer, name}
-	if t := m.targets[tk]; t != nil {
+func (m *Metrics) targetLocked(name string) *target {
+	if t := m.targets[name]; t != nil {
 		return t
 	}
 	t := &target{servers: map[string]int{}}
-	m.targets[tk] = t
+	m.targets[name] = t
 	return t
 }
 
@@ -443,8 +509,8 @@ func (m *Metrics) blueGreenLocked(e *event.Event) {
 	bg := m.blueGreen[k]
 	if bg == nil {
 		bg = &blueGreen{
-			phase:     m.bgPhase.WithLabelValues(k.Observer, k.Target, k.Mode),
-			rollbacks: m.bgRollbacks.WithLabelValues(k.Observer, k.Target, k.Mode),
+			phase:     m.bgPhase.WithLabelValues(k.Target, k.Mode),
+			rollbacks: m.bgRollbacks.WithLabelValues(k.Target, k.Mode),
 		}
 		m.blueGreen[k] = bg
 	}
@@ -454,7 +520,7 @@ func (m *Metrics) blueGreenLocked(e *event.Event) {
 	}
 	v := BlueGreenPhase(phase)
 	bg.phase.Set(v)
-	m.targetLocked(k.Observer, k.Target).phase = v
+	m.targetLocked(k.Target).phase = v
 	if f := e.DBProbe.Finding; f != nil && e.Event.Action == event.ActionBlueGreenPhase && f.Rollback {
 		bg.rollbacks.Inc()
 	}
@@ -476,7 +542,7 @@ func (s *stream) probe(e *event.Event) {
 		s.state.LastClass = f.Class
 		c := s.failures[f.Class]
 		if c == nil {
-			c = s.m.failures.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode, f.Class)
+			c = s.m.failures.WithLabelValues(s.key.Target, s.key.Mode, f.Class)
 			s.failures[f.Class] = c
 		}
 		c.Inc()
@@ -496,11 +562,11 @@ func (s *stream) probe(e *event.Event) {
 	if l := p.Latency; l != nil {
 		for i, v := range [...]*float64{l.DNS, l.Connect, l.Query, l.Write} {
 			if v != nil && phases[i] != failedPhase {
-				s.latency[i].Observe(*v / 1000)
+				s.observeLatency(i, *v/1000)
 			}
 		}
 		if p.Failure == nil {
-			s.latency[len(phases)-1].Observe(l.Total / 1000)
+			s.observeLatency(len(phases)-1, l.Total/1000)
 		}
 	}
 	if srv := p.Server; srv != nil && srv.Identity != "" {
@@ -508,7 +574,7 @@ func (s *stream) probe(e *event.Event) {
 	}
 	if r := p.Replication; r != nil && r.LagSeconds != nil {
 		if s.replLag == nil {
-			s.replLag = s.m.replLag.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode)
+			s.replLag = s.m.replLag.WithLabelValues(s.key.Target, s.key.Mode)
 		}
 		s.replLag.Set(*r.LagSeconds)
 	}
@@ -523,6 +589,26 @@ func (s *stream) probe(e *event.Event) {
 	}
 }
 
+// phaseLatency is one phase's latency histogram in both expositions.
+type phaseLatency struct{ classic, native prometheus.Observer }
+
+// observeLatency records a phase's duration, creating the phase's series at
+// its first measurement: a target without writes has no write histogram,
+// and a pooled stream none for the phases it does not export.
+func (s *stream) observeLatency(phase int, seconds float64) {
+	if s.key.Mode == event.ModePooled && !pooledPhases[phase] {
+		return
+	}
+	h := s.latency[phase]
+	if h == nil {
+		lv := []string{s.key.Target, s.key.Mode, phases[phase]}
+		h = &phaseLatency{s.m.latency.WithLabelValues(lv...), s.m.latencyNative.WithLabelValues(lv...)}
+		s.latency[phase] = h
+	}
+	h.classic.Observe(seconds)
+	h.native.Observe(seconds)
+}
+
 func (s *stream) server(srv *event.Server) {
 	t := s.target
 	n, ok := t.servers[srv.Identity]
@@ -535,7 +621,7 @@ func (s *stream) server(srv *event.Server) {
 	}
 	ro := srv.AnyReadOnly()
 	if s.readOnly == nil {
-		s.readOnly = s.m.readOnly.WithLabelValues(s.key.Observer, s.key.Target, s.key.Mode)
+		s.readOnly = s.m.readOnly.WithLabelValues(s.key.Target, s.key.Mode)
 	}
 	s.readOnly.Set(boolFloat(ro))
 	s.state.ReadOnly = ro
@@ -552,7 +638,7 @@ func (s *stream) server(srv *event.Server) {
 	if s.serverInfo != nil {
 		s.m.serverInfo.DeleteLabelValues(s.serverInfo...)
 	}
-	s.serverInfo = []string{s.key.Observer, s.key.Target, s.key.Mode, name, srv.Version}
+	s.serverInfo = []string{s.key.Target, s.key.Mode, name, srv.Version}
 	s.infoServer, s.infoVersion = n, srv.Version
 	s.m.serverInfo.WithLabelValues(s.serverInfo...).Set(1)
 }

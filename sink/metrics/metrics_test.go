@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -26,14 +28,15 @@ var (
 	key = event.StreamKey{Observer: "obs", Target: "db", Mode: event.ModeFresh}
 )
 
-func newMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
+// newMetrics returns new Metrics and what /metrics serves text scrapes.
+func newMetrics(t *testing.T) (*Metrics, prometheus.Gatherer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	m, err := New(reg, Options{Version: "1.2.3"})
+	m, err := New(reg, Options{Version: "1.2.3", Observer: key.Observer})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return m, reg
+	return m, m.Gatherer(reg)
 }
 
 func f(v float64) *float64 { return &v }
@@ -222,6 +225,99 @@ func TestObserveProbes(t *testing.T) {
 	}
 	if sum, n := sample(t, reg, "dbprobe_schedule_lag_seconds", nil); n != 4 || math.Abs(sum-0.002) > 1e-12 {
 		t.Errorf("dbprobe_schedule_lag_seconds sum, count = %v, %v, want 0.002, 4", sum, n)
+	}
+}
+
+// TestSeriesShape: which series a stream exports. The observer is one
+// info series, not a label of every series; a phase's histogram exists once
+// the stream measured it, and pooled streams export no dns or connect
+// phase. Text scrapes get classic histograms only; protobuf scrapes get
+// native latency histograms with the same classic buckets.
+func TestSeriesShape(t *testing.T) {
+	base := prometheus.NewRegistry()
+	m, err := New(base, Options{Observer: key.Observer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, native := m.Gatherer(base), m.NativeGatherer(base)
+	pooled := key
+	pooled.Mode = event.ModePooled
+	m.AddStream(key, time.Second)
+	m.AddStream(pooled, time.Second)
+	if v, _ := sample(t, reg, "dbprobe_observer_info", map[string]string{"observer": key.Observer}); v != 1 {
+		t.Errorf("dbprobe_observer_info{observer=%q} = %v, want 1", key.Observer, v)
+	}
+	if n := len(series(t, reg, "dbprobe_probe_duration_seconds", nil)); n != 0 {
+		t.Errorf("dbprobe_probe_duration_seconds has %d series before any probe, want 0", n)
+	}
+	// A fresh probe without a write, then a pooled probe that reconnected:
+	// both report every other phase.
+	readOnly := func(e *event.Event) { e.DBProbe.Write, e.DBProbe.Latency.Write = nil, nil }
+	m.Observe(probe(0, readOnly))
+	p := probe(0)
+	p.DBProbe.Mode = event.ModePooled
+	m.Observe(p)
+	want := map[string][]string{
+		event.ModeFresh:  {"connect", "dns", "query", "total"},
+		event.ModePooled: {"query", "total", "write"},
+	}
+	for mode, phases := range want {
+		var got []string
+		for _, s := range series(t, reg, "dbprobe_probe_duration_seconds", map[string]string{"mode": mode}) {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "phase" {
+					got = append(got, l.GetValue())
+				}
+			}
+			if s.GetHistogram().Schema != nil {
+				t.Errorf("%s latency histogram %v is native in the text exposition", mode, s.GetLabel())
+			}
+		}
+		sort.Strings(got)
+		if !slices.Equal(got, phases) {
+			t.Errorf("%s stream exports phases %q, want %q", mode, got, phases)
+		}
+	}
+	// The native exposition: the same series and classic buckets, plus
+	// native buckets on latency only.
+	classic := series(t, reg, "dbprobe_probe_duration_seconds", nil)
+	nat := series(t, native, "dbprobe_probe_duration_seconds", nil)
+	if len(nat) != len(classic) {
+		t.Fatalf("native exposition has %d latency series, text %d", len(nat), len(classic))
+	}
+	for i, s := range nat {
+		h, c := s.GetHistogram(), classic[i].GetHistogram()
+		if h.Schema == nil || h.GetSchema() != 3 {
+			t.Errorf("native latency histogram %v: schema %v, want 3 (factor 1.1)", s.GetLabel(), h.Schema)
+		}
+		if h.GetSampleCount() != c.GetSampleCount() || h.GetSampleSum() != c.GetSampleSum() || len(h.GetBucket()) != len(c.GetBucket()) {
+			t.Errorf("latency %v: native count %d sum %v, classic %d %v", s.GetLabel(), h.GetSampleCount(), h.GetSampleSum(), c.GetSampleCount(), c.GetSampleSum())
+		}
+		for j, b := range h.GetBucket() {
+			if cb := c.GetBucket()[j]; b.GetUpperBound() != cb.GetUpperBound() || b.GetCumulativeCount() != cb.GetCumulativeCount() {
+				t.Errorf("latency %v bucket %d: native %v, classic %v", s.GetLabel(), j, b, cb)
+			}
+		}
+	}
+	for _, g := range []prometheus.Gatherer{reg, native} {
+		for _, s := range series(t, g, "dbprobe_interruption_duration_seconds", nil) {
+			if s.GetHistogram().Schema != nil {
+				t.Errorf("interruption duration histogram %v is native, want classic only", s.GetLabel())
+			}
+		}
+	}
+	mfs, err := native.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "observer" && mf.GetName() != "dbprobe_observer_info" {
+					t.Errorf("%s carries an observer label", mf.GetName())
+				}
+			}
+		}
 	}
 }
 
