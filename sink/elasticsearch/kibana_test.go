@@ -38,6 +38,13 @@ type lensAttrs struct {
 						SourceField   string `json:"sourceField"`
 						Params        struct {
 							SecondaryFields []string `json:"secondaryFields"`
+							Filters         []struct {
+								Input struct {
+									Query    string `json:"query"`
+									Language string `json:"language"`
+								} `json:"input"`
+								Label string `json:"label"`
+							} `json:"filters"`
 							OrderBy         struct {
 								ColumnID string `json:"columnId"`
 							} `json:"orderBy"`
@@ -202,6 +209,18 @@ func TestKibanaSavedObjects(t *testing.T) {
 						if c.SourceField != "___records___" {
 							allowed = aggregatable
 						}
+					case "filters":
+						// Buckets by KQL queries, on no one field.
+						if len(c.Params.Filters) == 0 || c.DataType != "string" {
+							t.Errorf("%s: filters column with %d filters and dataType %q; want some, string", cw, len(c.Params.Filters), c.DataType)
+						}
+						for _, f := range c.Params.Filters {
+							if f.Input.Language != "kuery" || f.Label == "" {
+								t.Errorf("%s: filter %q: language %q, label %q; want kuery and a label", cw, f.Input.Query, f.Input.Language, f.Label)
+							}
+							checkQuery(cw+" filter "+f.Label, f.Input.Query)
+						}
+						continue
 					default:
 						t.Errorf("%s: operation %s is not checked by this test", cw, c.OperationType)
 					}
