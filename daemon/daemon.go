@@ -48,8 +48,9 @@ type Options struct {
 	RetentionInterval time.Duration
 	// WebConfigFile overrides http.web_config_file (--web.config.file).
 	WebConfigFile string
-	// Registry receives dbprobe's metrics; nil makes a fresh one, served
-	// at /metrics.
+	// Registry receives dbprobe's metrics, all but the latency histograms
+	// (metrics.Metrics keeps those apart and adds them to what /metrics
+	// serves); nil makes a fresh one.
 	Registry *prometheus.Registry
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow

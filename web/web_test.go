@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dbprobe/dbprobe/dashboards/grafana"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/promtest"
 	"github.com/dbprobe/dbprobe/report"
@@ -385,8 +388,9 @@ func TestLiveStatusPage(t *testing.T) {
 
 // TestNativeHistogramsReachPrometheus: a Prometheus with native histograms
 // on negotiates protobuf and stores the latency histograms as native
-// histograms, with the counts dbprobe observed. (The end-to-end test in
-// deploy/prometheus scrapes text, with classic buckets.)
+// histograms, with the counts dbprobe observed, and the dashboard's latency
+// panels find them. (The end-to-end test in deploy/prometheus scrapes text,
+// with classic buckets.)
 func TestNativeHistogramsReachPrometheus(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, metrics.Options{Version: "9.9.9", Observer: "obs"})
@@ -395,21 +399,72 @@ func TestNativeHistogramsReachPrometheus(t *testing.T) {
 	}
 	k := event.StreamKey{Observer: "obs", Target: "db", Mode: event.ModeFresh}
 	m.AddStream(k, time.Second)
-	for i := range 5 {
+	lag := 0.2
+	probe := func(total float64) {
 		m.Observe(&event.Event{Timestamp: time.Now(), Event: event.Meta{Kind: event.KindEvent, Action: event.ActionProbe},
-			DBProbe: event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true},
-				Latency: &event.Latency{Total: 1 + float64(i)}}})
+			DBProbe: event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true}, LagMS: &lag,
+				Latency: &event.Latency{Total: total}}})
+	}
+	for i := range 5 {
+		probe(1 + float64(i))
 	}
 	base := start(t, Options{Gatherer: m.Gatherer(reg), NativeGatherer: m.NativeGatherer(reg)})
 	prom := promtest.Start(t, promtest.Options{Targets: []string{strings.TrimPrefix(base, "http://")}, NativeHistograms: true})
-	q := `histogram_count(dbprobe_probe_duration_seconds{target="db", mode="fresh", phase="total"})`
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
+	q := `histogram_count(dbprobe_probe_duration_seconds{target="db", mode="fresh", phase="total"})`
 	got, err := prom.Await(ctx, q, func(s []promtest.Sample) bool { return len(s) == 1 })
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 	if got[0].Value != "5" {
 		t.Errorf("%s = %s, want 5", q, got[0].Value)
+	}
+
+	// The panels take quantiles of rates: keep probing while Prometheus
+	// scrapes a few times.
+	probing, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-probing.Done():
+				return
+			case <-tick.C:
+				probe(3)
+			}
+		}
+	}()
+	defer func() { stop(); <-done }()
+	qs, err := grafana.Queries(grafana.Dashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked int
+	for _, dq := range qs {
+		if !strings.Contains(dq.Expr, "dbprobe_probe_duration_seconds") && !strings.Contains(dq.Expr, "dbprobe_schedule_lag_seconds") {
+			continue
+		}
+		checked++
+		expr, err := grafana.Expand(dq.Expr, grafana.AllVars("1m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prom.Await(ctx, expr, func(s []promtest.Sample) bool {
+			for _, x := range s {
+				if v, err := strconv.ParseFloat(x.Value, 64); err == nil && !math.IsNaN(v) {
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			t.Errorf("panel %q: no data from native histograms: %v", dq.Panel, err)
+		}
+	}
+	if checked < 3 {
+		t.Errorf("checked %d latency and lag queries of the dashboard, want at least 3", checked)
 	}
 }

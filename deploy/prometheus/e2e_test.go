@@ -226,50 +226,66 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("observer variable names each instance", func(t *testing.T) {
-		// The dashboard's instance variable lists query_result() lines of
-		// dbprobe_observer_info and keeps the instance as the value, the
-		// observer as the text, through its regex.
+		// The dashboard's instance variable runs query_result() and keeps,
+		// of each line, the instance as the value and the observer as the
+		// text, through its regex.
 		var d struct {
 			Templating struct {
-				List []struct{ Name, Regex string } `json:"list"`
+				List []struct {
+					Name  string
+					Regex string
+					Query json.RawMessage // a string for the datasource variable
+				} `json:"list"`
 			} `json:"templating"`
 		}
 		if err := json.Unmarshal(grafana.Dashboard, &d); err != nil {
 			t.Fatal(err)
 		}
 		var re *regexp.Regexp
+		var query string
 		for _, v := range d.Templating.List {
 			if v.Name == "instance" {
 				re = regexp.MustCompile(strings.TrimSuffix(strings.TrimPrefix(v.Regex, "/"), "/"))
+				var q struct{ Query string }
+				if err := json.Unmarshal(v.Query, &q); err != nil {
+					t.Fatalf("instance variable query: %v", err)
+				}
+				query = q.Query
 			}
 		}
-		if re == nil {
-			t.Fatal("the dashboard has no instance variable")
+		inner, ok := strings.CutPrefix(query, "query_result(")
+		if re == nil || !ok {
+			t.Fatalf("the dashboard has no instance variable over query_result(): %q", query)
 		}
-		got, err := prom.Query(t.Context(), "dbprobe_observer_info")
+		expr, err := grafana.Expand(strings.TrimSuffix(inner, ")"), grafana.AllVars(strconv.Itoa(int(end.Sub(start).Seconds())+1)+"s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := prom.Query(t.Context(), expr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != 1 {
-			t.Fatalf("dbprobe_observer_info: %d series, want 1", len(got))
+			t.Fatalf("%s: %d series, want 1", expr, len(got))
 		}
-		// Grafana writes the labels sorted, as Prometheus returns them;
-		// the separator has differed between versions.
-		names := slices.Sorted(maps.Keys(got[0].Labels))
+		// Grafana writes each series as name{labels} value timestamp, the
+		// labels sorted as Prometheus returns them; the separator has
+		// differed between versions.
+		labels := got[0].Labels
 		for _, sep := range []string{",", ", "} {
 			var pairs []string
-			for _, k := range names {
+			for _, k := range slices.Sorted(maps.Keys(labels)) {
 				if k != "__name__" {
-					pairs = append(pairs, fmt.Sprintf("%s=%q", k, got[0].Labels[k]))
+					pairs = append(pairs, fmt.Sprintf("%s=%q", k, labels[k]))
 				}
 			}
-			line := "dbprobe_observer_info{" + strings.Join(pairs, sep) + "} 1 1700000000000"
+			line := labels["__name__"] + "{" + strings.Join(pairs, sep) + "} 1 1700000000000"
 			m := re.FindStringSubmatch(line)
 			if m == nil {
 				t.Fatalf("variable regex %s does not match %s", re, line)
 			}
-			if v, txt := m[re.SubexpIndex("value")], m[re.SubexpIndex("text")]; v != got[0].Labels["instance"] || txt != "e2e" {
-				t.Errorf("variable option from %s = (value %q, text %q), want (%q, %q)", line, v, txt, got[0].Labels["instance"], "e2e")
+			if v, txt := m[re.SubexpIndex("value")], m[re.SubexpIndex("text")]; v != labels["instance"] || txt != "e2e" {
+				t.Errorf("variable option from %s = (value %q, text %q), want (%q, %q)", line, v, txt, labels["instance"], "e2e")
 			}
 		}
 	})

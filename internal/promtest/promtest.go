@@ -76,8 +76,10 @@ type Options struct {
 	RuleFiles []string
 	// BasicAuth, when set, is the user and password of the scrape.
 	BasicAuth [2]string
-	// NativeHistograms turns on the native-histograms feature: the
-	// server then scrapes protobuf and stores native histograms.
+	// NativeHistograms turns on the native-histograms feature flag: the
+	// server then scrapes protobuf and stores native histograms. That is
+	// how Prometheus 2.40 to 3.8 (Debian's 2.42 here) take them; later
+	// versions want scrape_native_histograms in the configuration.
 	NativeHistograms bool
 }
 

@@ -45,7 +45,7 @@ type lensAttrs struct {
 								} `json:"input"`
 								Label string `json:"label"`
 							} `json:"filters"`
-							OrderBy         struct {
+							OrderBy struct {
 								ColumnID string `json:"columnId"`
 							} `json:"orderBy"`
 						} `json:"params"`

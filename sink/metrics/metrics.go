@@ -69,11 +69,13 @@ const (
 // "total" is the whole probe.
 var phases = [...]string{event.PhaseDNS, event.PhaseConnect, event.PhaseQuery, event.PhaseWrite, "total"}
 
-// pooledPhases says which phases pooled streams export. A pooled stream
-// resolves and connects only at its rare reconnects: a histogram of those
-// would hold a handful of samples while costing every scrape as much as
-// one of the fresh stream, which measures both phases of the same endpoint
-// on every probe. The reconnects stay in the events and in phase total.
+// pooledPhases says which phases a pooled stream exports when its target
+// has a fresh stream too. A pooled stream resolves and connects only at
+// its rare reconnects: a histogram of those would hold a handful of
+// samples while costing every scrape as much as the fresh stream's, which
+// measures both phases of the same endpoint on every probe. The
+// reconnects stay in the events and in phase total; a target probed in
+// pooled mode alone keeps every phase.
 var pooledPhases = [len(phases)]bool{false, false, true, true, true}
 
 // MaxServers bounds the distinct servers numbered per target; any further
@@ -175,6 +177,8 @@ type target struct {
 	// phase is the last Blue/Green phase any source reported for the
 	// target, for the status page.
 	phase float64
+	// fresh is set once the target has a fresh stream.
+	fresh bool
 }
 
 // blueGreen holds the series of one source of Blue/Green phases (the mode
@@ -378,7 +382,10 @@ func merged(base, extra prometheus.Gatherer) prometheus.Gatherer {
 
 // AddStream creates the stream's series with their starting values, so
 // that they exist (and rate() and increase() see their first change) before
-// anything happens. interval is the stream's configured probe interval.
+// anything happens; failure classes, latency phases and lazily measured
+// values come with their first measurement. interval is the stream's
+// configured probe interval. Add every stream before observing events: a
+// pooled stream's phases depend on its target having a fresh stream.
 // Observe adds streams it has not seen, without an interval.
 func (m *Metrics) AddStream(k event.StreamKey, interval time.Duration) {
 	m.mu.Lock()
@@ -392,6 +399,9 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 		return s
 	}
 	lv := []string{k.Target, k.Mode}
+	if k.Mode == event.ModeFresh {
+		m.targetLocked(k.Target).fresh = true
+	}
 	s := &stream{
 		m: m, key: k, target: m.targetLocked(k.Target),
 		probes:        m.probes.WithLabelValues(lv...),
@@ -596,7 +606,7 @@ type phaseLatency struct{ classic, native prometheus.Observer }
 // its first measurement: a target without writes has no write histogram,
 // and a pooled stream none for the phases it does not export.
 func (s *stream) observeLatency(phase int, seconds float64) {
-	if s.key.Mode == event.ModePooled && !pooledPhases[phase] {
+	if s.key.Mode == event.ModePooled && s.target.fresh && !pooledPhases[phase] {
 		return
 	}
 	h := s.latency[phase]

@@ -261,9 +261,19 @@ func TestSeriesShape(t *testing.T) {
 		event.ModeFresh:  {"connect", "dns", "query", "total"},
 		event.ModePooled: {"query", "total", "write"},
 	}
+	// A target probed in pooled mode alone keeps every phase: there is no
+	// fresh stream to measure them.
+	alone := event.StreamKey{Observer: key.Observer, Target: "pooled-only", Mode: event.ModePooled}
+	m.AddStream(alone, time.Second)
+	p = probe(0)
+	p.DBProbe.Target, p.DBProbe.Mode = alone.Target, alone.Mode
+	m.Observe(p)
+	if n := len(series(t, reg, "dbprobe_probe_duration_seconds", map[string]string{"target": alone.Target})); n != 5 {
+		t.Errorf("pooled-only target exports %d phases, want all 5", n)
+	}
 	for mode, phases := range want {
 		var got []string
-		for _, s := range series(t, reg, "dbprobe_probe_duration_seconds", map[string]string{"mode": mode}) {
+		for _, s := range series(t, reg, "dbprobe_probe_duration_seconds", map[string]string{"target": key.Target, "mode": mode}) {
 			for _, l := range s.GetLabel() {
 				if l.GetName() == "phase" {
 					got = append(got, l.GetValue())
