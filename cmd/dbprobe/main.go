@@ -38,6 +38,7 @@ func commands() []command {
 		{"run", "probe the configured targets until stopped", runCmd},
 		{"check", "validate the config and probe each target once", checkCmd},
 		{"report", "analyse a journal: interruption windows, cutovers, stale connections", reportCmd},
+		{"reship", "send the documents Elasticsearch refused for good again, once their cause is fixed", reshipCmd},
 		{"lab", "reproduce a Blue/Green switchover and compare dbprobe's report with the ground truth", labCmd},
 		{"version", "print the version", versionCmd},
 	}

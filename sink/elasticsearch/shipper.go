@@ -180,10 +180,7 @@ func New(cfg *config.Elasticsearch, journalDir string, opts Options) (*Shipper, 
 	if err != nil {
 		return nil, err
 	}
-	dl := cfg.DeadLetter
-	if dl == "" {
-		dl = filepath.Join(journalDir, DeadLetterFile)
-	}
+	dl := DeadLetterPath(cfg, journalDir)
 	s := &Shipper{
 		cfg:       cfg,
 		dir:       journalDir,

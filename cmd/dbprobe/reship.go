@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+
+	"github.com/dbprobe/dbprobe/sink/elasticsearch"
+)
+
+// reshipShown bounds the refusals listed one by one; the rest are counted.
+const reshipShown = 10
+
+// reshipCmd is `dbprobe reship`: the documents Elasticsearch refused for
+// good, sent again once their cause is fixed.
+func reshipCmd(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("dbprobe reship", flag.ContinueOnError)
+	cfgPath := fs.String("config", "dbprobe.yaml", "configuration file (sinks.elasticsearch: where to send, and the dead-letter file)")
+	file := fs.String("file", "", "dead-letter file to send again (default: sinks.elasticsearch.dead_letter, or the one in the journal directory)")
+	if help, err := parseFlags(fs, args, e); help || err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, e)
+	if err != nil {
+		return err
+	}
+	es := cfg.Sinks.Elasticsearch
+	if es == nil {
+		return usageError{fmt.Errorf("%s has no sinks.elasticsearch: nothing to reship to", *cfgPath)}
+	}
+	path := *file
+	if path == "" {
+		path = elasticsearch.DeadLetterPath(es, cfg.Sinks.Journal.Dir)
+	}
+	c, err := elasticsearch.NewClient(es)
+	if err != nil {
+		return usageError{err}
+	}
+	res, err := c.Reship(ctx, path)
+	if res != nil {
+		fmt.Fprintf(e.stdout, "%s:\n", path)
+		fmt.Fprintf(e.stdout, "  stored now:            %d\n", res.Stored)
+		fmt.Fprintf(e.stdout, "  already stored:        %d\n", res.AlreadyStored)
+		fmt.Fprintf(e.stdout, "  refused again:         %d\n", len(res.Refused))
+		fmt.Fprintf(e.stdout, "  rejected for now:      %d\n", len(res.Later))
+		fmt.Fprintf(e.stdout, "  not events (skipped):  %d\n", res.NotEvents)
+		fmt.Fprintf(e.stdout, "  unreadable (skipped):  %d\n", res.Unreadable)
+		for i, r := range slices.Concat(res.Refused, res.Later) {
+			if i == reshipShown {
+				fmt.Fprintf(e.stdout, "  ... and %d more\n", len(res.Refused)+len(res.Later)-reshipShown)
+				break
+			}
+			fmt.Fprintf(e.stdout, "  event %s: %d %s: %s\n", r.EventID, r.Status, r.Type, r.Reason)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("reship %s: %w", path, err)
+	}
+	if !res.Done() {
+		return errors.New("some documents are still not stored; the file keeps every record: fix the cause and run reship again")
+	}
+	fmt.Fprintln(e.stdout, "Every document of the file is in Elasticsearch. Delete the file, if you like, while dbprobe is stopped (a running dbprobe appends to it).")
+	return nil
+}
