@@ -46,21 +46,29 @@ func reshipCmd(ctx context.Context, args []string, e *env) error {
 		fmt.Fprintf(e.stdout, "  refused again:         %d\n", len(res.Refused))
 		fmt.Fprintf(e.stdout, "  rejected for now:      %d\n", len(res.Later))
 		fmt.Fprintf(e.stdout, "  not events (skipped):  %d\n", res.NotEvents)
-		fmt.Fprintf(e.stdout, "  unreadable (skipped):  %d\n", res.Unreadable)
+		fmt.Fprintf(e.stdout, "  cut short (skipped):   %d\n", res.Torn)
+		fmt.Fprintf(e.stdout, "  unreadable:            %d\n", res.Unreadable)
 		for i, r := range slices.Concat(res.Refused, res.Later) {
 			if i == reshipShown {
 				fmt.Fprintf(e.stdout, "  ... and %d more\n", len(res.Refused)+len(res.Later)-reshipShown)
 				break
 			}
-			fmt.Fprintf(e.stdout, "  event %s: %d %s: %s\n", r.EventID, r.Status, r.Type, r.Reason)
+			id := "event " + r.EventID
+			if r.EventID == "" {
+				id = "document _id " + r.DocID
+			}
+			fmt.Fprintf(e.stdout, "  %s: %d %s: %s\n", id, r.Status, r.Type, r.Reason)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("reship %s: %w", path, err)
 	}
+	if res.Unreadable > 0 {
+		return errors.New("the file's last line is not a whole record: dbprobe may be writing it, or a crash cut it short and dbprobe has not restarted since to write it again; run reship again later")
+	}
 	if !res.Done() {
 		return errors.New("some documents are still not stored; the file keeps every record: fix the cause and run reship again")
 	}
-	fmt.Fprintln(e.stdout, "Every document of the file is in Elasticsearch. Delete the file, if you like, while dbprobe is stopped (a running dbprobe appends to it).")
+	fmt.Fprintln(e.stdout, "Every document of the file is in Elasticsearch. To delete the file, stop dbprobe (it appends to the file), run reship again, and delete it if reship still says this.")
 	return nil
 }

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/dbprobe/dbprobe/config"
 )
@@ -26,42 +29,62 @@ func DeadLetterPath(cfg *config.Elasticsearch, journalDir string) string {
 
 // ReshipResult says what became of the records of a dead-letter file.
 type ReshipResult struct {
-	// Stored were accepted now; AlreadyStored were there already (an
-	// earlier reship, or a replay), refused as duplicates of their _id.
+	// Stored were accepted now; AlreadyStored were in the data stream
+	// already (an earlier reship, or a replay).
 	Stored, AlreadyStored int
 	// Refused were refused again, for the reason Elasticsearch gives.
 	Refused []Refusal
 	// Later were refused for now (a busy cluster, a blocked index): run
 	// the reship again.
 	Later []Refusal
-	// NotEvents are journal lines that were not JSON: nothing to send.
+	// NotEvents are journal lines that were not events (not JSON, or JSON
+	// without an event ID): nothing to send.
 	NotEvents int
+	// Torn are lines a crash cut short: the shipper wrote the record
+	// again when it restarted, on a later line.
+	Torn int
 	// Unreadable are lines of the file that are not dead-letter records,
-	// such as a last line cut short by a crash.
+	// the last one included: a record dbprobe is writing, or one a crash
+	// cut short that no restart has written again yet.
 	Unreadable int
 }
 
 // Refusal is one document Elasticsearch did not store.
 type Refusal struct {
-	EventID string
-	Status  int
-	Type    string
-	Reason  string
+	EventID, DocID string
+	Status         int
+	Type, Reason   string
 }
 
 // Done reports whether every document of the file is now stored.
-func (r *ReshipResult) Done() bool { return len(r.Refused) == 0 && len(r.Later) == 0 }
+func (r *ReshipResult) Done() bool {
+	return len(r.Refused) == 0 && len(r.Later) == 0 && r.Unreadable == 0
+}
 
-// reshipBatch bounds the documents of one _bulk request; dead letters are
-// few, and a mapping error is no reason to send megabytes at once.
-const reshipBatch = 500
+// Bounds of one _bulk request: dead letters are few, and a mapping error
+// is no reason to send megabytes at once.
+const (
+	reshipBatch      = 500
+	reshipBatchBytes = 5 << 20
+)
+
+// dataStreamRE is the shape of the data stream names dbprobe writes (a
+// name goes into the request path).
+var dataStreamRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,254}$`)
+
+// recordStart begins every dead-letter record: a line that does not parse
+// may hold, after a fragment a crash cut short, the whole record written
+// again on restart.
+var recordStart = []byte(`{"@timestamp"`)
 
 // Reship sends every document of the dead-letter file at path to its data
-// stream again, after the cause of their refusal was fixed. Each goes with
-// `create` and its _id, as the shipper sent it: a document already stored
-// is refused as a duplicate, so Reship can run any number of times. The
-// file is only read, never changed: a running dbprobe may be appending to
-// it. A failed request ends Reship with what it did so far.
+// stream again, after the cause of their refusal was fixed. It first looks
+// up which _ids the data stream holds already, in any of its backing
+// indices, and sends the others with `create` and their _id, as the
+// shipper did: Reship can run any number of times, across rollovers, and
+// stores a document once. The file is only read, never changed: a running
+// dbprobe may be appending to it. A failed request ends Reship with what it
+// did so far.
 func (c *Client) Reship(ctx context.Context, path string) (*ReshipResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -72,85 +95,185 @@ func (c *Client) Reship(ctx context.Context, path string) (*ReshipResult, error)
 	// Records go to the data stream the shipper wrote to then, which the
 	// configuration may have changed since.
 	var stream string
-	var body bytes.Buffer
-	var batch []string // event IDs of the documents in body
+	var batch []deadRecord
+	var size int
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		ans, _, err := c.bulk(ctx, stream, body.Bytes())
-		if err == nil && len(ans.Items) != len(batch) {
-			err = fmt.Errorf("elasticsearch answered %d bulk items for %d documents", len(ans.Items), len(batch))
-		}
-		if err != nil {
-			return fmt.Errorf("send %d documents to %s: %w", len(batch), stream, err)
-		}
-		for k, a := range ans.Items {
-			r := a.Create
-			if r == nil {
-				r = a.Index
-			}
-			if r == nil {
-				r = &bulkResult{Status: http.StatusInternalServerError}
-			}
-			no := Refusal{EventID: batch[k], Status: r.Status, Reason: http.StatusText(r.Status)}
-			if r.Error != nil {
-				no.Type, no.Reason = r.Error.Type, r.Error.text()
-			}
-			switch {
-			case r.Status >= 200 && r.Status < 300:
-				res.Stored++
-			case r.Status == http.StatusConflict:
-				res.AlreadyStored++
-			case retryItem(r.Status):
-				res.Later = append(res.Later, no)
-			default:
-				res.Refused = append(res.Refused, no)
-			}
-		}
-		// The transport may still hold the sent bytes (see bulk): the
-		// next batch gets a buffer of its own.
-		body = bytes.Buffer{}
-		batch = batch[:0]
-		return nil
+		err := c.reshipBatch(ctx, stream, batch, res)
+		batch, size = batch[:0], 0
+		return err
 	}
 	rd := bufio.NewReader(f)
+	// A line that is not a record is torn if more lines follow it.
+	bad := false
 	for {
 		line, err := rd.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			var rec deadRecord
-			switch {
-			case json.Unmarshal(line, &rec) != nil || rec.DataStream == "":
-				res.Unreadable++
-			case rec.Text != "" || len(rec.Document) == 0:
-				res.NotEvents++
-			case rec.DocID == "":
-				res.Unreadable++
-			default:
-				if rec.DataStream != stream || len(batch) == reshipBatch {
-					if ferr := flush(); ferr != nil {
-						return res, ferr
-					}
-					stream = rec.DataStream
+		rec, kind := parseDeadRecord(line)
+		if kind != blank && bad {
+			res.Torn++
+			bad = false
+		}
+		switch kind {
+		case unreadable:
+			bad = true
+		case notEvent:
+			res.NotEvents++
+		case send:
+			if rec.DataStream != stream || len(batch) == reshipBatch || size+len(rec.Document) > reshipBatchBytes {
+				if ferr := flush(); ferr != nil {
+					return res, ferr
 				}
-				id, _ := json.Marshal(rec.DocID) // a string always encodes
-				body.WriteString(`{"create":{"_id":`)
-				body.Write(id)
-				body.WriteString("}}\n")
-				body.Write(rec.Document)
-				body.WriteByte('\n')
-				batch = append(batch, rec.EventID)
+				stream = rec.DataStream
 			}
+			batch = append(batch, rec)
+			size += len(rec.Document)
 		}
 		if errors.Is(err, io.EOF) {
+			if bad {
+				res.Unreadable++
+			}
 			break
 		}
 		if err != nil {
 			return res, fmt.Errorf("read dead-letter file: %w", err)
 		}
 	}
-	if err := flush(); err != nil {
-		return res, err
+	return res, flush()
+}
+
+// What a line of the dead-letter file holds.
+const (
+	blank = iota
+	unreadable
+	notEvent
+	send
+)
+
+// parseDeadRecord reads one line of the file.
+func parseDeadRecord(line []byte) (rec deadRecord, kind int) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return rec, blank
 	}
-	return res, nil
+	if json.Unmarshal(line, &rec) != nil {
+		// Files written before the shipper ended a torn line have the
+		// record written again glued to the fragment: the first place a
+		// record starts and parses (its document starts alike, later).
+		from, ok := 1, false
+		for !ok {
+			i := bytes.Index(line[from:], recordStart)
+			if i < 0 {
+				return rec, unreadable
+			}
+			from += i
+			ok = json.Unmarshal(line[from:], &rec) == nil
+			from++
+		}
+	}
+	switch {
+	case !dataStreamRE.MatchString(rec.DataStream):
+		return rec, unreadable
+	case rec.Text != "" || len(rec.Document) == 0 || rec.DocID == "":
+		return rec, notEvent
+	}
+	return rec, send
+}
+
+// reshipBatch sends the records of batch that stream does not hold yet.
+func (c *Client) reshipBatch(ctx context.Context, stream string, batch []deadRecord, res *ReshipResult) error {
+	ids := make([]string, len(batch))
+	for i, r := range batch {
+		ids[i] = r.DocID
+	}
+	have, err := c.storedIDs(ctx, stream, ids)
+	if err != nil {
+		return fmt.Errorf("look up %d documents in %s: %w", len(ids), stream, err)
+	}
+	var body bytes.Buffer
+	var sent []*deadRecord
+	for i := range batch {
+		r := &batch[i]
+		if have[r.DocID] {
+			res.AlreadyStored++
+			continue
+		}
+		id, _ := json.Marshal(r.DocID) // a string always encodes
+		body.WriteString(`{"create":{"_id":`)
+		body.Write(id)
+		body.WriteString("}}\n")
+		body.Write(r.Document)
+		body.WriteByte('\n')
+		sent = append(sent, r)
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	// A fresh body per batch: the transport may still hold the bytes of
+	// the last one (see bulk).
+	ans, _, err := c.bulk(ctx, stream, body.Bytes())
+	if err == nil && len(ans.Items) != len(sent) {
+		err = fmt.Errorf("elasticsearch answered %d bulk items for %d documents", len(ans.Items), len(sent))
+	}
+	if err != nil {
+		return fmt.Errorf("send %d documents to %s: %w", len(sent), stream, err)
+	}
+	for k, a := range ans.Items {
+		r := a.Create
+		if r == nil {
+			r = a.Index
+		}
+		if r == nil {
+			r = &bulkResult{Status: http.StatusInternalServerError}
+		}
+		no := Refusal{EventID: sent[k].EventID, DocID: sent[k].DocID, Status: r.Status, Reason: http.StatusText(r.Status)}
+		if r.Error != nil {
+			no.Type, no.Reason = r.Error.Type, r.Error.text()
+		}
+		switch {
+		case r.Status >= 200 && r.Status < 300:
+			res.Stored++
+		case r.Status == http.StatusConflict:
+			res.AlreadyStored++
+		case retryItem(r.Status):
+			res.Later = append(res.Later, no)
+		default:
+			res.Refused = append(res.Refused, no)
+		}
+	}
+	return nil
+}
+
+// storedIDs returns which of ids stream holds, in any backing index: a
+// `create` is refused as a duplicate only within one.
+func (c *Client) storedIDs(ctx context.Context, stream string, ids []string) (map[string]bool, error) {
+	q, err := json.Marshal(map[string]any{
+		"size":    len(ids),
+		"_source": false,
+		"query":   map[string]any{"ids": map[string]any{"values": ids}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode search: %w", err)
+	}
+	var ans struct {
+		Hits struct {
+			Hits []struct {
+				ID string `json:"_id"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	err = c.call(ctx, esapi.SearchRequest{Index: []string{stream}, Body: bytes.NewReader(q), FilterPath: []string{"hits.hits._id"}}, &ans)
+	var re *ResponseError
+	if errors.As(err, &re) && re.Type == "index_not_found_exception" {
+		return nil, nil // no data stream yet: nothing stored
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(ans.Hits.Hits))
+	for _, h := range ans.Hits.Hits {
+		have[h.ID] = true
+	}
+	return have, nil
 }

@@ -14,9 +14,10 @@ import (
 )
 
 // TestReship: the shipper dead-letters three poisons (a document the
-// cluster refuses, one of the wrong type, a line that is not JSON); once
-// the cluster's cause is gone, a reship stores the first, leaves the other
-// two and the file untouched, and a second reship stores nothing twice.
+// cluster refuses, one of the wrong type, a line that is not JSON) after a
+// record a crash cut short; once the cluster's cause is gone, a reship
+// stores the first, leaves the others and the file untouched, and later
+// reships store nothing twice, even after a rollover.
 func TestReship(t *testing.T) {
 	es := newFake(t, esfake.Options{})
 	dir := t.TempDir()
@@ -34,11 +35,19 @@ func TestReship(t *testing.T) {
 		return 0
 	})
 	cfg := esConfig(t, es.URL)
-	shipJournal(t, cfg, dir, Options{})
 	path := DeadLetterPath(cfg, dir)
+	const fragment = `{"@timestamp":"2026-03-01T12:00:00Z","data_str`
+	if err := os.WriteFile(path, []byte(fragment), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	shipJournal(t, cfg, dir, Options{})
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The shipper ends the torn line before its first record.
+	if first, rest, _ := strings.Cut(string(before), "\n"); first != fragment || strings.Count(rest, "\n") != 3 {
+		t.Fatalf("dead-letter file after a torn record:\n%s\nwant the fragment alone on its line, then 3 records", before)
 	}
 	c, err := NewClient(cfg)
 	if err != nil {
@@ -59,14 +68,14 @@ func TestReship(t *testing.T) {
 	t.Run("cause still there", func(t *testing.T) {
 		status = http.StatusTooManyRequests
 		res := reship(t)
-		if res.Stored != 0 || len(res.Later) != 1 || res.Later[0].EventID != events[70].Event.ID || len(res.Refused) != 1 || res.NotEvents != 1 || res.Done() {
-			t.Errorf("reship while the cluster still rejects = %+v; want the document for later, the mistyped one refused, one not an event", res)
+		if res.Stored != 0 || len(res.Later) != 1 || res.Later[0].EventID != events[70].Event.ID || len(res.Refused) != 1 || res.NotEvents != 1 || res.Torn != 1 || res.Done() {
+			t.Errorf("reship while the cluster still rejects = %+v; want the document for later, the mistyped one refused, one not an event, one torn line", res)
 		}
 	})
 	t.Run("cause fixed", func(t *testing.T) {
 		es.SetItemFault(nil)
 		res := reship(t)
-		if res.Stored != 1 || res.AlreadyStored != 0 || len(res.Refused) != 1 || res.NotEvents != 1 || res.Done() {
+		if res.Stored != 1 || res.AlreadyStored != 0 || len(res.Refused) != 1 || res.NotEvents != 1 || res.Unreadable != 0 || res.Done() {
 			t.Errorf("reship = %+v; want 1 stored, 1 refused, 1 not an event", res)
 		}
 		if r := res.Refused[0]; r.EventID != events[30].Event.ID || r.Status != http.StatusBadRequest || r.Type == "" {
@@ -85,14 +94,54 @@ func TestReship(t *testing.T) {
 			t.Errorf("event 70 stored %d times; want 1", n)
 		}
 	})
-	t.Run("torn last line", func(t *testing.T) {
-		torn := filepath.Join(t.TempDir(), "dead.jsonl")
-		if err := os.WriteFile(torn, append(bytes.Clone(before), `{"@timestamp":"2026-`...), 0o600); err != nil {
+	t.Run("after a rollover", func(t *testing.T) {
+		// A create is refused as a duplicate only within one backing
+		// index: reship looks the _ids up in the whole data stream.
+		req, err := http.NewRequest(http.MethodPost, es.URL+"/"+testStream+"/_rollover", nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := c.Reship(context.Background(), torn)
-		if err != nil || res.Unreadable != 1 || res.AlreadyStored != 1 {
-			t.Errorf("reship of a torn file = %+v, %v; want one unreadable line, the rest as before", res, err)
+		resp, err := es.Client().Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("rollover: %v %v", resp, err)
+		}
+		resp.Body.Close()
+		res := reship(t)
+		if res.Stored != 0 || res.AlreadyStored != 1 {
+			t.Errorf("reship after a rollover = %+v; want the document already stored", res)
+		}
+		if n := es.IDCounts(testStream)[refused]; n != 1 {
+			t.Errorf("event 70 stored %d times; want 1", n)
+		}
+	})
+	t.Run("damaged files", func(t *testing.T) {
+		lines := strings.SplitAfter(strings.TrimSuffix(string(before), "\n"), "\n")
+		record := lines[len(lines)-1] // event 70's
+		tests := []struct {
+			name, file string
+			want       ReshipResult
+		}{
+			// Written by a dbprobe that did not end the torn line: the
+			// record written again is glued to the fragment.
+			{"glued to a fragment", fragment + record, ReshipResult{AlreadyStored: 1}},
+			{"torn last line, dbprobe still writing", record + "\n" + fragment, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
+			{"JSON line that is no event", strings.Replace(record, `"_id"`, `"no_id"`, 1), ReshipResult{NotEvents: 1}},
+			{"data stream name with a path in it", strings.Replace(record, `"data_stream":"`, `"data_stream":"../_all/`, 1), ReshipResult{Unreadable: 1}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				p := filepath.Join(t.TempDir(), "dead.jsonl")
+				if err := os.WriteFile(p, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				res, err := c.Reship(context.Background(), p)
+				if err != nil || res.AlreadyStored != tc.want.AlreadyStored || res.Unreadable != tc.want.Unreadable || res.NotEvents != tc.want.NotEvents || res.Stored != 0 {
+					t.Errorf("reship = %+v, %v; want %+v", res, err, tc.want)
+				}
+				if res.Done() != (tc.want.Unreadable == 0) {
+					t.Errorf("Done() = %v with %d unreadable lines", res.Done(), res.Unreadable)
+				}
+			})
 		}
 	})
 	t.Run("cluster down", func(t *testing.T) {

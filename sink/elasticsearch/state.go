@@ -119,9 +119,17 @@ func (d *deadLetter) add(r *deadRecord, line []byte) error {
 		if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
 			return fmt.Errorf("create dead-letter dir: %w", err)
 		}
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(d.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
 			return fmt.Errorf("open dead-letter file: %w", err)
+		}
+		// A crash may have cut the last record short; this record, the
+		// same one written again, goes on a line of its own.
+		if st, err := f.Stat(); err == nil && st.Size() > 0 {
+			last := make([]byte, 1)
+			if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+				b = append([]byte{'\n'}, b...)
+			}
 		}
 		d.f = f
 	}
