@@ -63,11 +63,15 @@ func reshipCmd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("reship %s: %w", path, err)
 	}
-	if res.Unreadable > 0 {
-		return errors.New("the file's last line is not a whole record: dbprobe may be writing it, or a crash cut it short and dbprobe has not restarted since to write it again; run reship again later")
-	}
 	if !res.Done() {
-		return errors.New("some documents are still not stored; the file keeps every record: fix the cause and run reship again")
+		msg := "some documents are still not stored; the file keeps every record: fix the cause and run reship again"
+		if res.Unreadable > 0 {
+			msg = fmt.Sprintf("%d line(s) are no whole records (a last line dbprobe is writing, or one a crash cut short before dbprobe restarted, or a damaged record): look at them, and run reship again", res.Unreadable)
+			if len(res.Refused)+len(res.Later) > 0 {
+				msg += "; some documents are still not stored too"
+			}
+		}
+		return errors.New(msg)
 	}
 	fmt.Fprintln(e.stdout, "Every document of the file is in Elasticsearch. To delete the file, stop dbprobe (it appends to the file), run reship again, and delete it if reship still says this.")
 	return nil

@@ -40,12 +40,13 @@ type ReshipResult struct {
 	// NotEvents are journal lines that were not events (not JSON, or JSON
 	// without an event ID): nothing to send.
 	NotEvents int
-	// Torn are lines a crash cut short: the shipper wrote the record
-	// again when it restarted, on a later line.
+	// Torn are records a crash cut short, which the shipper ended when it
+	// restarted: it sent the journal line again, and wrote the record again
+	// if Elasticsearch refused it again.
 	Torn int
-	// Unreadable are lines of the file that are not dead-letter records,
-	// the last one included: a record dbprobe is writing, or one a crash
-	// cut short that no restart has written again yet.
+	// Unreadable are lines that are not records: a last line without its
+	// newline (dbprobe may be writing it, or a crash cut it short and
+	// dbprobe has not restarted), or a damaged record.
 	Unreadable int
 }
 
@@ -106,18 +107,14 @@ func (c *Client) Reship(ctx context.Context, path string) (*ReshipResult, error)
 		return err
 	}
 	rd := bufio.NewReader(f)
-	// A line that is not a record is torn if more lines follow it.
-	bad := false
 	for {
 		line, err := rd.ReadBytes('\n')
 		rec, kind := parseDeadRecord(line)
-		if kind != blank && bad {
-			res.Torn++
-			bad = false
-		}
 		switch kind {
+		case torn:
+			res.Torn++
 		case unreadable:
-			bad = true
+			res.Unreadable++
 		case notEvent:
 			res.NotEvents++
 		case send:
@@ -131,9 +128,6 @@ func (c *Client) Reship(ctx context.Context, path string) (*ReshipResult, error)
 			size += len(rec.Document)
 		}
 		if errors.Is(err, io.EOF) {
-			if bad {
-				res.Unreadable++
-			}
 			break
 		}
 		if err != nil {
@@ -146,13 +140,16 @@ func (c *Client) Reship(ctx context.Context, path string) (*ReshipResult, error)
 // What a line of the dead-letter file holds.
 const (
 	blank = iota
+	torn
 	unreadable
 	notEvent
 	send
 )
 
-// parseDeadRecord reads one line of the file.
+// parseDeadRecord reads one line of the file, with its newline if it has
+// one.
 func parseDeadRecord(line []byte) (rec deadRecord, kind int) {
+	ended := bytes.HasSuffix(line, []byte("\n"))
 	line = bytes.TrimSpace(line)
 	if len(line) == 0 {
 		return rec, blank
@@ -165,6 +162,12 @@ func parseDeadRecord(line []byte) (rec deadRecord, kind int) {
 		for !ok {
 			i := bytes.Index(line[from:], recordStart)
 			if i < 0 {
+				// The shipper writes a record and its newline at once,
+				// and JSON holds no raw newline: a record cut short but
+				// ended was ended by the shipper's restart.
+				if ended && bytes.HasPrefix(line, recordStart) {
+					return rec, torn
+				}
 				return rec, unreadable
 			}
 			from += i
@@ -249,7 +252,9 @@ func (c *Client) reshipBatch(ctx context.Context, stream string, batch []deadRec
 // `create` is refused as a duplicate only within one.
 func (c *Client) storedIDs(ctx context.Context, stream string, ids []string) (map[string]bool, error) {
 	q, err := json.Marshal(map[string]any{
-		"size":    len(ids),
+		// More than len(ids): an earlier dbprobe may have stored an _id in
+		// several backing indices. Within the default max_result_window.
+		"size":    10000,
 		"_source": false,
 		"query":   map[string]any{"ids": map[string]any{"values": ids}},
 	})
@@ -263,12 +268,18 @@ func (c *Client) storedIDs(ctx context.Context, stream string, ids []string) (ma
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	err = c.call(ctx, esapi.SearchRequest{Index: []string{stream}, Body: bytes.NewReader(q), FilterPath: []string{"hits.hits._id"}}, &ans)
+	// A shard that does not answer must fail the search, not hide its
+	// documents: they would be sent again.
+	partial := false
+	err = c.call(ctx, esapi.SearchRequest{Index: []string{stream}, Body: bytes.NewReader(q),
+		AllowPartialSearchResults: &partial, FilterPath: []string{"hits.hits._id"}}, &ans)
 	var re *ResponseError
-	if errors.As(err, &re) && re.Type == "index_not_found_exception" {
+	switch {
+	case errors.As(err, &re) && re.Type == "index_not_found_exception":
 		return nil, nil // no data stream yet: nothing stored
-	}
-	if err != nil {
+	case errors.As(err, &re) && re.Status == http.StatusForbidden:
+		return nil, fmt.Errorf("%w (reship searches the data stream first: it needs the read privilege on it, besides create_doc)", err)
+	case err != nil:
 		return nil, err
 	}
 	have := make(map[string]bool, len(ans.Hits.Hits))

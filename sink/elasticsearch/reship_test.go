@@ -125,8 +125,10 @@ func TestReship(t *testing.T) {
 			// record written again is glued to the fragment.
 			{"glued to a fragment", fragment + record, ReshipResult{AlreadyStored: 1}},
 			{"torn last line, dbprobe still writing", record + "\n" + fragment, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
+			{"torn line a restart ended", fragment + "\n\n" + record + "\n", ReshipResult{AlreadyStored: 1, Torn: 1}},
 			{"JSON line that is no event", strings.Replace(record, `"_id"`, `"no_id"`, 1), ReshipResult{NotEvents: 1}},
-			{"data stream name with a path in it", strings.Replace(record, `"data_stream":"`, `"data_stream":"../_all/`, 1), ReshipResult{Unreadable: 1}},
+			{"data stream name with a path in it", strings.Replace(record, `"data_stream":"`, `"data_stream":"../_all/`, 1) + "\n" + record, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
+			{"a line that is no record", "garbage\n\n\n", ReshipResult{Unreadable: 1}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +137,7 @@ func TestReship(t *testing.T) {
 					t.Fatal(err)
 				}
 				res, err := c.Reship(context.Background(), p)
-				if err != nil || res.AlreadyStored != tc.want.AlreadyStored || res.Unreadable != tc.want.Unreadable || res.NotEvents != tc.want.NotEvents || res.Stored != 0 {
+				if err != nil || res.AlreadyStored != tc.want.AlreadyStored || res.Unreadable != tc.want.Unreadable || res.Torn != tc.want.Torn || res.NotEvents != tc.want.NotEvents || res.Stored != 0 {
 					t.Errorf("reship = %+v, %v; want %+v", res, err, tc.want)
 				}
 				if res.Done() != (tc.want.Unreadable == 0) {
@@ -153,10 +155,48 @@ func TestReship(t *testing.T) {
 			t.Errorf("Reship with the cluster answering 503 = %v; want its ResponseError", err)
 		}
 	})
+	t.Run("key without read", func(t *testing.T) {
+		es.Deny(func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/_search") })
+		defer es.Deny(nil)
+		_, err := c.Reship(context.Background(), path)
+		var re *ResponseError
+		if !errors.As(err, &re) || re.Status != http.StatusForbidden || !strings.Contains(err.Error(), "read privilege") {
+			t.Errorf("Reship with searches forbidden = %v; want the 403, naming the read privilege", err)
+		}
+	})
 	t.Run("no file", func(t *testing.T) {
 		_, err := c.Reship(context.Background(), filepath.Join(t.TempDir(), "none.jsonl"))
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Reship of a missing file = %v; want ErrNotExist", err)
 		}
 	})
+}
+
+// TestShipperEndsTornDeadLetter: a dead-letter file whose last record a
+// crash cut short gets its newline when the shipper starts, even when no
+// document is dead-lettered again (it was stored when sent again): the
+// fragment is then a torn line, not one still being written, and reship
+// can finish.
+func TestShipperEndsTornDeadLetter(t *testing.T) {
+	es := newFake(t, esfake.Options{})
+	dir := t.TempDir()
+	appendEvents(t, dir, probeEvents("obs-a", 0, 10), 64<<20)
+	cfg := esConfig(t, es.URL)
+	path := DeadLetterPath(cfg, dir)
+	const fragment = `{"@timestamp":"2026-03-01T12:00:00Z","data_str`
+	if err := os.WriteFile(path, []byte(fragment), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	shipJournal(t, cfg, dir, Options{})
+	if b, err := os.ReadFile(path); err != nil || string(b) != fragment+"\n" {
+		t.Fatalf("dead-letter file = %q, %v; want the fragment ended", b, err)
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Reship(context.Background(), path)
+	if err != nil || res.Torn != 1 || !res.Done() {
+		t.Errorf("reship = %+v, %v; want one torn line, done", res, err)
+	}
 }

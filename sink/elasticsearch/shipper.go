@@ -245,6 +245,12 @@ func (s *Shipper) Run(ctx context.Context) {
 			s.log.Error("closing the dead-letter file failed", "err", err)
 		}
 	}()
+	// A crash may have cut the file's last record short: end it now, so
+	// that the next record is whole on its own line and reship can tell
+	// the fragment from a record being written.
+	if err := s.dead.openExisting(); err != nil {
+		s.log.Error("opening the dead-letter file failed; retried at the next dead letter", "err", err)
+	}
 
 	for ctx.Err() == nil {
 		s.retain()

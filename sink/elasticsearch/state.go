@@ -119,24 +119,49 @@ func (d *deadLetter) add(r *deadRecord, line []byte) error {
 		if err := os.MkdirAll(filepath.Dir(d.path), 0o750); err != nil {
 			return fmt.Errorf("create dead-letter dir: %w", err)
 		}
-		f, err := os.OpenFile(d.path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("open dead-letter file: %w", err)
+		if err := d.open(os.O_CREATE); err != nil {
+			return err
 		}
-		// A crash may have cut the last record short; this record, the
-		// same one written again, goes on a line of its own.
-		if st, err := f.Stat(); err == nil && st.Size() > 0 {
-			last := make([]byte, 1)
-			if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-				b = append([]byte{'\n'}, b...)
-			}
-		}
-		d.f = f
 	}
 	if _, err := d.f.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("write dead-letter file: %w", err)
 	}
 	d.dirty = true
+	return nil
+}
+
+// openExisting opens the file if it exists, ending a last line a crash cut
+// short.
+func (d *deadLetter) openExisting() error {
+	if d.f != nil {
+		return nil
+	}
+	err := d.open(0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// open opens the file for appending (flags may add os.O_CREATE). A record
+// and its newline are written at once, so a last byte other than a newline
+// is a record a crash cut short: it gets its newline, and the record,
+// written again as its journal line is shipped again, a line of its own.
+func (d *deadLetter) open(flags int) error {
+	f, err := os.OpenFile(d.path, os.O_RDWR|os.O_APPEND|flags, 0o640)
+	if err != nil {
+		return fmt.Errorf("open dead-letter file: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return fmt.Errorf("end the torn last line of the dead-letter file: %w", err)
+			}
+		}
+	}
+	d.f = f
 	return nil
 }
 
