@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
@@ -35,19 +36,14 @@ func TestReship(t *testing.T) {
 		return 0
 	})
 	cfg := esConfig(t, es.URL)
-	path := DeadLetterPath(cfg, dir)
-	const fragment = `{"@timestamp":"2026-03-01T12:00:00Z","data_str`
-	if err := os.WriteFile(path, []byte(fragment), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	shipJournal(t, cfg, dir, Options{})
+	path := shipAfterCrash(t, cfg, dir)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The shipper ends the torn line before its first record.
-	if first, rest, _ := strings.Cut(string(before), "\n"); first != fragment || strings.Count(rest, "\n") != 3 {
-		t.Fatalf("dead-letter file after a torn record:\n%s\nwant the fragment alone on its line, then 3 records", before)
+	if first, rest, _ := strings.Cut(string(before), "\n"); first != tornRecord || strings.Count(rest, "\n") != 3 {
+		t.Fatalf("dead-letter file after a torn record:\n%s\nwant the torn record alone on its line, then 3 records", before)
 	}
 	c, err := NewClient(cfg)
 	if err != nil {
@@ -122,10 +118,10 @@ func TestReship(t *testing.T) {
 			want       ReshipResult
 		}{
 			// Written by a dbprobe that did not end the torn line: the
-			// record written again is glued to the fragment.
-			{"glued to a fragment", fragment + record, ReshipResult{AlreadyStored: 1}},
-			{"torn last line, dbprobe still writing", record + "\n" + fragment, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
-			{"torn line a restart ended", fragment + "\n\n" + record + "\n", ReshipResult{AlreadyStored: 1, Torn: 1}},
+			// record written again is glued to the torn one.
+			{"glued to a torn record", tornRecord + record, ReshipResult{AlreadyStored: 1}},
+			{"torn last line, dbprobe still writing", record + "\n" + tornRecord, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
+			{"torn line a restart ended", tornRecord + "\n\n" + record + "\n", ReshipResult{AlreadyStored: 1, Torn: 1}},
 			{"JSON line that is no event", strings.Replace(record, `"_id"`, `"no_id"`, 1), ReshipResult{NotEvents: 1}},
 			{"data stream name with a path in it", strings.Replace(record, `"data_stream":"`, `"data_stream":"../_all/`, 1) + "\n" + record, ReshipResult{AlreadyStored: 1, Unreadable: 1}},
 			{"a line that is no record", "garbage\n\n\n", ReshipResult{Unreadable: 1}},
@@ -172,24 +168,34 @@ func TestReship(t *testing.T) {
 	})
 }
 
+// tornRecord is the start of a dead-letter record a crash cut short.
+const tornRecord = `{"@timestamp":"2026-03-01T12:00:00Z","data_str`
+
+// shipAfterCrash ships the journal in dir with a shipper whose dead-letter
+// file ends in tornRecord, and returns the file's path.
+func shipAfterCrash(t *testing.T, cfg *config.Elasticsearch, dir string) string {
+	t.Helper()
+	path := DeadLetterPath(cfg, dir)
+	if err := os.WriteFile(path, []byte(tornRecord), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	shipJournal(t, cfg, dir, Options{})
+	return path
+}
+
 // TestShipperEndsTornDeadLetter: a dead-letter file whose last record a
 // crash cut short gets its newline when the shipper starts, even when no
 // document is dead-lettered again (it was stored when sent again): the
-// fragment is then a torn line, not one still being written, and reship
+// cut-short record is then a torn line, not one still being written, and reship
 // can finish.
 func TestShipperEndsTornDeadLetter(t *testing.T) {
 	es := newFake(t, esfake.Options{})
 	dir := t.TempDir()
 	appendEvents(t, dir, probeEvents("obs-a", 0, 10), 64<<20)
 	cfg := esConfig(t, es.URL)
-	path := DeadLetterPath(cfg, dir)
-	const fragment = `{"@timestamp":"2026-03-01T12:00:00Z","data_str`
-	if err := os.WriteFile(path, []byte(fragment), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	shipJournal(t, cfg, dir, Options{})
-	if b, err := os.ReadFile(path); err != nil || string(b) != fragment+"\n" {
-		t.Fatalf("dead-letter file = %q, %v; want the fragment ended", b, err)
+	path := shipAfterCrash(t, cfg, dir)
+	if b, err := os.ReadFile(path); err != nil || string(b) != tornRecord+"\n" {
+		t.Fatalf("dead-letter file = %q, %v; want the tornRecord ended", b, err)
 	}
 	c, err := NewClient(cfg)
 	if err != nil {
