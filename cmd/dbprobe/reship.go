@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
@@ -39,6 +40,10 @@ func reshipCmd(ctx context.Context, args []string, e *env) error {
 		return usageError{err}
 	}
 	res, err := c.Reship(ctx, path)
+	if errors.Is(err, os.ErrNotExist) && *file == "" {
+		fmt.Fprintf(e.stdout, "%s does not exist: Elasticsearch has refused no document of this dbprobe for good.\n", path)
+		return nil
+	}
 	if res != nil {
 		fmt.Fprintf(e.stdout, "%s:\n", path)
 		fmt.Fprintf(e.stdout, "  stored now:            %d\n", res.Stored)

@@ -96,6 +96,11 @@ func TestReship(t *testing.T) {
 	appendFile("\n")
 	reship(0, "cut short (skipped):   1", "Every document of the file is in Elasticsearch")
 
+	if err := os.Remove(dead); err != nil {
+		t.Fatal(err)
+	}
+	reship(0, "does not exist: Elasticsearch has refused no document")
+
 	noES := writeConfig(t, "targets: [{name: db, host: 127.0.0.1, user: probe}]\n")
 	runExitCases(t, []exitCase{
 		{"no elasticsearch", []string{"reship", "--config", noES}, 2, "has no sinks.elasticsearch"},
