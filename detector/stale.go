@@ -147,9 +147,13 @@ func (r *staleTracker) snapshot() []report.Stale {
 
 // target holds what the streams of one target share.
 type target struct {
-	name     string
-	streams  []*stream
-	newest   time.Time // latest analysis time of any of its streams
+	name    string
+	streams []*stream
+	newest  time.Time // latest analysis time of any of its streams
+	// notable is when a stream of the target last saw something a finding
+	// can come from (see stream.analyse); the others keep their
+	// timeline's detail going meanwhile, for the target's detail figures.
+	notable  time.Time
 	switches []switchRec
 	servers  []report.ServerSeen
 	serverAt map[string]int

@@ -210,6 +210,12 @@ func (s *stream) release(it item) {
 	s.tgt.advance(t)
 }
 
+// targetNotableSlack is how close to a notable probe of another stream of
+// the target a probe counts as notable too: streams of a target probe at
+// about the same times, and their events are analysed in time order per
+// stream only.
+const targetNotableSlack = 2 * time.Second
+
 // probeTime is when a probe looked: its actual start, else its scheduled
 // time, else its timestamp.
 func probeTime(ev *event.Event) time.Time {
@@ -257,6 +263,10 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	}
 
 	srv := s.id.server(p.Server)
+	// A probe is notable for the timeline's detail when it failed or when
+	// what answered changed: the server reuses its copy while nothing the
+	// detector reports about it changes.
+	notable := failed || (srv != nil && s.id.last != nil && srv != s.id.last)
 	roByWrite := writeSeen && !writeOK && class == probe.ClassReadOnly
 	s.ro.observe(s, t, tick, srv, srv.AnyReadOnly() || roByWrite)
 	if srv != nil {
@@ -264,7 +274,9 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 		s.tgt.answered(srv, t)
 	}
 	if p.DNS != nil && (len(p.DNS.Answers) > 0 || class == probe.ClassDNSNotFound) {
+		changes := len(s.dns.changes.items)
 		s.dns.observe(s, t, tick, p.DNS.Answers)
+		notable = notable || len(s.dns.changes.items) > changes
 	}
 
 	if r := p.Replication; r != nil {
@@ -288,7 +300,14 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 		latency = p.Latency.Total
 		s.lat.add(latency)
 	}
-	s.tl.add(t, failed, readOK, latency)
+	// The target's detail figures show all its streams: a quiet stream
+	// keeps its detail going while another of the target's is notable.
+	if notable {
+		s.tgt.notable = later(t, s.tgt.notable)
+	} else if !s.tgt.notable.IsZero() && t.Sub(s.tgt.notable) <= targetNotableSlack {
+		notable = true
+	}
+	s.tl.add(t, failed, readOK, latency, notable)
 
 	s.stale.push(staleEntry{
 		t:         t,
@@ -353,6 +372,7 @@ func (s *stream) snapshot() report.Stream {
 		Latency:    s.lat.snapshot(),
 		Servers:    s.id.spanSnapshot(),
 		Timeline:   s.tl.snapshot(),
+		Details:    s.tl.detail.snapshot(),
 	}
 	if s.repl != nil {
 		r.Replication = ptr(*s.repl)

@@ -18,6 +18,7 @@ type timeline struct {
 	step    time.Duration
 	buckets []bucket
 	probes  int64
+	detail  detail
 }
 
 type bucket struct {
@@ -31,7 +32,9 @@ const timelineStep = 10 * time.Millisecond
 
 func newTimeline(n int) timeline { return timeline{n: n, step: timelineStep} }
 
-func (tl *timeline) add(t time.Time, failed, ok bool, latency float64) {
+// add records a probe at t; notable says it failed or saw something change
+// (the server, its read-only state, the DNS answer), which the detail keeps.
+func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable bool) {
 	if tl.buckets == nil {
 		tl.start, tl.first = t.Truncate(tl.step), t
 		tl.buckets = make([]bucket, 0, min(tl.n, 64))
@@ -43,7 +46,9 @@ func (tl *timeline) add(t time.Time, failed, ok bool, latency float64) {
 		for 2*tl.step <= t.Sub(tl.first) {
 			tl.halve()
 		}
+		tl.detail.step, tl.detail.origin = tl.step, t.Truncate(tl.step)
 	}
+	tl.detail.add(t, failed, ok, latency, notable)
 	i := int(t.Sub(tl.start) / tl.step)
 	for i >= tl.n {
 		tl.halve()
@@ -52,7 +57,10 @@ func (tl *timeline) add(t time.Time, failed, ok bool, latency float64) {
 	for len(tl.buckets) <= i {
 		tl.buckets = append(tl.buckets, bucket{})
 	}
-	b := &tl.buckets[i]
+	tl.buckets[i].add(failed, ok, latency)
+}
+
+func (b *bucket) add(failed, ok bool, latency float64) {
 	if b.probes < math.MaxInt32 {
 		b.probes++
 		if failed {
@@ -79,29 +87,128 @@ func (tl *timeline) halve() {
 		merged = make([]bucket, (len(tl.buckets)+off+1)/2, cap(tl.buckets))
 	}
 	for i, b := range tl.buckets {
-		m := &merged[(i+off)/2]
-		m.probes += b.probes
-		m.failed += b.failed
-		if b.min != 0 && (m.min == 0 || b.min < m.min) {
-			m.min = b.min
-		}
-		m.max = max(m.max, b.max)
+		merged[(i+off)/2].merge(b)
 	}
 	tl.buckets, tl.start, tl.step = merged, newStart, 2*tl.step
 }
 
-func (tl *timeline) snapshot() report.Timeline {
+func (tl *timeline) snapshot() report.Timeline { return snapshotBuckets(tl.start, tl.step, tl.buckets) }
+
+func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) report.Timeline {
 	r := report.Timeline{
-		Start:       tl.start,
-		StepSeconds: tl.step.Seconds(),
-		Probes:      make([]int64, len(tl.buckets)),
-		Failed:      make([]int64, len(tl.buckets)),
-		MinMS:       make([]float64, len(tl.buckets)),
-		MaxMS:       make([]float64, len(tl.buckets)),
+		Start:       start,
+		StepSeconds: step.Seconds(),
+		Probes:      make([]int64, len(buckets)),
+		Failed:      make([]int64, len(buckets)),
+		MinMS:       make([]float64, len(buckets)),
+		MaxMS:       make([]float64, len(buckets)),
 	}
-	for i, b := range tl.buckets {
+	for i, b := range buckets {
 		r.Probes[i], r.Failed[i] = int64(b.probes), int64(b.failed)
 		r.MinMS[i], r.MaxMS[i] = round3(float64(b.min)), round3(float64(b.max))
 	}
 	return r
+}
+
+// detail keeps the stream's probes at their first step, about one probe per
+// bucket, around the moments a finding can come from: the run's timeline
+// widens to hold the whole run in its buckets, and a long run's are too
+// coarse for the HTML report's detail figures. A ring holds the last
+// detailRing buckets at all times; a notable probe opens a capture, seeded
+// from the ring, which takes every probe until detailRing buckets after
+// the last notable one. Captures hold at most detailMax buckets in all.
+type detail struct {
+	step     time.Duration // 0 until the second probe sets it
+	origin   time.Time     // bucket i covers [origin + i*step, origin + (i+1)*step)
+	ring     [detailRing]bucket
+	ringAt   [detailRing]int64 // the bucket index each ring slot holds, plus one
+	captures []capture
+	held     int
+}
+
+type capture struct {
+	first, last int64 // index of the first bucket and of the last notable probe
+	buckets     []bucket
+	full        bool // reached detailMax: takes no more probes
+}
+
+const (
+	detailRing = 256
+	detailMax  = 1 << 14
+)
+
+func (d *detail) add(t time.Time, failed, ok bool, latency float64, notable bool) {
+	if d.step == 0 {
+		return
+	}
+	i := int64(t.Sub(d.origin) / d.step)
+	if i < 0 {
+		return
+	}
+	var c *capture
+	if n := len(d.captures); n > 0 && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
+		c = &d.captures[n-1]
+	}
+	if c == nil && notable && d.held < detailMax {
+		first := max(0, i-detailRing+1)
+		if n := len(d.captures); n > 0 {
+			// Not over the buckets of the capture before.
+			prev := &d.captures[n-1]
+			first = max(first, prev.first+int64(len(prev.buckets)))
+		}
+		d.captures = append(d.captures, capture{first: first})
+		c = &d.captures[len(d.captures)-1]
+		for j := c.first; j < i; j++ {
+			if slot := j % detailRing; d.ringAt[slot] == j+1 {
+				if b := c.at(d, j); b != nil {
+					b.merge(d.ring[slot])
+				}
+			}
+		}
+	}
+	if c != nil {
+		if notable {
+			c.last = i
+		}
+		if b := c.at(d, i); b != nil {
+			b.add(failed, ok, latency)
+		}
+	}
+	slot := i % detailRing
+	if d.ringAt[slot] != i+1 {
+		d.ring[slot], d.ringAt[slot] = bucket{}, i+1
+	}
+	d.ring[slot].add(failed, ok, latency)
+}
+
+// at returns bucket i of the capture, growing it; nil once the captures
+// hold detailMax buckets, which closes this one.
+func (c *capture) at(d *detail, i int64) *bucket {
+	k := int(i - c.first)
+	if grow := k + 1 - len(c.buckets); grow > 0 {
+		if d.held+grow > detailMax {
+			c.full = true
+			return nil
+		}
+		d.held += grow
+		c.buckets = append(c.buckets, make([]bucket, grow)...)
+	}
+	return &c.buckets[k]
+}
+
+func (b *bucket) merge(o bucket) {
+	b.probes += o.probes
+	b.failed += o.failed
+	if o.min != 0 && (b.min == 0 || o.min < b.min) {
+		b.min = o.min
+	}
+	b.max = max(b.max, o.max)
+}
+
+func (d *detail) snapshot() []report.Timeline {
+	out := make([]report.Timeline, 0, len(d.captures))
+	for _, c := range d.captures {
+		out = append(out, snapshotBuckets(d.origin.Add(time.Duration(c.first)*d.step), d.step, c.buckets))
+	}
+	return out
 }

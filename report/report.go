@@ -134,6 +134,12 @@ type Stream struct {
 	// the same server.
 	Servers  []Span   `json:"servers"`
 	Timeline Timeline `json:"timeline"`
+	// Details are finer timelines around the moments findings come from
+	// (failures, and changes of the server, its read-only state or the DNS
+	// answer), for the HTML report's detail figures where Timeline is too
+	// coarse: probes at their own spacing from a few minutes before to a
+	// few minutes after. Not part of the JSON document.
+	Details []Timeline `json:"-"`
 	// Omitted counts findings left out of a list that reached its cap, by
 	// list name ("read.windows", "cutovers", ...). Totals still count them.
 	Omitted map[string]int64 `json:"omitted,omitempty"`

@@ -368,10 +368,26 @@ func (l latencyScale) at(ms float64) float64 {
 
 func (p *plot) stream(s *Stream, y float64, tf func(time.Time) string) {
 	tl := &s.Timeline
-	step := time.Duration(tl.StepSeconds * float64(time.Second))
 	// Latency is worth drawing with enough buckets across the figure: a
-	// detail of a long run may fall within a single one.
-	showLatency := step > 0 && p.t1.Sub(p.t0)/step >= 40
+	// detail of a long run may fall within a single one of the run's
+	// timeline, and is drawn from the finer timelines kept around findings,
+	// where a bucket is about a probe, so fewer buckets still tell.
+	fine := func(t *Timeline, buckets time.Duration) bool {
+		step := time.Duration(t.StepSeconds * float64(time.Second))
+		return step > 0 && p.t1.Sub(p.t0)/step >= buckets
+	}
+	drawn := []*Timeline{tl}
+	if !fine(tl, 40) {
+		drawn = drawn[:0]
+		for i := range s.Details {
+			d := &s.Details[i]
+			end := d.Start.Add(time.Duration(float64(len(d.Probes)) * d.StepSeconds * float64(time.Second)))
+			if fine(d, 10) && d.Start.Before(p.t1) && end.After(p.t0) {
+				drawn = append(drawn, d)
+			}
+		}
+	}
+	showLatency := len(drawn) > 0
 	lo, hi := math.Inf(1), 0.0
 	for i := range tl.Probes {
 		if tl.MaxMS[i] > 0 {
@@ -415,21 +431,24 @@ func (p *plot) stream(s *Stream, y float64, tf func(time.Time) string) {
 		// One vertical stroke per bucket from its min to its max; red
 		// ticks on top where probes failed.
 		var path, fails strings.Builder
-		for i := range tl.Probes {
-			t := tl.Start.Add(time.Duration(i)*step + step/2)
-			if t.Before(p.t0) || t.After(p.t1) {
-				continue
-			}
-			x := p.x(t)
-			if tl.MaxMS[i] > 0 {
-				ya, yb := sc.at(tl.MaxMS[i]), sc.at(tl.MinMS[i])
-				if yb-ya < 2 {
-					ya, yb = (ya+yb)/2-1, (ya+yb)/2+1
+		for _, d := range drawn {
+			step := time.Duration(d.StepSeconds * float64(time.Second))
+			for i := range d.Probes {
+				t := d.Start.Add(time.Duration(i)*step + step/2)
+				if t.Before(p.t0) || t.After(p.t1) {
+					continue
 				}
-				fmt.Fprintf(&path, "M%.1f %.1fV%.1f", x, ya, yb)
-			}
-			if tl.Failed[i] > 0 {
-				fmt.Fprintf(&fails, "M%.1f %.1fV%.1f", x, y+1, y+7)
+				x := p.x(t)
+				if d.MaxMS[i] > 0 {
+					ya, yb := sc.at(d.MaxMS[i]), sc.at(d.MinMS[i])
+					if yb-ya < 2 {
+						ya, yb = (ya+yb)/2-1, (ya+yb)/2+1
+					}
+					fmt.Fprintf(&path, "M%.1f %.1fV%.1f", x, ya, yb)
+				}
+				if d.Failed[i] > 0 {
+					fmt.Fprintf(&fails, "M%.1f %.1fV%.1f", x, y+1, y+7)
+				}
 			}
 		}
 		if path.Len() > 0 {
