@@ -211,10 +211,28 @@ func (s *stream) release(it item) {
 }
 
 // targetNotableSlack is how close to a notable probe of another stream of
-// the target a probe counts as notable too: streams of a target probe at
-// about the same times, and their events are analysed in time order per
-// stream only.
+// the target a probe counts as notable too, at least: streams of a target
+// probe at about the same times.
 const targetNotableSlack = 2 * time.Second
+
+// startDetail sets the step of the timeline's detail from the stream's
+// probe interval, once two probes tell it: from their scheduled times and
+// ticks when they have them (a late first probe or a missed tick says
+// nothing then), else from when they ran.
+func (s *stream) startDetail(t, sched time.Time, tick int64) {
+	d := &s.tl.detail
+	if !d.seen {
+		d.seen, d.t0, d.sched0, d.tick0 = true, t, sched, tick
+		return
+	}
+	interval := t.Sub(d.t0)
+	if !sched.IsZero() && !d.sched0.IsZero() && tick > d.tick0 {
+		interval = sched.Sub(d.sched0) / time.Duration(tick-d.tick0)
+	}
+	if interval > 0 {
+		d.start(interval, d.t0)
+	}
+}
 
 // probeTime is when a probe looked: its actual start, else its scheduled
 // time, else its timestamp.
@@ -274,9 +292,9 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 		s.tgt.answered(srv, t)
 	}
 	if p.DNS != nil && (len(p.DNS.Answers) > 0 || class == probe.ClassDNSNotFound) {
-		changes := len(s.dns.changes.items)
-		s.dns.observe(s, t, tick, p.DNS.Answers)
-		notable = notable || len(s.dns.changes.items) > changes
+		if s.dns.observe(s, t, tick, p.DNS.Answers) {
+			notable = true
+		}
 	}
 
 	if r := p.Replication; r != nil {
@@ -302,10 +320,15 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	}
 	// The target's detail figures show all its streams: a quiet stream
 	// keeps its detail going while another of the target's is notable.
+	// Streams are analysed as their probes complete, a failing one up to
+	// its timeout behind the others: the reorder horizon bounds that.
 	if notable {
 		s.tgt.notable = later(t, s.tgt.notable)
-	} else if !s.tgt.notable.IsZero() && t.Sub(s.tgt.notable) <= targetNotableSlack {
+	} else if !s.tgt.notable.IsZero() && (t.Sub(s.tgt.notable).Abs() <= max(targetNotableSlack, s.d.opts.Reorder)) {
 		notable = true
+	}
+	if !s.tl.detail.started() {
+		s.startDetail(t, p.Scheduled, tick)
 	}
 	s.tl.add(t, failed, readOK, latency, notable)
 
@@ -570,11 +593,13 @@ type dnsTracker struct {
 	changes  capped[report.DNSChange]
 }
 
-func (r *dnsTracker) observe(s *stream, t time.Time, tick int64, answers []string) {
+// observe applies one answer; it reports whether the answer changed.
+func (r *dnsTracker) observe(s *stream, t time.Time, tick int64, answers []string) (changed bool) {
 	if r.have && sameSet(r.last, answers) {
 		r.lastT, r.gapSince = t, false
-		return
+		return false
 	}
+	changed = r.have
 	set := answerSet(answers)
 	if r.have {
 		c := report.DNSChange{At: mid(r.lastT, t), Earliest: r.lastT, Latest: t, From: r.last, To: set, AcrossGap: r.gapSince}
@@ -587,6 +612,7 @@ func (r *dnsTracker) observe(s *stream, t time.Time, tick int64, answers []strin
 			fmt.Sprintf("%s: DNS answer changed from %s to %s at %s (%s)", s.key, report.Addrs(c.From), report.Addrs(c.To), report.Clock(c.At), report.Plusminus(c.Earliest, c.Latest)))
 	}
 	r.last, r.have, r.lastT, r.gapSince = set, true, t, false
+	return changed
 }
 
 func (r *dnsTracker) gap() { r.gapSince = true }

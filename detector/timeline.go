@@ -46,7 +46,6 @@ func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable b
 		for 2*tl.step <= t.Sub(tl.first) {
 			tl.halve()
 		}
-		tl.detail.step, tl.detail.origin = tl.step, t.Truncate(tl.step)
 	}
 	tl.detail.add(t, failed, ok, latency, notable)
 	i := int(t.Sub(tl.start) / tl.step)
@@ -118,12 +117,18 @@ func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) repo
 // from the ring, which takes every probe until detailRing buckets after
 // the last notable one. Captures hold at most detailMax buckets in all.
 type detail struct {
-	step     time.Duration // 0 until the second probe sets it
-	origin   time.Time     // bucket i covers [origin + i*step, origin + (i+1)*step)
-	ring     [detailRing]bucket
-	ringAt   [detailRing]int64 // the bucket index each ring slot holds, plus one
-	captures []capture
-	held     int
+	step   time.Duration // 0 until start
+	origin time.Time     // bucket i covers [origin + i*step, origin + (i+1)*step)
+	// The first probe, until the second tells the interval (see
+	// stream.startDetail).
+	seen       bool
+	t0, sched0 time.Time
+	tick0      int64
+	ring       [detailRing]bucket
+	ringAt     [detailRing]int64 // the bucket index each ring slot holds, plus one
+	captures   []capture
+	held       int
+	spent      bool // held reached detailMax for some capture: no more
 }
 
 type capture struct {
@@ -137,6 +142,19 @@ const (
 	detailMax  = 1 << 14
 )
 
+func (d *detail) started() bool { return d.step > 0 }
+
+// start sets the step to the widest power-of-two multiple of the
+// timeline's narrowest step within the probe interval (about one probe per
+// bucket), from origin on.
+func (d *detail) start(interval time.Duration, origin time.Time) {
+	d.step = timelineStep
+	for 2*d.step <= interval {
+		d.step *= 2
+	}
+	d.origin = origin.Truncate(d.step)
+}
+
 func (d *detail) add(t time.Time, failed, ok bool, latency float64, notable bool) {
 	if d.step == 0 {
 		return
@@ -145,40 +163,50 @@ func (d *detail) add(t time.Time, failed, ok bool, latency float64, notable bool
 	if i < 0 {
 		return
 	}
-	var c *capture
-	if n := len(d.captures); n > 0 && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
-		c = &d.captures[n-1]
-	}
-	if c == nil && notable && d.held < detailMax {
-		first := max(0, i-detailRing+1)
-		if n := len(d.captures); n > 0 {
-			// Not over the buckets of the capture before.
-			prev := &d.captures[n-1]
-			first = max(first, prev.first+int64(len(prev.buckets)))
-		}
-		d.captures = append(d.captures, capture{first: first})
-		c = &d.captures[len(d.captures)-1]
-		for j := c.first; j < i; j++ {
-			if slot := j % detailRing; d.ringAt[slot] == j+1 {
-				if b := c.at(d, j); b != nil {
-					b.merge(d.ring[slot])
-				}
-			}
-		}
-	}
-	if c != nil {
-		if notable {
-			c.last = i
-		}
-		if b := c.at(d, i); b != nil {
-			b.add(failed, ok, latency)
-		}
-	}
 	slot := i % detailRing
 	if d.ringAt[slot] != i+1 {
 		d.ring[slot], d.ringAt[slot] = bucket{}, i+1
 	}
 	d.ring[slot].add(failed, ok, latency)
+
+	var c *capture
+	if n := len(d.captures); n > 0 && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
+		c = &d.captures[n-1]
+		if b := c.at(d, i); b != nil {
+			b.add(failed, ok, latency)
+		}
+	} else if notable && !d.spent {
+		c = d.open(i)
+	}
+	if c != nil && notable {
+		c.last = i
+	}
+}
+
+// open starts a capture at a notable probe in bucket i, seeded from the
+// ring up to bucket i itself (which holds the probe); nil if the budget
+// ends before it holds anything.
+func (d *detail) open(i int64) *capture {
+	first := max(0, i-detailRing+1)
+	if n := len(d.captures); n > 0 {
+		// Not over the buckets of the capture before.
+		prev := &d.captures[n-1]
+		first = max(first, prev.first+int64(len(prev.buckets)))
+	}
+	d.captures = append(d.captures, capture{first: first, last: i})
+	c := &d.captures[len(d.captures)-1]
+	for j := first; j <= i && !c.full; j++ {
+		if slot := j % detailRing; d.ringAt[slot] == j+1 {
+			if b := c.at(d, j); b != nil {
+				b.merge(d.ring[slot])
+			}
+		}
+	}
+	if len(c.buckets) == 0 {
+		d.captures = d.captures[:len(d.captures)-1]
+		return nil
+	}
+	return c
 }
 
 // at returns bucket i of the capture, growing it; nil once the captures
@@ -187,7 +215,8 @@ func (c *capture) at(d *detail, i int64) *bucket {
 	k := int(i - c.first)
 	if grow := k + 1 - len(c.buckets); grow > 0 {
 		if d.held+grow > detailMax {
-			c.full = true
+			// The budget is spent: no capture takes more.
+			c.full, d.spent = true, true
 			return nil
 		}
 		d.held += grow

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/detector/detectortest"
+	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -103,22 +104,46 @@ func spans(ds []report.Timeline) [][2]time.Time {
 }
 
 // TestTimelineDetailsBounded: a stream failing for hours keeps at most
-// detailMax detail buckets.
+// detailMax detail buckets, in one capture: once the budget is spent, no
+// capture opens, whether or not the first probe started late (the step
+// comes from the scheduled interval, not from when the first two ran).
 func TestTimelineDetailsBounded(t *testing.T) {
-	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	s := detectortest.NewStream("run1", "obs", "orders", "fresh", start, 100*time.Millisecond)
-	s.Server(detectortest.NewServer("uuid:blue", "10.0.0.1:3306")).Up(100).Down(50000, "connect_refused").Up(100)
-	d := New(Options{})
-	for _, e := range s.Events() {
-		d.Observe(e)
+	for _, late := range []time.Duration{0, 950 * time.Millisecond} {
+		start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+		s := detectortest.NewStream("run1", "obs", "orders", "fresh", start, time.Second)
+		s.Server(detectortest.NewServer("uuid:blue", "10.0.0.1:3306")).Up(100).Down(50000, "connect_refused").Up(100)
+		events := s.Events()
+		events[0].Event.Start = events[0].Event.Start.Add(late)
+		d := New(Options{})
+		for _, e := range events {
+			d.Observe(e)
+		}
+		d.Flush()
+		details := d.Report().Streams[0].Details
+		var n int
+		for _, dt := range details {
+			n += len(dt.Probes)
+			if len(dt.Probes) == 0 || dt.StepSeconds != 0.64 {
+				t.Errorf("first probe %v late: a detail of %d buckets of %v s; want buckets of 0.64 s (1 s interval)", late, len(dt.Probes), dt.StepSeconds)
+			}
+		}
+		if len(details) != 1 || n == 0 || n > detailMax {
+			t.Errorf("first probe %v late: %d details holding %d buckets; want one, at most %d buckets", late, len(details), n, detailMax)
+		}
 	}
-	d.Flush()
-	var n int
-	for _, dt := range d.Report().Streams[0].Details {
-		n += len(dt.Probes)
-	}
-	if n == 0 || n > detailMax {
-		t.Errorf("details hold %d buckets; want some, at most %d", n, detailMax)
+}
+
+// TestDetailSeedsItsOwnBucket: a capture opened by a notable probe keeps the
+// probes the ring already holds in the same bucket.
+func TestDetailSeedsItsOwnBucket(t *testing.T) {
+	var d detail
+	t0 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	d.start(100*time.Millisecond, t0) // 80 ms buckets
+	d.add(t0.Add(10*time.Millisecond), false, true, 1, false)
+	d.add(t0.Add(20*time.Millisecond), true, false, 0, true)
+	tls := d.snapshot()
+	if len(tls) != 1 || len(tls[0].Probes) != 1 || tls[0].Probes[0] != 2 || tls[0].Failed[0] != 1 {
+		t.Errorf("details = %+v; want one bucket holding both probes, one failed", tls)
 	}
 }
 
@@ -134,11 +159,19 @@ func TestTimelineDetailsFollowTheTarget(t *testing.T) {
 	pooled := detectortest.NewStream("run1", "obs", "orders", "pooled", start, time.Second)
 	pooled.Writes = true
 	pooled.Server(blue).Up(5000).WriteFail(1200, "read_only").Up(3802)
-	d := New(Options{})
-	// The daemon's order: both streams' events as they come, in time.
+	// The daemon's order: both streams' events as they complete. Pooled's
+	// failed probes time out: they complete 5 s after they start, behind
+	// fresh's; the reorder horizon covers the timeout.
+	d := New(Options{Reorder: 8 * time.Second})
+	done := func(e *event.Event) time.Time {
+		if e.DBProbe.Write != nil && !e.DBProbe.Write.OK {
+			return e.Timestamp.Add(5 * time.Second)
+		}
+		return e.Timestamp
+	}
 	a, b := fresh.Events(), pooled.Events()
 	for len(a)+len(b) > 0 {
-		if len(b) == 0 || len(a) > 0 && !a[0].Timestamp.After(b[0].Timestamp) {
+		if len(b) == 0 || len(a) > 0 && !done(a[0]).After(done(b[0])) {
 			d.Observe(a[0])
 			a = a[1:]
 		} else {
