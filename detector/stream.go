@@ -215,25 +215,6 @@ func (s *stream) release(it item) {
 // probe at about the same times.
 const targetNotableSlack = 2 * time.Second
 
-// startDetail sets the step of the timeline's detail from the stream's
-// probe interval, once two probes tell it: from their scheduled times and
-// ticks when they have them (a late first probe or a missed tick says
-// nothing then), else from when they ran.
-func (s *stream) startDetail(t, sched time.Time, tick int64) {
-	d := &s.tl.detail
-	if !d.seen {
-		d.seen, d.t0, d.sched0, d.tick0 = true, t, sched, tick
-		return
-	}
-	interval := t.Sub(d.t0)
-	if !sched.IsZero() && !d.sched0.IsZero() && tick > d.tick0 {
-		interval = sched.Sub(d.sched0) / time.Duration(tick-d.tick0)
-	}
-	if interval > 0 {
-		d.start(interval, d.t0)
-	}
-}
-
 // probeTime is when a probe looked: its actual start, else its scheduled
 // time, else its timestamp.
 func probeTime(ev *event.Event) time.Time {
@@ -327,9 +308,7 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	} else if !s.tgt.notable.IsZero() && (t.Sub(s.tgt.notable).Abs() <= max(targetNotableSlack, s.d.opts.Reorder)) {
 		notable = true
 	}
-	if !s.tl.detail.started() {
-		s.startDetail(t, p.Scheduled, tick)
-	}
+	s.tl.detail.learn(t, p.Scheduled, tick)
 	s.tl.add(t, failed, readOK, latency, notable)
 
 	s.stale.push(staleEntry{

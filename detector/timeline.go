@@ -119,8 +119,7 @@ func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) repo
 type detail struct {
 	step   time.Duration // 0 until start
 	origin time.Time     // bucket i covers [origin + i*step, origin + (i+1)*step)
-	// The first probe, until the second tells the interval (see
-	// stream.startDetail).
+	// The first probe, until the second tells the interval (see learn).
 	seen       bool
 	t0, sched0 time.Time
 	tick0      int64
@@ -142,7 +141,26 @@ const (
 	detailMax  = 1 << 14
 )
 
-func (d *detail) started() bool { return d.step > 0 }
+// learn sets the step from the stream's probe interval, once two probes
+// tell it: from their scheduled times and ticks when they have them (a
+// late first probe or a missed tick says nothing then), else from when
+// they ran. Once set, it returns at once.
+func (d *detail) learn(t, sched time.Time, tick int64) {
+	switch {
+	case d.step > 0:
+		return
+	case !d.seen:
+		d.seen, d.t0, d.sched0, d.tick0 = true, t, sched, tick
+		return
+	}
+	interval := t.Sub(d.t0)
+	if !sched.IsZero() && !d.sched0.IsZero() && tick > d.tick0 {
+		interval = sched.Sub(d.sched0) / time.Duration(tick-d.tick0)
+	}
+	if interval > 0 {
+		d.start(interval, d.t0)
+	}
+}
 
 // start sets the step to the widest power-of-two multiple of the
 // timeline's narrowest step within the probe interval (about one probe per

@@ -9,11 +9,6 @@ import (
 	"github.com/dbprobe/dbprobe/report"
 )
 
-// detailEnd is the end of a detail timeline.
-func detailEnd(tl report.Timeline) time.Time {
-	return tl.Start.Add(time.Duration(float64(len(tl.Probes)) * tl.StepSeconds * float64(time.Second)))
-}
-
 func probesIn(tl report.Timeline) (n int64) {
 	for _, p := range tl.Probes {
 		n += p
@@ -69,11 +64,11 @@ func TestTimelineDetails(t *testing.T) {
 				if dt.StepSeconds > 1.28 {
 					t.Errorf("detail %d step %v s; want about one probe per bucket", i, dt.StepSeconds)
 				}
-				if i > 0 && dt.Start.Before(detailEnd(st.Details[i-1])) {
+				if i > 0 && dt.Start.Before(st.Details[i-1].End()) {
 					t.Errorf("details %d and %d overlap", i-1, i)
 				}
 				// Every probe of its range, once: 1 s apart.
-				span := detailEnd(dt).Sub(dt.Start)
+				span := dt.End().Sub(dt.Start)
 				if n := probesIn(dt); n < int64(span/time.Second)-1 || n > int64(span/time.Second)+1 {
 					t.Errorf("detail %d holds %d probes over %v", i, n, span)
 				}
@@ -83,7 +78,7 @@ func TestTimelineDetails(t *testing.T) {
 				covered := false
 				for _, dt := range st.Details {
 					// From a minute before to a minute after, at least.
-					if !dt.Start.After(from.Add(-time.Minute)) && !detailEnd(dt).Before(to.Add(time.Minute)) {
+					if !dt.Start.After(from.Add(-time.Minute)) && !dt.End().Before(to.Add(time.Minute)) {
 						covered = true
 					}
 				}
@@ -98,7 +93,7 @@ func TestTimelineDetails(t *testing.T) {
 func spans(ds []report.Timeline) [][2]time.Time {
 	var out [][2]time.Time
 	for _, d := range ds {
-		out = append(out, [2]time.Time{d.Start, detailEnd(d)})
+		out = append(out, [2]time.Time{d.Start, d.End()})
 	}
 	return out
 }
@@ -184,7 +179,7 @@ func TestTimelineDetailsFollowTheTarget(t *testing.T) {
 	for _, st := range d.Report().Streams {
 		covered := false
 		for _, dt := range st.Details {
-			if !dt.Start.After(start.Add(4990*time.Second)) && !detailEnd(dt).Before(end) {
+			if !dt.Start.After(start.Add(4990*time.Second)) && !dt.End().Before(end) {
 				covered = true
 			}
 		}

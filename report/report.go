@@ -297,6 +297,11 @@ type Timeline struct {
 	MaxMS       []float64 `json:"max_ms"`
 }
 
+// End is when the timeline's last bucket ends.
+func (t *Timeline) End() time.Time {
+	return t.Start.Add(time.Duration(float64(len(t.Probes)) * t.StepSeconds * float64(time.Second)))
+}
+
 // Formats are the renderings Render knows, by name.
 var Formats = []string{"text", "markdown", "json", "html"}
 

@@ -381,8 +381,7 @@ func (p *plot) stream(s *Stream, y float64, tf func(time.Time) string) {
 		drawn = drawn[:0]
 		for i := range s.Details {
 			d := &s.Details[i]
-			end := d.Start.Add(time.Duration(float64(len(d.Probes)) * d.StepSeconds * float64(time.Second)))
-			if fine(d, 10) && d.Start.Before(p.t1) && end.After(p.t0) {
+			if fine(d, 10) && d.Start.Before(p.t1) && d.End().After(p.t0) {
 				drawn = append(drawn, d)
 			}
 		}

@@ -214,17 +214,73 @@ type bulkResult struct {
 }
 
 type bulkAnswer struct {
-	Errors bool `json:"errors"`
-	Items  []struct {
-		Create *bulkResult `json:"create"`
-		Index  *bulkResult `json:"index"`
-	} `json:"items"`
+	Errors bool       `json:"errors"`
+	Items  []bulkItem `json:"items"`
 }
 
-// bulk sends body, NDJSON create actions, to index's _bulk API, asking
-// only for what per-item results need. The transport reads body until
-// released is closed; the caller must not change those bytes before.
-func (c *Client) bulk(ctx context.Context, index string, body []byte) (ans *bulkAnswer, released <-chan struct{}, err error) {
+type bulkItem struct {
+	Create *bulkResult `json:"create"`
+	Index  *bulkResult `json:"index"`
+}
+
+// result is the item's result; an item without one counts as a server
+// error, to be retried.
+func (i *bulkItem) result() *bulkResult {
+	switch {
+	case i.Create != nil:
+		return i.Create
+	case i.Index != nil:
+		return i.Index
+	}
+	return &bulkResult{Status: http.StatusInternalServerError, Error: &errorCause{Type: "missing_item", Reason: "bulk item without a create result"}}
+}
+
+// What became of one document of a _bulk request.
+type itemOutcome int
+
+const (
+	itemStored    itemOutcome = iota
+	itemDuplicate             // 409: stored before under its _id
+	itemRetry                 // refused for now
+	itemRefused               // refused for good: a document error
+)
+
+func (r *bulkResult) outcome() itemOutcome {
+	switch {
+	case r.Status >= 200 && r.Status < 300:
+		return itemStored
+	case r.Status == http.StatusConflict:
+		return itemDuplicate
+	case retryItem(r.Status):
+		return itemRetry
+	}
+	return itemRefused
+}
+
+// cause is the item's error, or one made of its status.
+func (r *bulkResult) cause() *errorCause {
+	if r.Error != nil {
+		return r.Error
+	}
+	return &errorCause{Type: "unknown", Reason: http.StatusText(r.Status)}
+}
+
+// retryItem tells item statuses worth retrying (the cluster is busy, a
+// shard is unavailable, the index is blocked or not writable by this user
+// yet) from document errors, which retrying cannot fix.
+func retryItem(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout:
+		return true
+	}
+	return status >= 500
+}
+
+// bulk sends body, n NDJSON create actions, to index's _bulk API, asking
+// only for what per-item results need; an answer without n items is an
+// error. The transport reads body until released is closed; the caller
+// must not change those bytes before.
+func (c *Client) bulk(ctx context.Context, index string, body []byte, n int) (ans *bulkAnswer, released <-chan struct{}, err error) {
 	rb := &requestBody{r: bytes.NewReader(body), done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -256,6 +312,9 @@ func (c *Client) bulk(ctx context.Context, index string, body []byte) (ans *bulk
 	ans = &bulkAnswer{}
 	if err := json.Unmarshal(b, ans); err != nil {
 		return nil, rb.done, fmt.Errorf("decode bulk answer: %w", err)
+	}
+	if len(ans.Items) != n {
+		return nil, rb.done, fmt.Errorf("elasticsearch answered %d bulk items for %d documents", len(ans.Items), n)
 	}
 	return ans, rb.done, nil
 }

@@ -215,33 +215,22 @@ func (c *Client) reshipBatch(ctx context.Context, stream string, batch []deadRec
 	}
 	// A fresh body per batch: the transport may still hold the bytes of
 	// the last one (see bulk).
-	ans, _, err := c.bulk(ctx, stream, body.Bytes())
-	if err == nil && len(ans.Items) != len(sent) {
-		err = fmt.Errorf("elasticsearch answered %d bulk items for %d documents", len(ans.Items), len(sent))
-	}
+	ans, _, err := c.bulk(ctx, stream, body.Bytes(), len(sent))
 	if err != nil {
 		return fmt.Errorf("send %d documents to %s: %w", len(sent), stream, err)
 	}
-	for k, a := range ans.Items {
-		r := a.Create
-		if r == nil {
-			r = a.Index
-		}
-		if r == nil {
-			r = &bulkResult{Status: http.StatusInternalServerError}
-		}
-		no := Refusal{EventID: sent[k].EventID, DocID: sent[k].DocID, Status: r.Status, Reason: http.StatusText(r.Status)}
-		if r.Error != nil {
-			no.Type, no.Reason = r.Error.Type, r.Error.text()
-		}
-		switch {
-		case r.Status >= 200 && r.Status < 300:
+	for k := range ans.Items {
+		r := ans.Items[k].result()
+		cause := r.cause()
+		no := Refusal{EventID: sent[k].EventID, DocID: sent[k].DocID, Status: r.Status, Type: cause.Type, Reason: cause.text()}
+		switch r.outcome() {
+		case itemStored:
 			res.Stored++
-		case r.Status == http.StatusConflict:
+		case itemDuplicate:
 			res.AlreadyStored++
-		case retryItem(r.Status):
+		case itemRetry:
 			res.Later = append(res.Later, no)
-		default:
+		case itemRefused:
 			res.Refused = append(res.Refused, no)
 		}
 	}

@@ -474,14 +474,11 @@ func (s *Shipper) ship(ctx context.Context) time.Duration {
 		s.sent = append(s.sent, i)
 		end = it.off + it.n
 	}
-	ans, released, err := s.client.bulk(ctx, s.stream, s.body[:end])
+	ans, released, err := s.client.bulk(ctx, s.stream, s.body[:end], len(s.sent))
 	// After an early answer (a 429 sent before the request was read) the
 	// transport may still be sending the body: those bytes stay untouched
 	// until it lets go.
 	s.inflight = append(s.inflight, flight{released, end})
-	if err == nil && len(ans.Items) != len(s.sent) {
-		err = fmt.Errorf("elasticsearch answered %d bulk items for %d documents", len(ans.Items), len(s.sent))
-	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0
@@ -498,32 +495,23 @@ func (s *Shipper) ship(ctx context.Context) time.Duration {
 	s.requestOK()
 	var shipped, dups, dead, retry uint64
 	var firstRetry *bulkResult
-	for k, a := range ans.Items {
-		r := a.Create
-		if r == nil {
-			r = a.Index
-		}
-		if r == nil {
-			r = &bulkResult{Status: http.StatusInternalServerError, Error: &errorCause{Type: "missing_item", Reason: "bulk item without a create result"}}
-		}
+	for k := range ans.Items {
+		r := ans.Items[k].result()
 		it := &s.pending[s.sent[k]]
-		switch {
-		case r.Status >= 200 && r.Status < 300:
+		switch r.outcome() {
+		case itemStored:
 			it.done = true
 			shipped++
-		case r.Status == http.StatusConflict:
+		case itemDuplicate:
 			it.done = true
 			dups++
-		case retryItem(r.Status):
+		case itemRetry:
 			retry++
 			if firstRetry == nil {
 				firstRetry = r
 			}
-		default:
-			cause := r.Error
-			if cause == nil {
-				cause = &errorCause{Type: "unknown", Reason: http.StatusText(r.Status)}
-			}
+		case itemRefused:
+			cause := r.cause()
 			if err := s.deadLetter(it, s.source(it), r.Status, cause); err != nil {
 				// Not recorded anywhere yet: keep it and try again.
 				s.logOnce("writing the dead-letter file failed; the document is retried", err)
@@ -572,17 +560,6 @@ func (s *Shipper) ship(ctx context.Context) time.Duration {
 // stuckRounds is how many bulk requests in a row may have documents
 // rejected for now before the shipper warns that shipping is stalled.
 const stuckRounds = 10
-
-// retryItem tells item statuses worth retrying (the cluster is busy, a
-// shard is unavailable, the index is blocked or not writable by this user
-// yet) from document errors, which retrying cannot fix.
-func retryItem(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusRequestTimeout:
-		return true
-	}
-	return status >= 500
-}
 
 func (s *Shipper) deadLetter(it *item, line []byte, status int, cause *errorCause) error {
 	return s.dead.add(&deadRecord{
