@@ -171,7 +171,7 @@ http: {listen: "127.0.0.1:0"}
 			checkWindow(t, "write", s.Write.Windows[0], t0, t1, t2, t3)
 			ro := s.Write.Windows[1]
 			checkWindow(t, "read-only write", ro, r0, r1, r2, r3)
-			if ro.Errors[probe.ClassReadOnly] != ro.FailedProbes {
+			if ro.Errors[event.ClassReadOnly] != ro.FailedProbes {
 				t.Errorf("read-only window errors = %v; want only read_only", ro.Errors)
 			}
 			if len(s.ReadOnly) != 1 || s.ReadOnly[0].Start.Before(r0) || s.ReadOnly[0].Start.After(r3) {

@@ -3,28 +3,10 @@ package detector
 import (
 	"fmt"
 	"maps"
-	"strings"
 
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
 )
-
-// phaseOrder ranks Blue/Green phases, under both the names the AWS
-// wrappers use and the mysql.rds_topology status values, so that a phase
-// going backwards can be reported as a rollback.
-var phaseOrder = map[string]int{
-	"NOT_CREATED":                   0,
-	"CREATED":                       1,
-	"AVAILABLE":                     1,
-	"PREPARATION":                   2,
-	"SWITCHOVER_INITIATED":          2,
-	"IN_PROGRESS":                   3,
-	"SWITCHOVER_IN_PROGRESS":        3,
-	"POST":                          4,
-	"SWITCHOVER_IN_POST_PROCESSING": 4,
-	"COMPLETED":                     5,
-	"SWITCHOVER_COMPLETED":          5,
-}
 
 // phaseTracker records the Blue/Green phases of one target, per source (the
 // Mode of the poller's events, e.g. which side it polls).
@@ -51,7 +33,9 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 		return
 	}
 	p.last[source] = phase
-	rank, known := phaseOrder[strings.ToUpper(phase)]
+	// Ranked by name or status alike, so that a phase going backwards is
+	// reported as a rollback.
+	rank, known := event.BlueGreenRank(phase)
 	top, hadTop := p.max[source]
 	rollback := known && hadTop && rank < top
 	// After a rollback the deployment starts over: its next switchover
@@ -86,7 +70,7 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 			Kind:     event.KindState,
 			Category: []string{"database"},
 			Type:     []string{findingType(event.ActionBlueGreenPhase)},
-			Dataset:  Dataset,
+			Dataset:  event.DatasetFinding,
 			Action:   event.ActionBlueGreenPhase,
 			Start:    at,
 		},

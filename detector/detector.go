@@ -39,9 +39,6 @@ import (
 	"github.com/dbprobe/dbprobe/report"
 )
 
-// Dataset is event.dataset of every finding.
-const Dataset = "dbprobe.finding"
-
 // Options configure a Detector. Zero values take the defaults.
 type Options struct {
 	// RunID restricts the analysis to one run: events of other runs are

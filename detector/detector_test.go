@@ -592,7 +592,7 @@ func TestFindingEvents(t *testing.T) {
 	var got []string
 	for _, f := range findings {
 		got = append(got, f.Event.Action+" "+f.Event.ID)
-		if f.Event.Kind != event.KindState || f.Event.Dataset != detector.Dataset || f.DBProbe.Finding == nil {
+		if f.Event.Kind != event.KindState || f.Event.Dataset != event.DatasetFinding || f.DBProbe.Finding == nil {
 			t.Errorf("finding %s: kind %q dataset %q finding %v", f.Event.ID, f.Event.Kind, f.Event.Dataset, f.DBProbe.Finding)
 		}
 		if f.DBProbe.RunID != "run1" || f.Observer.Name != "obs1" || f.DBProbe.Target != "orders" || f.DBProbe.Mode != "fresh" {

@@ -11,7 +11,7 @@ import (
 // signal tracks the interruption windows of one outcome (reads or writes)
 // of one stream.
 type signal struct {
-	name           string // "read" or "write"
+	name           string // event.SignalRead or event.SignalWrite
 	opened, closed string // finding actions
 
 	probed bool

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -72,8 +71,8 @@ func newStream(d *Detector, tgt *target, ev *event.Event) *stream {
 		runID:    ev.DBProbe.RunID,
 		observer: ev.Observer,
 		labels:   maps.Clone(ev.Labels),
-		read:     newSignal("read", event.ActionReadWindowOpened, event.ActionReadWindowClosed, n),
-		write:    newSignal("write", event.ActionWriteWindowOpened, event.ActionWriteWindowClosed, n),
+		read:     newSignal(event.SignalRead, event.ActionReadWindowOpened, event.ActionReadWindowClosed, n),
+		write:    newSignal(event.SignalWrite, event.ActionWriteWindowOpened, event.ActionWriteWindowClosed, n),
 		gaps:     capped[report.Gap]{max: n},
 		omitted:  map[string]int64{},
 		tl:       newTimeline(d.opts.TimelineBuckets),
@@ -99,7 +98,7 @@ func (s *stream) emit(action string, tick int64, at, start, end time.Time, f *ev
 			Kind:     event.KindState,
 			Category: []string{"database"},
 			Type:     []string{findingType(action)},
-			Dataset:  Dataset,
+			Dataset:  event.DatasetFinding,
 			Action:   action,
 			Start:    start,
 			End:      end,
@@ -266,13 +265,13 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	// what answered changed: the server reuses its copy while nothing the
 	// detector reports about it changes.
 	notable := failed || (srv != nil && s.id.last != nil && srv != s.id.last)
-	roByWrite := writeSeen && !writeOK && class == probe.ClassReadOnly
+	roByWrite := writeSeen && !writeOK && class == event.ClassReadOnly
 	s.ro.observe(s, t, tick, srv, srv.AnyReadOnly() || roByWrite)
 	if srv != nil {
 		s.id.observe(s, t, tick, srv)
 		s.tgt.answered(srv, t)
 	}
-	if p.DNS != nil && (len(p.DNS.Answers) > 0 || class == probe.ClassDNSNotFound) {
+	if p.DNS != nil && (len(p.DNS.Answers) > 0 || class == event.ClassDNSNotFound) {
 		if s.dns.observe(s, t, tick, p.DNS.Answers) {
 			notable = true
 		}

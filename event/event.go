@@ -49,11 +49,6 @@ const (
 	ActionBlueGreenPhase    = "bluegreen_phase"
 )
 
-// Dataset is event.dataset of probe, gap and Blue/Green status events;
-// findings carry detector.Dataset. Both go to one Elasticsearch data stream,
-// logs-dbprobe-<namespace>, whose data_stream.dataset is "dbprobe".
-const Dataset = "dbprobe.probe"
-
 // Outcomes (ECS event.outcome).
 const (
 	OutcomeSuccess = "success"
@@ -65,14 +60,6 @@ const (
 const (
 	ModeFresh  = "fresh"
 	ModePooled = "pooled"
-)
-
-// Phases of one probe, in the order they run.
-const (
-	PhaseDNS     = "dns"
-	PhaseConnect = "connect"
-	PhaseQuery   = "query"
-	PhaseWrite   = "write"
 )
 
 // Event is one journal line and one Elasticsearch document.
@@ -156,7 +143,8 @@ type DBProbe struct {
 	Finding *Finding `json:"finding,omitempty"`
 }
 
-// Latency per phase in milliseconds; a nil phase did not run.
+// Latency per phase in milliseconds; a nil phase did not run. Phases lists
+// the phases and which field holds each.
 type Latency struct {
 	DNS     *float64 `json:"dns,omitempty"`
 	Connect *float64 `json:"connect,omitempty"`
@@ -217,8 +205,9 @@ type Outcome struct {
 	OK bool `json:"ok"`
 }
 
-// Failure says where a probe failed: the error class (also in error.type), the
-// phase it failed in, and the MySQL error number when there was one.
+// Failure says where a probe failed: the error class (one of Classes, also in
+// error.type), the phase it failed in (one of Phases), and the MySQL error
+// number when there was one.
 type Failure struct {
 	Class  string `json:"class"`
 	Phase  string `json:"phase"`
@@ -244,8 +233,7 @@ type Replicate struct {
 
 // BlueGreen carries the Blue/Green switchover phase seen in mysql.rds_topology.
 type BlueGreen struct {
-	// Phase is the phase name the AWS drivers use: NOT_CREATED, CREATED,
-	// PREPARATION, IN_PROGRESS, POST, COMPLETED.
+	// Phase is the phase name the AWS drivers use, one of BlueGreenPhases.
 	Phase string `json:"phase"`
 	// Status is the raw status column it was derived from.
 	Status string `json:"status,omitempty"`
@@ -256,7 +244,7 @@ type BlueGreen struct {
 // Finding is a detector result. Which fields are set depends on
 // event.action; docs/events.md lists them per action.
 type Finding struct {
-	Signal    string         `json:"signal,omitempty"` // "read" or "write" for windows
+	Signal    string         `json:"signal,omitempty"` // SignalRead or SignalWrite for windows
 	Start     *time.Time     `json:"start,omitempty"`
 	End       *time.Time     `json:"end,omitempty"`
 	At        *time.Time     `json:"at,omitempty"`

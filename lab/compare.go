@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -353,23 +352,23 @@ func (k *comparer) phases(tg *report.Target) {
 		return nil
 	}
 	announce := k.truth.At(StepBlueReadOnly).Sub(k.truth.At(StepInProgress))
-	k.add("Blue/Green PREPARATION", StepInitiated, first(probe.PhasePreparing, false), k.o.PhasePoll+k.o.Slack, 0,
+	k.add("Blue/Green PREPARATION", StepInitiated, first(event.BlueGreenPreparation, false), k.o.PhasePoll+k.o.Slack, 0,
 		fmt.Sprintf("polled every %s before a switchover", k.o.PhasePoll))
-	k.add("Blue/Green IN_PROGRESS", StepInProgress, first(probe.PhaseInProgress, false), k.tol, announce,
+	k.add("Blue/Green IN_PROGRESS", StepInProgress, first(event.BlueGreenInProgress, false), k.tol, announce,
 		"readable only until connections drop")
 	switch {
 	case k.truth.Switched():
-		k.add("Blue/Green POST", StepPost, first(probe.PhasePost, false), k.tol, 0, "")
-		k.add("Blue/Green COMPLETED", StepCompleted, first(probe.PhaseCompleted, false), k.tol, 0, "set on green only")
+		k.add("Blue/Green POST", StepPost, first(event.BlueGreenPost, false), k.tol, 0, "")
+		k.add("Blue/Green COMPLETED", StepCompleted, first(event.BlueGreenCompleted, false), k.tol, 0, "set on green only")
 		for _, p := range ph {
 			if p.Rollback {
 				k.problem("Blue/Green phase %s at %s reported as a rollback in a switchover that completed", p.Phase, k.offset(p.At))
 			}
 		}
 	case k.truth.RolledBack():
-		k.add("Blue/Green back to CREATED (rollback)", StepRollbackAvailable, first(probe.PhaseCreated, true), k.tol, 0, "")
+		k.add("Blue/Green back to CREATED (rollback)", StepRollbackAvailable, first(event.BlueGreenCreated, true), k.tol, 0, "")
 		for _, p := range ph {
-			if p.Phase == probe.PhasePost || p.Phase == probe.PhaseCompleted {
+			if p.Phase == event.BlueGreenPost || p.Phase == event.BlueGreenCompleted {
 				k.problem("Blue/Green phase %s at %s reported in a switchover that was rolled back", p.Phase, k.offset(p.At))
 			}
 		}

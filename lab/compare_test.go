@@ -8,7 +8,6 @@ import (
 
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/lab"
-	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -52,11 +51,11 @@ func switchedTruth() *lab.Truth {
 func switchedReport() *report.Report {
 	return &report.Report{
 		Targets: []report.Target{{Name: lab.TargetName, BlueGreen: []report.Phase{
-			{At: at(-5), Phase: probe.PhaseCreated},
-			{At: at(0.05), Phase: probe.PhasePreparing},
-			{At: at(0.55), Phase: probe.PhaseInProgress},
-			{At: at(1.7), Phase: probe.PhasePost},
-			{At: at(4.2), Phase: probe.PhaseCompleted},
+			{At: at(-5), Phase: event.BlueGreenCreated},
+			{At: at(0.05), Phase: event.BlueGreenPreparation},
+			{At: at(0.55), Phase: event.BlueGreenInProgress},
+			{At: at(1.7), Phase: event.BlueGreenPost},
+			{At: at(4.2), Phase: event.BlueGreenCompleted},
 		}}},
 		Streams: []report.Stream{
 			{Target: lab.TargetName, Mode: event.ModeFresh,
@@ -92,9 +91,9 @@ func TestCompare(t *testing.T) {
 		f.Cutovers, f.DNSChanges = nil, nil
 		r.Streams[1].Stale = nil
 		r.Targets[0].BlueGreen = []report.Phase{
-			{At: at(0.05), Phase: probe.PhasePreparing},
-			{At: at(0.55), Phase: probe.PhaseInProgress},
-			{At: at(3.1), Phase: probe.PhaseCreated, Rollback: true},
+			{At: at(0.05), Phase: event.BlueGreenPreparation},
+			{At: at(0.55), Phase: event.BlueGreenInProgress},
+			{At: at(3.1), Phase: event.BlueGreenCreated, Rollback: true},
 		}
 		return r
 	}
@@ -149,7 +148,7 @@ func TestCompare(t *testing.T) {
 		}, []string{"Blue/Green COMPLETED: not reported"}},
 		{"a rollback phase in a switchover", switchedTruth, func() *report.Report {
 			r := switchedReport()
-			r.Targets[0].BlueGreen = append(r.Targets[0].BlueGreen, report.Phase{At: at(4.5), Phase: probe.PhaseCreated, Rollback: true})
+			r.Targets[0].BlueGreen = append(r.Targets[0].BlueGreen, report.Phase{At: at(4.5), Phase: event.BlueGreenCreated, Rollback: true})
 			return r
 		}, []string{"reported as a rollback in a switchover that completed"}},
 		{"pooled stream not reported stuck", switchedTruth, func() *report.Report {

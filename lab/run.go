@@ -14,7 +14,6 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -199,7 +198,7 @@ func (r *readiness) Observe(e *event.Event) {
 	switch {
 	case e.Event.Action == event.ActionProbe && p.Read != nil && p.Read.OK && p.Write != nil && p.Write.OK:
 		part = p.Mode
-	case p.BlueGreen != nil && p.BlueGreen.Phase == probe.PhaseCreated:
+	case p.BlueGreen != nil && p.BlueGreen.Phase == event.BlueGreenCreated:
 		part = "bluegreen"
 	default:
 		return

@@ -15,29 +15,6 @@ import (
 	"github.com/dbprobe/dbprobe/event"
 )
 
-// Blue/Green phases, named as the AWS drivers name them, from the status
-// column of mysql.rds_topology.
-const (
-	PhaseNotCreated = "NOT_CREATED"
-	PhaseCreated    = "CREATED"
-	PhasePreparing  = "PREPARATION"
-	PhaseInProgress = "IN_PROGRESS"
-	PhasePost       = "POST"
-	PhaseCompleted  = "COMPLETED"
-)
-
-var statusPhase = map[string]string{
-	"AVAILABLE":                     PhaseCreated,
-	"SWITCHOVER_INITIATED":          PhasePreparing,
-	"SWITCHOVER_IN_PROGRESS":        PhaseInProgress,
-	"SWITCHOVER_IN_POST_PROCESSING": PhasePost,
-	"SWITCHOVER_COMPLETED":          PhaseCompleted,
-}
-
-var phaseRank = map[string]int{
-	PhaseNotCreated: 0, PhaseCreated: 1, PhasePreparing: 2, PhaseInProgress: 3, PhasePost: 4, PhaseCompleted: 5,
-}
-
 // topologyQuery is the query the AWS drivers poll.
 const topologyQuery = "SELECT version, endpoint, port, role, status FROM mysql.rds_topology"
 
@@ -67,10 +44,16 @@ func NewBlueGreenPoller(t *Target, env *Env) *BlueGreenPoller {
 	return &BlueGreenPoller{p: p, Baseline: 5 * time.Second}
 }
 
+// rank is the rank of a phase the poller set: one of event.BlueGreenPhases.
+func rank(phase string) int {
+	r, _ := event.BlueGreenRank(phase)
+	return r
+}
+
 // underway reports whether phase is part of a running switchover.
 func underway(phase string) bool {
-	r := phaseRank[phase]
-	return r >= phaseRank[PhasePreparing] && r < phaseRank[PhaseCompleted]
+	r := rank(phase)
+	return r >= rank(event.BlueGreenPreparation) && r < rank(event.BlueGreenCompleted)
 }
 
 // createdPoll is how often a deployment that exists but is not switching
@@ -85,7 +68,7 @@ func (b *BlueGreenPoller) wait(phase string) time.Duration {
 	switch {
 	case underway(phase):
 		return b.p.t.Interval
-	case phase == PhaseCreated:
+	case phase == event.BlueGreenCreated:
 		return min(b.Baseline, max(b.p.t.Interval, createdPoll))
 	}
 	return b.Baseline
@@ -96,7 +79,7 @@ func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 	var (
 		conn   driver.Conn
 		last   string
-		phase  = PhaseNotCreated
+		phase  = event.BlueGreenNotCreated
 		warned bool
 	)
 	defer func() {
@@ -130,16 +113,16 @@ func (b *BlueGreenPoller) Run(ctx context.Context, emit func(*event.Event)) {
 				warned = true
 			}
 			if me.Number == errNoSuchTable {
-				bg = &event.BlueGreen{Phase: PhaseNotCreated}
+				bg = &event.BlueGreen{Phase: event.BlueGreenNotCreated}
 			}
 		case err == nil && warned:
 			b.p.env.Logger.Info("Blue/Green awareness: mysql.rds_topology readable again", "target", b.p.t.Name)
 			warned = false
 		}
-		if bg != nil && len(bg.Rows) == 0 && phaseRank[phase] >= phaseRank[PhasePreparing] {
+		if bg != nil && len(bg.Rows) == 0 && rank(phase) >= rank(event.BlueGreenPreparation) {
 			// RDS removes the metadata once a switchover is over; on
 			// deployments that never show COMPLETED this is the only sign.
-			bg = &event.BlueGreen{Phase: PhaseCompleted, Status: "metadata removed"}
+			bg = &event.BlueGreen{Phase: event.BlueGreenCompleted, Status: "metadata removed"}
 		}
 		if bg != nil {
 			phase = bg.Phase
@@ -197,7 +180,7 @@ func readTopology(ctx context.Context, conn driver.Conn) (*event.BlueGreen, erro
 		return nil, err
 	}
 	defer rows.Close()
-	bg := &event.BlueGreen{Phase: PhaseNotCreated}
+	bg := &event.BlueGreen{Phase: event.BlueGreenNotCreated}
 	best := -1
 	dest := make([]driver.Value, 5)
 	for {
@@ -210,8 +193,8 @@ func readTopology(ctx context.Context, conn driver.Conn) (*event.BlueGreen, erro
 		role, status := text(dest[3]), text(dest[4])
 		bg.Rows = append(bg.Rows, fmt.Sprintf("%s %s %s:%s", strings.TrimPrefix(role, "BLUE_GREEN_DEPLOYMENT_"), status, text(dest[1]), text(dest[2])))
 		// The deployment is as far along as its most advanced member.
-		if ph, ok := statusPhase[strings.ToUpper(status)]; ok && phaseRank[ph] > best {
-			best, bg.Phase, bg.Status = phaseRank[ph], ph, status
+		if ph, r, ok := event.BlueGreenOfStatus(status); ok && r > best {
+			best, bg.Phase, bg.Status = r, ph, status
 		}
 	}
 	sort.Strings(bg.Rows)
@@ -229,7 +212,7 @@ func (b *BlueGreenPoller) event(bg *event.BlueGreen) *event.Event {
 			Kind:     event.KindEvent,
 			Category: []string{"database"},
 			Type:     []string{"info"},
-			Dataset:  "dbprobe.probe",
+			Dataset:  event.DatasetProbe,
 			Action:   event.ActionBlueGreenStatus,
 			Start:    now.Round(0).UTC(),
 		},

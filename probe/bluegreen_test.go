@@ -72,13 +72,13 @@ func TestBlueGreenPollerPhases(t *testing.T) {
 	p := NewBlueGreenPoller(tg, te.env)
 	p.Baseline = 50 * time.Millisecond
 	c := runPoller(t, p)
-	want := []string{PhaseCreated}
+	want := []string{event.BlueGreenCreated}
 	wait.For(t, 30*time.Second, "CREATED", func() bool { return len(c.phases()) == 1 })
 	for _, st := range []struct{ status, phase string }{
-		{"SWITCHOVER_INITIATED", PhasePreparing},
-		{"SWITCHOVER_IN_PROGRESS", PhaseInProgress},
-		{"SWITCHOVER_IN_POST_PROCESSING", PhasePost},
-		{"SWITCHOVER_COMPLETED", PhaseCompleted},
+		{"SWITCHOVER_INITIATED", event.BlueGreenPreparation},
+		{"SWITCHOVER_IN_PROGRESS", event.BlueGreenInProgress},
+		{"SWITCHOVER_IN_POST_PROCESSING", event.BlueGreenPost},
+		{"SWITCHOVER_COMPLETED", event.BlueGreenCompleted},
 	} {
 		setStatus(t, srv, st.status)
 		want = append(want, st.phase)
@@ -106,7 +106,7 @@ func TestBlueGreenPollerWarnsOnce(t *testing.T) {
 	}{
 		// A user with no privilege on the mysql schema gets 1142 whether
 		// the table exists or not; with one, a missing table is 1146.
-		{"no table", []string{"GRANT SELECT ON mysql.* TO 'probe'@'%'"}, PhaseNotCreated},
+		{"no table", []string{"GRANT SELECT ON mysql.* TO 'probe'@'%'"}, event.BlueGreenNotCreated},
 		{"no grant", []string{topologyDDL, "INSERT INTO mysql.rds_topology VALUES (1, 'db', 3306, 'BLUE_GREEN_DEPLOYMENT_SOURCE', 'AVAILABLE', '1.0')"}, ""},
 	}
 	for _, tt := range tests {

@@ -272,7 +272,7 @@ func connBroken(ctx context.Context, c driver.Conn, phase string, err error) boo
 		return true
 	}
 	switch class, _ := classify(ctx, phase, err); class {
-	case ClassConnLost, ClassTimeout, ClassKilled:
+	case event.ClassConnLost, event.ClassTimeout, event.ClassKilled:
 		return true
 	}
 	return false

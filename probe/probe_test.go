@@ -170,7 +170,7 @@ func TestProbeReadOnly(t *testing.T) {
 	for _, mode := range []string{event.ModeFresh, event.ModePooled} {
 		t.Run(mode, func(t *testing.T) {
 			ev := streams[mode].ProbeOnce(context.Background())
-			wantClass(t, ev, ClassReadOnly, event.PhaseWrite, 1290)
+			wantClass(t, ev, event.ClassReadOnly, event.PhaseWrite, 1290)
 			if !ev.DBProbe.Read.OK || ev.DBProbe.Write.OK {
 				t.Errorf("read/write ok = %v/%v; want true/false", ev.DBProbe.Read.OK, ev.DBProbe.Write.OK)
 			}
@@ -201,7 +201,7 @@ func TestPooledConnectionKilled(t *testing.T) {
 		mariadbtest.Exec(t, srv, "KILL CONNECTION "+id)
 	}
 	lost := s.ProbeOnce(context.Background())
-	wantClass(t, lost, ClassConnLost, event.PhaseQuery, 0)
+	wantClass(t, lost, event.ClassConnLost, event.PhaseQuery, 0)
 	again := s.ProbeOnce(context.Background())
 	if again.DBProbe.Failure != nil {
 		t.Fatalf("probe after conn_lost: %+v; want a reconnect and success", again.Error)
@@ -221,7 +221,7 @@ func TestConnectRefused(t *testing.T) {
 	for mode, s := range streams {
 		t.Run(mode, func(t *testing.T) {
 			ev := s.ProbeOnce(context.Background())
-			wantClass(t, ev, ClassConnectRefused, event.PhaseConnect, 0)
+			wantClass(t, ev, event.ClassConnectRefused, event.PhaseConnect, 0)
 			if ev.DBProbe.Read.OK || ev.DBProbe.Write.OK {
 				t.Error("a refused connection counted as read or write success")
 			}
@@ -245,7 +245,7 @@ func TestAuthFailures(t *testing.T) {
 			te := newTestEnv()
 			te.env.Secrets = []string{tt.password}
 			ev := streamsByMode(targetFor(srv, tt.user, tt.password, event.ModeFresh), te)[event.ModeFresh].ProbeOnce(context.Background())
-			wantClass(t, ev, ClassAuth, event.PhaseConnect, tt.number)
+			wantClass(t, ev, event.ClassAuth, event.PhaseConnect, tt.number)
 			if ev.Error.Code != itoa(int(tt.number)) {
 				t.Errorf("error.code = %q; want %d", ev.Error.Code, tt.number)
 			}
@@ -281,7 +281,7 @@ func TestFrozenServer(t *testing.T) {
 			n := 0
 			for _, es := range events {
 				for _, e := range es {
-					if e.DBProbe.Failure != nil && e.DBProbe.Failure.Class == ClassTimeout {
+					if e.DBProbe.Failure != nil && e.DBProbe.Failure.Class == event.ClassTimeout {
 						n++
 					}
 				}
@@ -330,7 +330,7 @@ func TestFrozenServer(t *testing.T) {
 			}
 			ticks[k] = true
 			lo, hi = min(lo, k), max(hi, k)
-			if f := e.DBProbe.Failure; f != nil && f.Class == ClassTimeout {
+			if f := e.DBProbe.Failure; f != nil && f.Class == event.ClassTimeout {
 				timeouts++
 				if got := e.Event.Duration; got < int64(tg.Timeout) {
 					t.Errorf("%s: timeout after %v; want at the %v deadline", mode, time.Duration(got), tg.Timeout)
@@ -398,7 +398,7 @@ func TestDNSFlipAndNXDOMAIN(t *testing.T) {
 		t.Fatal(err)
 	}
 	nx := s.ProbeOnce(context.Background())
-	wantClass(t, nx, ClassDNSNotFound, event.PhaseDNS, 0)
+	wantClass(t, nx, event.ClassDNSNotFound, event.PhaseDNS, 0)
 	if d := nx.DBProbe.DNS; d == nil || d.Rcode != "NameError" || len(d.Answers) != 0 {
 		t.Errorf("NXDOMAIN dns = %+v; want rcode NameError and no answer", d)
 	}
@@ -450,10 +450,10 @@ func TestClassifyWithoutServer(t *testing.T) {
 		err   error
 		want  string
 	}{
-		{"deadline in query", expired, event.PhaseQuery, errors.New("invalid connection"), ClassTimeout},
-		{"deadline in dns", expired, event.PhaseDNS, context.Canceled, ClassDNSError},
-		{"driver bad conn", ctx, event.PhaseQuery, driver.ErrBadConn, ClassConnLost},
-		{"anything else", ctx, event.PhaseQuery, errors.New("boom"), ClassOther},
+		{"deadline in query", expired, event.PhaseQuery, errors.New("invalid connection"), event.ClassTimeout},
+		{"deadline in dns", expired, event.PhaseDNS, context.Canceled, event.ClassDNSError},
+		{"driver bad conn", ctx, event.PhaseQuery, driver.ErrBadConn, event.ClassConnLost},
+		{"anything else", ctx, event.PhaseQuery, errors.New("boom"), event.ClassOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -147,7 +147,7 @@ func TestOverrunIsSkippedNotQueued(t *testing.T) {
 	})
 	var skipped int
 	for _, e := range events {
-		if f := e.DBProbe.Failure; f != nil && f.Class == ClassSkipped {
+		if f := e.DBProbe.Failure; f != nil && f.Class == event.ClassSkipped {
 			skipped++
 		}
 	}

@@ -253,7 +253,7 @@ func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
 			Kind:     event.KindEvent,
 			Category: []string{"database"},
 			Type:     []string{"access"},
-			Dataset:  "dbprobe.probe",
+			Dataset:  event.DatasetProbe,
 			Action:   event.ActionProbe,
 			Start:    started.Round(0).UTC(),
 		},
@@ -283,8 +283,8 @@ func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
 		ev.DBProbe.Write = &event.Outcome{}
 	}
 	ev.DBProbe.Latency = &event.Latency{}
-	ev.DBProbe.Failure = &event.Failure{Class: ClassSkipped, Phase: event.PhaseConnect}
-	ev.Error = &event.Error{Type: ClassSkipped, Message: "previous probes of this stream are still running past their deadline"}
+	ev.DBProbe.Failure = &event.Failure{Class: event.ClassSkipped, Phase: event.PhaseConnect}
+	ev.Error = &event.Error{Type: event.ClassSkipped, Message: "previous probes of this stream are still running past their deadline"}
 	return ev
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // ConsensusWindow is a stretch in which the same set of observers saw one
@@ -17,7 +19,7 @@ import (
 type ConsensusWindow struct {
 	Target   string    `json:"target"`
 	Mode     string    `json:"mode"`
-	Signal   string    `json:"signal"` // "read" or "write"
+	Signal   string    `json:"signal"` // event.SignalRead or event.SignalWrite
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Seconds  float64   `json:"seconds"`
@@ -57,7 +59,7 @@ func Consensus(rep *Report) []ConsensusWindow {
 		if len(observers) < 2 {
 			continue
 		}
-		for _, signal := range []string{"read", "write"} {
+		for _, signal := range event.Signals {
 			out = append(out, consensusOf(g.target, g.mode, signal, ss, len(observers))...)
 		}
 	}
@@ -73,7 +75,7 @@ func consensusOf(target, mode, signal string, ss []*Stream, observed int) []Cons
 	var edges []edge
 	for _, s := range ss {
 		sig := &s.Read
-		if signal == "write" {
+		if signal == event.SignalWrite {
 			sig = &s.Write
 		}
 		for _, w := range sig.Windows {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // doc is a report laid out for people: sections of headline sentences and
@@ -154,7 +156,7 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 		for _, sig := range []struct {
 			name string
 			s    *Signal
-		}{{"read", &s.Read}, {"write", &s.Write}} {
+		}{{event.SignalRead, &s.Read}, {event.SignalWrite, &s.Write}} {
 			for _, w := range sig.s.Windows {
 				win.rows = append(win.rows, []string{name(s), sig.name, tf(w.Start), endText(w.End, w.Ends, tf), Bounds(&w),
 					strconv.FormatInt(w.FailedProbes, 10), Errors(w.Errors), windowNote(&w)})

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // The timeline of one target as inline SVG: a time axis, the Blue/Green
@@ -421,10 +423,10 @@ func (p *plot) stream(s *Stream, y float64, tf func(time.Time) string) {
 			p.id, x, y, w, svgLatency, esc(fmt.Sprintf("gap %s to %s (%s): unknown", tf(g.From), tf(g.To), Seconds(g.Seconds))))
 	}
 	for _, w := range s.Write.Windows {
-		p.window(&w, "write", y)
+		p.window(&w, event.SignalWrite, y)
 	}
 	for _, w := range s.Read.Windows {
-		p.window(&w, "read", y)
+		p.window(&w, event.SignalRead, y)
 	}
 	if showLatency {
 		// One vertical stroke per bucket from its min to its max; red
@@ -505,7 +507,7 @@ func endOr(end *time.Time, last time.Time) time.Time {
 func (p *plot) window(w *Window, signal string, y float64) {
 	x, width := p.span(w.Start, endOr(w.End, w.LastFailed), 3)
 	fill := ""
-	if signal == "write" {
+	if signal == event.SignalWrite {
 		fill = fmt.Sprintf(` fill="url(#hatch-w-%s)"`, p.id)
 	}
 	p.printf(`<rect class="win-%s"%s x="%.1f" y="%.1f" width="%.1f" height="%g"><title>%s</title></rect>`,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
@@ -76,19 +77,8 @@ func statusPage(ctx context.Context, w io.Writer, o Options) error {
 
 // phaseName names a dbprobe_bluegreen_phase value as docs/metrics.md does.
 func phaseName(v float64) string {
-	switch v {
-	case metrics.PhaseNotCreated:
-		return "none"
-	case metrics.PhaseCreated:
-		return "available"
-	case metrics.PhasePreparation:
-		return "switchover initiated"
-	case metrics.PhaseInProgress:
-		return "switchover in progress"
-	case metrics.PhasePost:
-		return "post-processing"
-	case metrics.PhaseCompleted:
-		return "completed"
+	if i := int(v); float64(i) == v && i >= 0 && i < len(event.BlueGreenPhases) {
+		return event.BlueGreenPhases[i].Label
 	}
 	return "unknown"
 }

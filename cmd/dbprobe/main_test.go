@@ -189,7 +189,7 @@ log: {level: debug}
 			t.Errorf("event run/observer = %q/%q", e.DBProbe.RunID, e.Observer.Name)
 		}
 		if e.DBProbe.Target == "wrong-password" && e.Event.Action == event.ActionProbe {
-			if e.Error == nil || e.Error.Type != probe.ClassAuth {
+			if e.Error == nil || e.Error.Type != event.ClassAuth {
 				t.Errorf("wrong-password probe: %+v; want auth failure", e.Error)
 			}
 			failures++

@@ -3,12 +3,15 @@ package grafana
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/promtest"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
@@ -202,5 +205,56 @@ func TestExpand(t *testing.T) {
 				t.Errorf("Expand(%q) = %q, %v, want %q (error: %v)", tc.in, got, err, tc.want, tc.err)
 			}
 		})
+	}
+}
+
+// TestBlueGreenValuesNamed keeps the value mappings of every panel showing
+// dbprobe_bluegreen_phase equal to the values it takes: one per phase of
+// event.BlueGreenPhases, and unknown.
+func TestBlueGreenValuesNamed(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+			FieldConfig struct {
+				Defaults struct {
+					Mappings []struct {
+						Type    string         `json:"type"`
+						Options map[string]any `json:"options"`
+					} `json:"mappings"`
+				} `json:"defaults"`
+			} `json:"fieldConfig"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(Dashboard, &d); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{strconv.Itoa(metrics.PhaseUnknown)}
+	for i := range event.BlueGreenPhases {
+		want = append(want, strconv.Itoa(i))
+	}
+	panels := 0
+	for _, p := range d.Panels {
+		// changes() of the phase counts transitions; only the value itself
+		// needs names.
+		if len(p.Targets) == 0 || !strings.HasPrefix(p.Targets[0].Expr, "dbprobe_bluegreen_phase") {
+			continue
+		}
+		panels++
+		var got []string
+		for _, m := range p.FieldConfig.Defaults.Mappings {
+			if m.Type == "value" {
+				got = append(got, slices.Collect(maps.Keys(m.Options))...)
+			}
+		}
+		slices.SortFunc(got, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })
+		if !slices.Equal(got, want) {
+			t.Errorf("panel %q names the values %q; want %q", p.Title, got, want)
+		}
+	}
+	if panels == 0 {
+		t.Error("no panel shows dbprobe_bluegreen_phase")
 	}
 }

@@ -162,7 +162,7 @@ func (s *Stream) base(i int64, scheduled, started time.Time) *event.Event {
 			Kind:     event.KindEvent,
 			Category: []string{"database"},
 			Type:     []string{"access"},
-			Dataset:  "dbprobe.probe",
+			Dataset:  event.DatasetProbe,
 			Action:   event.ActionProbe,
 			Start:    started,
 		},
@@ -253,7 +253,7 @@ func Phase(runID, observer, target string, at time.Time, phase string) *event.Ev
 	return &event.Event{
 		Timestamp: at,
 		Event: event.Meta{ID: runID + "/" + observer + "/" + target + "/bluegreen/" + strconv.FormatInt(at.UnixNano(), 10),
-			Kind: event.KindEvent, Dataset: "dbprobe.probe", Action: event.ActionBlueGreenStatus, Start: at, End: at},
+			Kind: event.KindEvent, Dataset: event.DatasetProbe, Action: event.ActionBlueGreenStatus, Start: at, End: at},
 		Observer: event.Observer{Name: observer, Type: "poller", Product: "dbprobe"},
 		DBProbe: event.DBProbe{Schema: event.Schema, RunID: runID, Target: target,
 			BlueGreen: &event.BlueGreen{Phase: phase}},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 const kibanaFile = "../../dashboards/kibana/dbprobe.ndjson"
@@ -37,6 +39,7 @@ type lensAttrs struct {
 						OperationType string `json:"operationType"`
 						SourceField   string `json:"sourceField"`
 						Params        struct {
+							Size            int      `json:"size"`
 							SecondaryFields []string `json:"secondaryFields"`
 							Filters         []struct {
 								Input struct {
@@ -319,5 +322,35 @@ func TestKibanaSavedObjects(t *testing.T) {
 	}
 	if types["index-pattern"] != 1 || types["dashboard"] != 1 || types["lens"] < 5 {
 		t.Errorf("saved objects by type %v; want a data view, a dashboard and at least 5 Lens visualisations", types)
+	}
+}
+
+// TestKibanaShowsEveryClass keeps the dashboard's error class panels able to
+// show every class apart: a terms split on error.type with fewer buckets
+// than there are classes would lump some into "Other".
+func TestKibanaShowsEveryClass(t *testing.T) {
+	splits := 0
+	for _, o := range readSavedObjects(t) {
+		if o.Type != "lens" {
+			continue
+		}
+		var a lensAttrs
+		if err := json.Unmarshal(o.Attributes, &a); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range a.State.DatasourceStates.FormBased.Layers {
+			for cid, c := range l.Columns {
+				if c.OperationType != "terms" || c.SourceField != "error.type" {
+					continue
+				}
+				splits++
+				if c.Params.Size < len(event.Classes) {
+					t.Errorf("lens %s column %s shows %d error classes; there are %d", o.ID, cid, c.Params.Size, len(event.Classes))
+				}
+			}
+		}
+	}
+	if splits == 0 {
+		t.Error("no Kibana panel splits by error class (error.type)")
 	}
 }

@@ -54,60 +54,43 @@ var (
 	InterruptionBuckets = []float64{1, 5, 15, 60, 300, 1800}
 )
 
-// Signals of interruption windows (label "signal").
-const (
-	SignalRead  = "read"
-	SignalWrite = "write"
-)
-
 const (
 	latencyName = "probe_duration_seconds"
 	latencyHelp = "Duration of each probe phase that succeeded; phase total is the whole successful probe."
 )
 
-// phases is the order of the "phase" label values of the latency histogram;
-// "total" is the whole probe.
-var phases = [...]string{event.PhaseDNS, event.PhaseConnect, event.PhaseQuery, event.PhaseWrite, "total"}
+// phases are the "phase" label values of the latency histogram: the
+// probe's phases, then "total", the whole probe.
+var phases = func() []string {
+	names := make([]string, 0, len(event.Phases)+1)
+	for _, p := range event.Phases {
+		names = append(names, p.Name)
+	}
+	return append(names, "total")
+}()
 
-// pooledPhases says which phases a pooled stream exports when its target
-// has a fresh stream too. A pooled stream resolves and connects only at
-// its rare reconnects: a histogram of those would hold a handful of
+// pooledExports says whether a pooled stream exports phase i when its
+// target has a fresh stream too. A pooled stream resolves and connects only
+// at its rare reconnects: a histogram of those would hold a handful of
 // samples while costing every scrape as much as the fresh stream's, which
-// measures both phases of the same endpoint on every probe. The
-// reconnects stay in the events and in phase total; a target probed in
-// pooled mode alone keeps every phase.
-var pooledPhases = [len(phases)]bool{false, false, true, true, true}
+// measures both phases of the same endpoint on every probe. The reconnects
+// stay in the events and in phase total; a target probed in pooled mode
+// alone keeps every phase.
+func pooledExports(i int) bool { return i >= len(event.Phases) || !event.Phases[i].Reconnect }
 
 // MaxServers bounds the distinct servers numbered per target; any further
 // identity is reported as server "other" with number MaxServers+1.
 const MaxServers = 32
 
-// Blue/Green phases as exported by dbprobe_bluegreen_phase: the ordinals the
-// AWS wrappers give the mysql.rds_topology statuses.
-const (
-	PhaseUnknown     = -1 // a phase dbprobe does not know
-	PhaseNotCreated  = 0  // no Blue/Green metadata (or none seen yet)
-	PhaseCreated     = 1  // AVAILABLE
-	PhasePreparation = 2  // SWITCHOVER_INITIATED
-	PhaseInProgress  = 3  // SWITCHOVER_IN_PROGRESS
-	PhasePost        = 4  // SWITCHOVER_IN_POST_PROCESSING
-	PhaseCompleted   = 5  // SWITCHOVER_COMPLETED
-)
-
-var blueGreenPhases = map[string]float64{
-	"NOT_CREATED": PhaseNotCreated,
-	"CREATED":     PhaseCreated, "AVAILABLE": PhaseCreated,
-	"PREPARATION": PhasePreparation, "SWITCHOVER_INITIATED": PhasePreparation,
-	"IN_PROGRESS": PhaseInProgress, "SWITCHOVER_IN_PROGRESS": PhaseInProgress,
-	"POST": PhasePost, "SWITCHOVER_IN_POST_PROCESSING": PhasePost,
-	"COMPLETED": PhaseCompleted, "SWITCHOVER_COMPLETED": PhaseCompleted,
-}
+// PhaseUnknown is the dbprobe_bluegreen_phase of a phase dbprobe does not
+// know; the others are the phases' ranks in event.BlueGreenPhases.
+const PhaseUnknown = -1
 
 // BlueGreenPhase maps a Blue/Green phase or rds_topology status, in any
 // case, to the number dbprobe_bluegreen_phase exports.
 func BlueGreenPhase(s string) float64 {
-	if v, ok := blueGreenPhases[strings.ToUpper(strings.TrimSpace(s))]; ok {
-		return v
+	if r, ok := event.BlueGreenRank(s); ok {
+		return float64(r)
 	}
 	return PhaseUnknown
 }
@@ -199,10 +182,10 @@ type stream struct {
 	failures                                            map[string]prometheus.Counter
 	up, readOnly, lastProbe                             prometheus.Gauge
 	serverNumber, serverHash, stale                     prometheus.Gauge
-	latency                                             [len(phases)]*phaseLatency // nil until the phase is measured
+	latency                                             []*phaseLatency // per phases; nil until the phase is measured
 	lastCutover, lastDNS                                prometheus.Gauge
 	replLag                                             prometheus.Gauge // nil until a lag is measured
-	windows                                             [2]window        // SignalRead, SignalWrite
+	windows                                             [2]window        // reads, writes
 
 	serverInfo  []string // label values of the live dbprobe_server_info series
 	infoServer  int      // its server ordinal and version
@@ -419,7 +402,8 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 		lastDNS:       m.lastDNS.WithLabelValues(lv...),
 		state:         StreamState{Key: k},
 	}
-	for i, sig := range [...]string{SignalRead, SignalWrite} {
+	s.latency = make([]*phaseLatency, len(phases))
+	for i, sig := range [...]string{event.SignalRead, event.SignalWrite} {
 		l := []string{k.Target, k.Mode, sig}
 		s.windows[i] = window{
 			signal:     sig,
@@ -570,8 +554,8 @@ func (s *stream) probe(e *event.Event) {
 		}
 	}
 	if l := p.Latency; l != nil {
-		for i, v := range [...]*float64{l.DNS, l.Connect, l.Query, l.Write} {
-			if v != nil && phases[i] != failedPhase {
+		for i, ph := range event.Phases {
+			if v := *ph.Latency(l); v != nil && ph.Name != failedPhase {
 				s.observeLatency(i, *v/1000)
 			}
 		}
@@ -606,7 +590,7 @@ type phaseLatency struct{ classic, native prometheus.Observer }
 // its first measurement: a target without writes has no write histogram,
 // and a pooled stream none for the phases it does not export.
 func (s *stream) observeLatency(phase int, seconds float64) {
-	if s.key.Mode == event.ModePooled && s.target.fresh && !pooledPhases[phase] {
+	if s.key.Mode == event.ModePooled && s.target.fresh && !pooledExports(phase) {
 		return
 	}
 	h := s.latency[phase]

@@ -1,0 +1,159 @@
+package event
+
+import "strings"
+
+// This file is dbprobe's vocabulary: the names events carry in fields that
+// users filter, aggregate and alert on. Each list is the one place its names
+// are written; metrics, the detector, the report and the docs follow it, and
+// tests fail when they do not.
+
+// Datasets (ECS event.dataset). Both go to one Elasticsearch data stream,
+// logs-dbprobe-<namespace>, whose data_stream.dataset is "dbprobe".
+const (
+	// DatasetProbe is the dataset of probe, gap and Blue/Green status
+	// events: what was measured.
+	DatasetProbe = "dbprobe.probe"
+	// DatasetFinding is the dataset of the detector's findings.
+	DatasetFinding = "dbprobe.finding"
+)
+
+// Signals: what an interruption window is about, in Finding.Signal, the
+// report and the "signal" label of metrics.
+const (
+	SignalRead  = "read"
+	SignalWrite = "write"
+)
+
+// Signals lists the signals in the order reports show them.
+var Signals = []string{SignalRead, SignalWrite}
+
+// Phases of one probe (Failure.Phase, the "phase" label of latency metrics).
+const (
+	PhaseDNS     = "dns"
+	PhaseConnect = "connect"
+	PhaseQuery   = "query"
+	PhaseWrite   = "write"
+)
+
+// Phase is one phase of a probe.
+type Phase struct {
+	Name string
+	// Reconnect says the phase runs only when a connection is made: on
+	// every probe of a fresh stream, at the rare reconnects of a pooled one.
+	Reconnect bool
+	// Latency returns the field of l that holds the phase's duration.
+	Latency func(l *Latency) **float64
+}
+
+// Phases lists the phases of a probe in the order they run. A new phase
+// needs an entry here, its field in Latency, and its rows in docs/events.md
+// and docs/metrics.md; tests check all of them.
+var Phases = []Phase{
+	{Name: PhaseDNS, Reconnect: true, Latency: func(l *Latency) **float64 { return &l.DNS }},
+	{Name: PhaseConnect, Reconnect: true, Latency: func(l *Latency) **float64 { return &l.Connect }},
+	{Name: PhaseQuery, Latency: func(l *Latency) **float64 { return &l.Query }},
+	{Name: PhaseWrite, Latency: func(l *Latency) **float64 { return &l.Write }},
+}
+
+// Error classes (error.type and Failure.Class of a failed probe, the
+// "class" label of metrics). They are the contract users filter and alert
+// on.
+const (
+	ClassDNSNotFound        = "dns_not_found"
+	ClassDNSError           = "dns_error"
+	ClassConnectRefused     = "connect_refused"
+	ClassConnectTimeout     = "connect_timeout"
+	ClassAuth               = "auth"
+	ClassOffline            = "offline"
+	ClassTooManyConnections = "too_many_connections"
+	ClassReadOnly           = "read_only"
+	ClassConnLost           = "conn_lost"
+	ClassTimeout            = "timeout"
+	ClassKilled             = "killed"
+	ClassServerError        = "server_error"
+	ClassSkipped            = "skipped"
+	ClassOther              = "other"
+)
+
+// Class is an error class and what it means.
+type Class struct {
+	Name        string
+	Description string
+}
+
+// Classes lists every error class with its meaning. A new class needs an
+// entry here and its row in docs/probing.md and docs/events.md; tests
+// check both.
+var Classes = []Class{
+	{ClassDNSNotFound, "the name does not exist (NXDOMAIN, or no address)"},
+	{ClassDNSError, "the resolver failed or did not answer in time"},
+	{ClassConnectRefused, "TCP connection refused or network unreachable"},
+	{ClassConnectTimeout, "TCP connect got no answer"},
+	{ClassAuth, "access denied, or the account is locked"},
+	{ClassOffline, "the server is in offline mode"},
+	{ClassTooManyConnections, "the server or the user has too many connections"},
+	{ClassReadOnly, "the server refuses writes: it is read-only"},
+	{ClassConnLost, "connection closed or reset, bad or invalid connection, EOF"},
+	{ClassTimeout, "the probe's deadline passed"},
+	{ClassKilled, "the query or connection was killed, or the server is shutting down"},
+	{ClassServerError, "any other MySQL error (its number is kept)"},
+	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline"},
+	{ClassOther, "anything else"},
+}
+
+// Blue/Green phases (BlueGreen.Phase), named as the AWS drivers name them.
+const (
+	BlueGreenNotCreated  = "NOT_CREATED"
+	BlueGreenCreated     = "CREATED"
+	BlueGreenPreparation = "PREPARATION"
+	BlueGreenInProgress  = "IN_PROGRESS"
+	BlueGreenPost        = "POST"
+	BlueGreenCompleted   = "COMPLETED"
+)
+
+// BlueGreenPhase is a phase of an RDS Blue/Green deployment.
+type BlueGreenPhase struct {
+	Name string
+	// Status is the value of the status column of mysql.rds_topology that
+	// means the phase; empty where no row does.
+	Status string
+	// Label is how the live status page names the phase.
+	Label string
+}
+
+// BlueGreenPhases lists the phases in the order a switchover goes through
+// them: a phase's index is its rank (a lower rank after a higher one is a
+// rollback) and the value of dbprobe_bluegreen_phase.
+var BlueGreenPhases = []BlueGreenPhase{
+	{BlueGreenNotCreated, "", "none"},
+	{BlueGreenCreated, "AVAILABLE", "available"},
+	{BlueGreenPreparation, "SWITCHOVER_INITIATED", "switchover initiated"},
+	{BlueGreenInProgress, "SWITCHOVER_IN_PROGRESS", "switchover in progress"},
+	{BlueGreenPost, "SWITCHOVER_IN_POST_PROCESSING", "post-processing"},
+	{BlueGreenCompleted, "SWITCHOVER_COMPLETED", "completed"},
+}
+
+// BlueGreenRank returns the rank of a Blue/Green phase given by its name or
+// its rds_topology status, in any case; ok is false for one dbprobe does
+// not know.
+func BlueGreenRank(s string) (rank int, ok bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	for i, p := range BlueGreenPhases {
+		if s == p.Name || s != "" && s == p.Status {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// BlueGreenOfStatus returns the phase an rds_topology status means, in any
+// case; ok is false for a status dbprobe does not know.
+func BlueGreenOfStatus(status string) (phase string, rank int, ok bool) {
+	status = strings.ToUpper(status)
+	for i, p := range BlueGreenPhases {
+		if status != "" && status == p.Status {
+			return p.Name, i, true
+		}
+	}
+	return "", -1, false
+}
