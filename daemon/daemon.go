@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dbprobe/dbprobe/analysis"
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
@@ -297,24 +298,16 @@ func (d *Daemon) HTTPAddr() string {
 // detector. Their findings were journaled when they happened, so the ones
 // the replay produces are dropped.
 func (d *Daemon) replay() error {
-	r := journal.NewReader(d.JournalDir(), journal.Position{})
-	defer r.Close()
-	dec := detector.NewDecoder()
 	var n int
-	for {
-		line, _, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("replay journal: %w", err)
-		}
-		e, err := dec.Decode(line)
-		if err != nil || e.DBProbe.RunID != d.runID || e.Event.Kind == event.KindState {
-			continue
+	_, err := analysis.Scan(context.Background(), d.JournalDir(), func(e *event.Event) {
+		if e.DBProbe.RunID != d.runID || e.Event.Kind == event.KindState {
+			return
 		}
 		d.detect.Observe(e)
 		n++
+	})
+	if err != nil {
+		return fmt.Errorf("replay journal: %w", err)
 	}
 	if n > 0 {
 		d.detect.Flush()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dbprobe/dbprobe/analysis"
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
@@ -15,13 +16,13 @@ import (
 // esReport is `dbprobe report --es`: the same analysis, fed from
 // Elasticsearch instead of a journal, over every observer of the run.
 type esReport struct {
-	addr, index, format, output string
+	runID, addr, index, format, output string
 }
 
 // reportFromES reads run a.runID from Elasticsearch, analyses it like a
 // journal and renders it, followed by the consensus of the observers.
-func reportFromES(ctx context.Context, e *env, a *analysis, q esReport) error {
-	if a.runID == "" {
+func reportFromES(ctx context.Context, e *env, a *analysis.Analysis, q esReport) error {
+	if q.runID == "" {
 		return usageError{errors.New("--es needs --run-id: Elasticsearch holds every run")}
 	}
 	cfg, err := config.ElasticsearchFromEnv("--es", q.addr, e.getenv)
@@ -32,20 +33,17 @@ func reportFromES(ctx context.Context, e *env, a *analysis, q esReport) error {
 	if err != nil {
 		return usageError{err}
 	}
-	err = c.Search(ctx, q.index, a.runID, func(ev *event.Event) error {
-		a.n++
-		a.observe(ev)
+	err = c.Search(ctx, q.index, q.runID, func(ev *event.Event) error {
+		a.Observe(ev)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read run %s from Elasticsearch: %w", a.runID, err)
+		return fmt.Errorf("read run %s from Elasticsearch: %w", q.runID, err)
 	}
-	run, err := a.pick(e)
+	rep, err := pickedReport(a, e)
 	if err != nil {
 		return err
 	}
-	run.det.Flush()
-	rep := run.det.Report()
 	cons := report.Consensus(rep)
 	// The consensus follows a text or Markdown report on standard output;
 	// anywhere else it would break the file or the JSON, so it goes to the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -10,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/detector/detectortest"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/journal"
+	"github.com/dbprobe/dbprobe/sink/journal/journaltest"
 )
 
 var reportStart = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -23,20 +22,7 @@ var reportStart = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 func writeJournal(t *testing.T, events ...[]*event.Event) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "journal")
-	w, err := journal.Open(dir, journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, list := range events {
-		for _, e := range list {
-			if err := w.Append(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	journaltest.Write(t, dir, journal.Options{}, events...)
 	return dir
 }
 
@@ -157,18 +143,7 @@ func TestReportCommandUsageErrors(t *testing.T) {
 // A damaged line is reported and skipped; everything else is analysed.
 func TestReportCommandSkipsBadLines(t *testing.T) {
 	dir := writeJournal(t, runStreams("run1", reportStart))
-	segs, err := journal.Segments(dir)
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("segments: %v %v", segs, err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, journal.SegmentName(segs[len(segs)-1])), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString("{not json\n"); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	journaltest.AppendRaw(t, dir, "{not json\n")
 	te := newEnv(nil)
 	if code := mainExit(context.Background(), []string{"report", "--journal", dir, "--format", "json"}, te.env); code != 0 {
 		t.Fatalf("exit %d, stderr: %s", code, te.stderr)
@@ -189,34 +164,6 @@ func TestReportCommandEmptyJournal(t *testing.T) {
 	}
 	if !strings.Contains(te.stderr.String(), "holds no probe events") {
 		t.Errorf("stderr = %q", te.stderr)
-	}
-}
-
-// The command reads in batches on several goroutines with its own decoder;
-// over a journal of many batches it must report exactly what the detector
-// says when fed the journal through encoding/json, one event at a time.
-func TestReportCommandMatchesPlainAnalysis(t *testing.T) {
-	fresh, pooled, phases := detectortest.Switchover("run1", "obs1", reportStart, 100*time.Millisecond, 40)
-	fresh.Up(3000)
-	pooled.Up(3000)
-	dir := writeJournal(t, detectortest.ByCompletion(fresh.Events(), pooled.Events(), phases))
-
-	d := detector.New(detector.Options{RunID: "run1"})
-	if err := journal.Scan(dir, func(e *event.Event) error { d.Observe(e); return nil }, nil); err != nil {
-		t.Fatal(err)
-	}
-	d.Flush()
-	var want bytes.Buffer
-	if err := report.JSON(&want, d.Report()); err != nil {
-		t.Fatal(err)
-	}
-
-	te := newEnv(nil)
-	if code := mainExit(context.Background(), []string{"report", "--journal", dir, "--format", "json"}, te.env); code != 0 {
-		t.Fatalf("exit %d, stderr: %s", code, te.stderr)
-	}
-	if got := te.stdout.String(); got != want.String() {
-		t.Errorf("report differs from the plain analysis;\ngot  %.600s\nwant %.600s", got, want.String())
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
+	"github.com/dbprobe/dbprobe/sink/journal/journaltest"
 )
 
 const testStream = "logs-dbprobe-default"
@@ -63,18 +64,7 @@ func probeEvents(observer string, first, n int) []*event.Event {
 // appendEvents writes events to the journal in dir.
 func appendEvents(t testing.TB, dir string, events []*event.Event, segmentBytes int64) {
 	t.Helper()
-	w, err := journal.Open(dir, journal.Options{SegmentBytes: segmentBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if err := w.Append(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	journaltest.Write(t, dir, journal.Options{SegmentBytes: segmentBytes}, events)
 }
 
 // start runs sh until the returned stop is called; stop waits for Run.
