@@ -6,13 +6,10 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -332,84 +329,12 @@ func (d *Daemon) Streams() []event.StreamKey {
 }
 
 // Run probes until ctx is done, then lets in-flight probes finish, drains
-// every event into the journal, closes it and returns. Errors writing the
+// every event into the journal, closes it, writes the report and returns;
+// stages lists the parts it starts and stops, in their order. Errors writing the
 // journal are logged and counted, never fatal: probing goes on.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("dbprobe started", "run_id", d.runID, "streams", len(d.streams), "journal", d.JournalDir())
-	consumed := make(chan struct{})
-	go func() {
-		defer close(consumed)
-		d.consume()
-	}()
-	// The HTTP server and the webhooks outlive the probing: the server
-	// answers until the report is final, the webhooks get the last
-	// findings of the flush.
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	var bg sync.WaitGroup
-	if d.web != nil {
-		bg.Go(func() {
-			if err := d.web.Serve(bgCtx); err != nil {
-				d.log.Error("http server stopped", "err", err)
-			}
-		})
-	}
-	bg.Go(func() { d.trimJournal(bgCtx) })
-	hookCtx, stopHooks := context.WithCancel(context.Background())
-	var hooks sync.WaitGroup
-	for _, n := range d.hooks {
-		hooks.Go(func() { n.Run(hookCtx) })
-	}
-	defer func() {
-		stopBG()
-		bg.Wait()
-	}()
-	// The shipper follows the journal; it stops after the journal is
-	// closed, so its final flush sees every event.
-	shipCtx, stopShip := context.WithCancel(context.Background())
-	shipped := make(chan struct{})
-	go func() {
-		defer close(shipped)
-		if d.shipper != nil {
-			d.shipper.Run(shipCtx)
-		}
-	}()
-
-	emit := func(e *event.Event) { d.events <- e }
-	var wg sync.WaitGroup
-	for _, p := range d.pollers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.Run(ctx, emit)
-		}()
-	}
-	probe.Run(ctx, d.streams, emit)
-	wg.Wait()
-	close(d.events)
-	<-consumed
-	for _, f := range d.detect.Flush() {
-		d.record(f)
-	}
-	stopHooks()
-	hooks.Wait()
-	err := d.journal.Close()
-	if err != nil {
-		err = fmt.Errorf("close journal: %w", err)
-	}
-	stopShip()
-	<-shipped
-	rep := d.detect.Report()
-	if werr := report.WriteFiles(d.JournalDir(), rep); werr != nil {
-		d.log.Error("writing the report failed", "err", werr)
-		err = errors.Join(err, werr)
-	} else {
-		d.log.Info("report written", "json", filepath.Join(d.JournalDir(), "report.json"), "html", filepath.Join(d.JournalDir(), "report.html"))
-	}
-	if d.opts.Summary != nil {
-		if terr := report.Text(d.opts.Summary, rep); terr != nil {
-			err = errors.Join(err, terr)
-		}
-	}
+	err := runStages(ctx, d.stages())
 	d.log.Info("dbprobe stopped", "run_id", d.runID, "events", d.journal.Sequence())
 	return err
 }
