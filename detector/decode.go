@@ -176,16 +176,17 @@ func (d *Decoder) event() error {
 	})
 }
 
+// dbprobe decodes the dbprobe object; each nested object has its own
+// method.
 func (d *Decoder) dbprobe() error {
 	p := &d.p
 	x := &d.s.ev.DBProbe
+	s := d.s
 	return p.object(func(key []byte) error {
 		switch string(key) {
 		case "schema":
-			if p.null() {
-				return nil
-			}
-			v, err := p.int()
+			v := int64(x.Schema)
+			err := d.int(&v)
 			x.Schema = int(v)
 			return err
 		case "run_id":
@@ -195,184 +196,176 @@ func (d *Decoder) dbprobe() error {
 		case "mode":
 			return d.str(&x.Mode, true)
 		case "tick":
-			if p.null() {
-				return nil
-			}
-			v, err := p.int()
-			x.Tick = v
-			return err
+			return d.int(&x.Tick)
 		case "scheduled":
 			return p.time(&x.Scheduled)
 		case "latency_ms":
-			if p.null() {
-				x.Latency = nil
-				return nil
-			}
-			use(&x.Latency, &d.s.lat)
-			return p.object(func(k []byte) error {
-				if string(k) == "total" {
-					if p.null() {
-						return nil
-					}
-					v, err := p.float()
-					d.s.lat.Total = v
-					return err
-				}
-				return p.skipUnless(k, latencyKeys)
-			})
+			return nested(d, &x.Latency, &s.lat, d.latency)
 		case "dns":
-			if p.null() {
-				x.DNS = nil
-				return nil
-			}
-			use(&x.DNS, &d.s.dns)
-			return p.object(func(k []byte) error {
-				if string(k) != "answers" {
-					return p.skipUnless(k, dnsKeys)
-				}
-				if p.null() {
-					d.s.dns.Answers = nil
-					return nil
-				}
-				d.s.answers = d.s.answers[:0]
-				err := p.array(func() error {
-					var s string
-					if err := d.str(&s, true); err != nil {
-						return err
-					}
-					d.s.answers = append(d.s.answers, s)
-					return nil
-				})
-				d.s.dns.Answers = d.s.answers
-				return err
-			})
+			return nested(d, &x.DNS, &s.dns, d.dns)
 		case "server":
-			if p.null() {
-				x.Server = nil
-				return nil
-			}
-			return d.server(x)
+			return nested(d, &x.Server, &s.srv, d.server)
 		case "read":
-			return d.outcome(&x.Read, &d.s.read)
+			return d.outcome(&x.Read, &s.read)
 		case "write":
-			return d.outcome(&x.Write, &d.s.write)
+			return d.outcome(&x.Write, &s.write)
 		case "gap":
-			if p.null() {
-				x.Gap = nil
-				return nil
-			}
-			use(&x.Gap, &d.s.gap)
-			return p.object(func(k []byte) error {
-				var err error
-				if p.null() {
-					return nil
-				}
-				switch string(k) {
-				case "first_tick":
-					d.s.gap.FirstTick, err = p.int()
-				case "last_tick":
-					d.s.gap.LastTick, err = p.int()
-				case "ticks":
-					d.s.gap.Ticks, err = p.int()
-				case "from":
-					err = p.time(&d.s.gap.From)
-				case "to":
-					err = p.time(&d.s.gap.To)
-				default:
-					err = p.skipUnless(k, gapKeys)
-				}
-				return err
-			})
+			return nested(d, &x.Gap, &s.gap, d.gap)
 		case "replication":
-			if p.null() {
-				x.Replication = nil
-				return nil
-			}
-			use(&x.Replication, &d.s.repl)
-			return p.object(func(k []byte) error {
-				if string(k) != "lag_seconds" {
-					return p.skipUnless(k, replicationKeys)
-				}
-				if p.null() {
-					d.s.repl.LagSeconds = nil
-					return nil
-				}
-				v, err := p.float()
-				d.s.lag = v
-				d.s.repl.LagSeconds = &d.s.lag
-				return err
-			})
+			return nested(d, &x.Replication, &s.repl, d.replication)
 		case "bluegreen":
-			if p.null() {
-				x.BlueGreen = nil
-				return nil
-			}
-			use(&x.BlueGreen, &d.s.bg)
-			return p.object(func(k []byte) error {
-				switch string(k) {
-				case "phase":
-					return d.str(&d.s.bg.Phase, true)
-				case "status":
-					return d.str(&d.s.bg.Status, true)
-				}
-				return p.skipUnless(k, bluegreenKeys)
-			})
+			return nested(d, &x.BlueGreen, &s.bg, d.bluegreen)
 		}
 		return p.skipUnless(key, dbprobeKeys)
 	})
 }
 
-func (d *Decoder) server(x *event.DBProbe) error {
-	p := &d.p
-	use(&x.Server, &d.s.srv)
-	s := &d.s.srv
-	return p.object(func(k []byte) error {
-		switch string(k) {
-		case "identity":
-			return d.str(&s.Identity, true)
-		case "hostname":
-			return d.str(&s.Hostname, true)
-		case "server_uuid":
-			return d.str(&s.ServerUUID, true)
-		case "aurora_server_id":
-			return d.str(&s.AuroraServerID, true)
-		case "version":
-			return d.str(&s.Version, true)
-		case "version_comment":
-			return d.str(&s.VersionComment, true)
-		case "address":
-			return d.str(&s.Address, true)
-		case "server_id":
-			return d.optInt(&s.ServerID, &d.s.ints[0])
-		case "port":
-			return d.optInt(&s.Port, &d.s.ints[1])
-		case "read_only":
-			return d.optBool(&s.ReadOnly, &d.s.bools[0])
-		case "super_read_only":
-			return d.optBool(&s.SuperReadOnly, &d.s.bools[1])
-		case "innodb_read_only":
-			return d.optBool(&s.InnoDBReadOnly, &d.s.bools[2])
-		}
-		return p.skipUnless(k, serverKeys)
-	})
-}
-
-func (d *Decoder) outcome(dst **event.Outcome, scratch *event.Outcome) error {
-	p := &d.p
-	if p.null() {
+// nested decodes an object that may be null into scratch and points *dst
+// at it; null makes *dst nil, as encoding/json does. field decodes the
+// value of each key.
+func nested[T any](d *Decoder, dst **T, scratch *T, field func(key []byte) error) error {
+	if d.p.null() {
 		*dst = nil
 		return nil
 	}
 	use(dst, scratch)
-	return p.object(func(k []byte) error {
+	return d.p.object(field)
+}
+
+func (d *Decoder) latency(k []byte) error {
+	if string(k) == "total" {
+		return d.float(&d.s.lat.Total)
+	}
+	return d.p.skipUnless(k, latencyKeys)
+}
+
+func (d *Decoder) dns(k []byte) error {
+	p := &d.p
+	if string(k) != "answers" {
+		return p.skipUnless(k, dnsKeys)
+	}
+	if p.null() {
+		d.s.dns.Answers = nil
+		return nil
+	}
+	d.s.answers = d.s.answers[:0]
+	err := p.array(func() error {
+		var s string
+		if err := d.str(&s, true); err != nil {
+			return err
+		}
+		d.s.answers = append(d.s.answers, s)
+		return nil
+	})
+	d.s.dns.Answers = d.s.answers
+	return err
+}
+
+func (d *Decoder) server(k []byte) error {
+	s := &d.s.srv
+	switch string(k) {
+	case "identity":
+		return d.str(&s.Identity, true)
+	case "hostname":
+		return d.str(&s.Hostname, true)
+	case "server_uuid":
+		return d.str(&s.ServerUUID, true)
+	case "aurora_server_id":
+		return d.str(&s.AuroraServerID, true)
+	case "version":
+		return d.str(&s.Version, true)
+	case "version_comment":
+		return d.str(&s.VersionComment, true)
+	case "address":
+		return d.str(&s.Address, true)
+	case "server_id":
+		return d.optInt(&s.ServerID, &d.s.ints[0])
+	case "port":
+		return d.optInt(&s.Port, &d.s.ints[1])
+	case "read_only":
+		return d.optBool(&s.ReadOnly, &d.s.bools[0])
+	case "super_read_only":
+		return d.optBool(&s.SuperReadOnly, &d.s.bools[1])
+	case "innodb_read_only":
+		return d.optBool(&s.InnoDBReadOnly, &d.s.bools[2])
+	}
+	return d.p.skipUnless(k, serverKeys)
+}
+
+func (d *Decoder) gap(k []byte) error {
+	g := &d.s.gap
+	switch string(k) {
+	case "first_tick":
+		return d.int(&g.FirstTick)
+	case "last_tick":
+		return d.int(&g.LastTick)
+	case "ticks":
+		return d.int(&g.Ticks)
+	case "from":
+		return d.p.time(&g.From)
+	case "to":
+		return d.p.time(&g.To)
+	}
+	if d.p.null() {
+		return nil
+	}
+	return d.p.skipUnless(k, gapKeys)
+}
+
+func (d *Decoder) replication(k []byte) error {
+	if string(k) != "lag_seconds" {
+		return d.p.skipUnless(k, replicationKeys)
+	}
+	if d.p.null() {
+		d.s.repl.LagSeconds = nil
+		return nil
+	}
+	v, err := d.p.float()
+	d.s.lag = v
+	d.s.repl.LagSeconds = &d.s.lag
+	return err
+}
+
+func (d *Decoder) bluegreen(k []byte) error {
+	switch string(k) {
+	case "phase":
+		return d.str(&d.s.bg.Phase, true)
+	case "status":
+		return d.str(&d.s.bg.Status, true)
+	}
+	return d.p.skipUnless(k, bluegreenKeys)
+}
+
+func (d *Decoder) outcome(dst **event.Outcome, scratch *event.Outcome) error {
+	return nested(d, dst, scratch, func(k []byte) error {
 		if string(k) == "ok" {
-			if p.null() {
+			if d.p.null() {
 				return nil
 			}
-			return p.bool(&scratch.OK)
+			return d.p.bool(&scratch.OK)
 		}
-		return p.skipUnless(k, outcomeKeys)
+		return d.p.skipUnless(k, outcomeKeys)
 	})
+}
+
+// int decodes a number; null leaves dst as it is (as encoding/json does).
+func (d *Decoder) int(dst *int64) error {
+	if d.p.null() {
+		return nil
+	}
+	v, err := d.p.int()
+	*dst = v
+	return err
+}
+
+// float decodes a number; null leaves dst as it is.
+func (d *Decoder) float(dst *float64) error {
+	if d.p.null() {
+		return nil
+	}
+	v, err := d.p.float()
+	*dst = v
+	return err
 }
 
 func (d *Decoder) optInt(dst **int64, scratch *int64) error {

@@ -84,6 +84,8 @@ func timeFormat(rep *Report) func(time.Time) string {
 	return Clock
 }
 
+// targetSection is one target's part of a report: headlines, the streams
+// table, then a table per kind of finding that has any.
 func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 	sec := section{target: tg.Name, title: "Target " + tg.Name, timeline: true}
 	var streams []*Stream
@@ -100,35 +102,69 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 		}
 		return s.Mode
 	}
+	sec.lines = append(headlines(tg, streams, name, tf), notes(streams, name)...)
+	sec.tables = append(sec.tables, streamsTable(streams, name))
+	for _, t := range []table{
+		windowsTable(streams, name, tf), readOnlyTable(streams, name, tf), cutoversTable(streams, name, tf),
+		dnsTable(streams, name, tf), staleTable(streams, name, tf), gapsTable(streams, name, tf),
+		blueGreenTable(tg, tf), serversTable(tg, tf),
+	} {
+		if len(t.rows) > 0 {
+			sec.tables = append(sec.tables, t.dropEmptyColumns())
+		}
+	}
+	return sec
+}
 
-	// Headlines: what a reader wants first.
+// headlines says what a reader wants first: the cutover, the downtime of
+// each stream, stale connections, replication lag.
+func headlines(tg *Target, streams []*Stream, name func(*Stream) string, tf func(time.Time) string) []string {
+	var lines []string
 	if c := tg.FirstCutover; c != nil {
-		sec.lines = append(sec.lines, fmt.Sprintf("Cut over from %s to %s at %s %s (seen first by %s).",
+		lines = append(lines, fmt.Sprintf("Cut over from %s to %s at %s %s (seen first by %s).",
 			Server(c.From), Server(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
 	}
 	for _, s := range streams {
 		if len(s.Read.Windows) > 0 {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s: reads down %s in %s.", name(s), netText(&s.Read), plural(len(s.Read.Windows), "window")))
+			lines = append(lines, fmt.Sprintf("%s: reads down %s in %s.", name(s), netText(&s.Read), plural(len(s.Read.Windows), "window")))
 		}
 		if len(s.Write.Windows) > 0 {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s: writes down %s in %s.", name(s), netText(&s.Write), plural(len(s.Write.Windows), "window")))
+			lines = append(lines, fmt.Sprintf("%s: writes down %s in %s.", name(s), netText(&s.Write), plural(len(s.Write.Windows), "window")))
 		}
 		for _, st := range s.Stale {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
+			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
 				name(s), StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
 		}
 	}
 	for _, s := range streams {
 		if r := s.Replication; r != nil && r.Samples > 0 {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s: replication lag to green at most %s (at %s), last %s, over %d measurements (%d failed).",
+			lines = append(lines, fmt.Sprintf("%s: replication lag to green at most %s (at %s), last %s, over %d measurements (%d failed).",
 				name(s), Seconds(r.MaxSeconds), tf(r.MaxAt), Seconds(r.LastSeconds), r.Samples, r.Errors))
 		}
 	}
-	if len(sec.lines) == 0 {
-		sec.lines = append(sec.lines, "No interruption, cutover or stale connection seen.")
+	if len(lines) == 0 {
+		lines = append(lines, "No interruption, cutover or stale connection seen.")
 	}
+	return lines
+}
 
-	st := table{title: "Streams",
+// notes says what the tables leave out: findings past the lists' bounds,
+// events that came too late.
+func notes(streams []*Stream, name func(*Stream) string) []string {
+	var lines []string
+	for _, s := range streams {
+		for _, list := range slices.Sorted(maps.Keys(s.Omitted)) {
+			lines = append(lines, fmt.Sprintf("%s: %d more %s not listed (totals include them).", name(s), s.Omitted[list], list))
+		}
+		if s.Dropped > 0 {
+			lines = append(lines, fmt.Sprintf("%s: %d events arrived too late to be analysed.", name(s), s.Dropped))
+		}
+	}
+	return lines
+}
+
+func streamsTable(streams []*Stream, name func(*Stream) string) table {
+	t := table{title: "Streams",
 		head: []string{"Stream", "Probes", "Failed", "Reads down (net)", "Reads gross", "Writes down (net)", "Writes gross", "Latency p50 / p99 / max"},
 		num:  []bool{false, true, true, true, true, true, true, true}}
 	for _, s := range streams {
@@ -136,78 +172,107 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 		if s.Write.Probed {
 			write, writeGross = netText(&s.Write), Seconds(s.Write.GrossSeconds)
 		}
-		st.rows = append(st.rows, []string{name(s), strconv.FormatInt(s.Probes, 10), strconv.FormatInt(s.Failed, 10),
+		t.rows = append(t.rows, []string{name(s), strconv.FormatInt(s.Probes, 10), strconv.FormatInt(s.Failed, 10),
 			netText(&s.Read), Seconds(s.Read.GrossSeconds), write, writeGross,
 			fmt.Sprintf("%s / %s / %s ms", ms(s.Latency.P50), ms(s.Latency.P99), ms(s.Latency.Max))})
 	}
-	sec.tables = append(sec.tables, st)
+	return t
+}
 
-	win := table{title: "Interruption windows", head: []string{"Stream", "Signal", "Start", "End", "Down", "Failed probes", "Errors", "Note"},
+func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "Interruption windows", head: []string{"Stream", "Signal", "Start", "End", "Down", "Failed probes", "Errors", "Note"},
 		num: []bool{false, false, false, false, true, true, false, false}}
-	ro := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
-		num: []bool{false, false, false, false, true, false}}
-	cut := table{title: "Cutovers", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
-	dns := table{title: "DNS changes", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
-	stale := table{title: "Stale connections", head: []string{"Stream", "Still on", "Target moved", "Start", "End", "Stale for", "Probes", "Writes failed", "Writes accepted"},
-		num: []bool{false, false, false, false, false, true, true, true, true}}
-	gaps := table{title: "Gaps (unknown: neither up nor down)", head: []string{"Stream", "From", "To", "Length", "Ticks", "Why"},
-		num: []bool{false, false, false, true, true, false}}
 	for _, s := range streams {
 		for _, sig := range []struct {
 			name string
 			s    *Signal
 		}{{event.SignalRead, &s.Read}, {event.SignalWrite, &s.Write}} {
 			for _, w := range sig.s.Windows {
-				win.rows = append(win.rows, []string{name(s), sig.name, tf(w.Start), endText(w.End, w.Ends, tf), Bounds(&w),
+				t.rows = append(t.rows, []string{name(s), sig.name, tf(w.Start), endText(w.End, w.Ends, tf), Bounds(&w),
 					strconv.FormatInt(w.FailedProbes, 10), Errors(w.Errors), windowNote(&w)})
 			}
 		}
+	}
+	return t
+}
+
+func readOnlyTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
+		num: []bool{false, false, false, false, true, false}}
+	for _, s := range streams {
 		for _, r := range s.ReadOnly {
-			ro.rows = append(ro.rows, []string{name(s), Server(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
+			t.rows = append(t.rows, []string{name(s), Server(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
 		}
+	}
+	return t
+}
+
+func cutoversTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "Cutovers", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
+	for _, s := range streams {
 		for _, c := range s.Cutovers {
-			cut.rows = append(cut.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Server(c.From), Server(c.To), changeNote(c.Rollback, c.AcrossGap)})
+			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Server(c.From), Server(c.To), changeNote(c.Rollback, c.AcrossGap)})
 		}
+	}
+	return t
+}
+
+func dnsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "DNS changes", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
+	for _, s := range streams {
 		for _, c := range s.DNSChanges {
-			dns.rows = append(dns.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Addrs(c.From), Addrs(c.To), changeNote(false, c.AcrossGap)})
+			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Addrs(c.From), Addrs(c.To), changeNote(false, c.AcrossGap)})
 		}
+	}
+	return t
+}
+
+func staleTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "Stale connections", head: []string{"Stream", "Still on", "Target moved", "Start", "End", "Stale for", "Probes", "Writes failed", "Writes accepted"},
+		num: []bool{false, false, false, false, false, true, true, true, true}}
+	for _, s := range streams {
 		for _, x := range s.Stale {
-			stale.rows = append(stale.rows, []string{name(s), StaleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
+			t.rows = append(t.rows, []string{name(s), StaleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
 				Seconds(x.DurationSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
 		}
+	}
+	return t
+}
+
+func gapsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+	t := table{title: "Gaps (unknown: neither up nor down)", head: []string{"Stream", "From", "To", "Length", "Ticks", "Why"},
+		num: []bool{false, false, false, true, true, false}}
+	for _, s := range streams {
 		for _, g := range s.Gaps {
 			why := "dbprobe could not run on schedule"
 			if g.Kind == GapMissing {
 				why = "no events (dbprobe not running, or lost)"
 			}
-			gaps.rows = append(gaps.rows, []string{name(s), tf(g.From), tf(g.To), Seconds(g.Seconds), strconv.FormatInt(g.Ticks, 10), why})
-		}
-		for _, list := range slices.Sorted(maps.Keys(s.Omitted)) {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s: %d more %s not listed (totals include them).", name(s), s.Omitted[list], list))
-		}
-		if s.Dropped > 0 {
-			sec.lines = append(sec.lines, fmt.Sprintf("%s: %d events arrived too late to be analysed.", name(s), s.Dropped))
+			t.rows = append(t.rows, []string{name(s), tf(g.From), tf(g.To), Seconds(g.Seconds), strconv.FormatInt(g.Ticks, 10), why})
 		}
 	}
-	bg := table{title: "Blue/Green phases", head: []string{"At", "Source", "Phase", "Previous", "Note"}}
+	return t
+}
+
+func blueGreenTable(tg *Target, tf func(time.Time) string) table {
+	t := table{title: "Blue/Green phases", head: []string{"At", "Source", "Phase", "Previous", "Note"}}
 	for _, p := range tg.BlueGreen {
 		note := ""
 		if p.Rollback {
 			note = "rollback"
 		}
-		bg.rows = append(bg.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
+		t.rows = append(t.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
 	}
-	srv := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "First answer", "Last answer", "Probes"},
+	return t
+}
+
+func serversTable(tg *Target, tf func(time.Time) string) table {
+	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "First answer", "Last answer", "Probes"},
 		num: []bool{false, false, false, false, false, true}}
 	for _, s := range tg.Servers {
-		srv.rows = append(srv.rows, []string{s.Identity, s.Hostname, s.Address, tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
 	}
-	for _, t := range []table{win, ro, cut, dns, stale, gaps, bg, srv} {
-		if len(t.rows) > 0 {
-			sec.tables = append(sec.tables, t.dropEmptyColumns())
-		}
-	}
-	return sec
+	return t
 }
 
 // dropEmptyColumns removes columns with no value in any row (a "Note"

@@ -62,26 +62,11 @@ func (r Retention) Trim(dir string, shipped Position, now time.Time, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var t Trimmed
-	nums, err := Segments(dir)
+	segs, remaining, err := listSegments(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return t, nil
-		}
-		return t, fmt.Errorf("list journal: %w", err)
+		return Trimmed{}, err
 	}
-	segs := make([]segmentInfo, 0, len(nums))
-	for _, n := range nums {
-		fi, err := os.Stat(filepath.Join(dir, SegmentName(n)))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			return t, fmt.Errorf("stat segment: %w", err)
-		}
-		segs = append(segs, segmentInfo{n: n, size: fi.Size(), mtime: fi.ModTime()})
-		t.Remaining += fi.Size()
-	}
+	tr := &trim{r: r, dir: dir, shipped: shipped, log: log, segs: segs, t: Trimmed{Remaining: remaining}}
 	// Protect the writer's segment, and the one before it when the
 	// writer's is still empty.
 	deletable := len(segs) - 1
@@ -89,74 +74,134 @@ func (r Retention) Trim(dir string, shipped Position, now time.Time, log *slog.L
 		deletable--
 	}
 	if deletable <= 0 {
-		return t, nil
+		return tr.t, nil
 	}
-	isShipped := func(s segmentInfo) bool {
-		return s.n < shipped.Segment || (s.n == shipped.Segment && shipped.Offset >= s.size)
+	tr.deleted = make([]bool, deletable)
+	if err := tr.byAge(now); err != nil {
+		return tr.t, err
 	}
-	deleted := make([]bool, deletable)
-	remove := func(i int, why string) error {
-		s := segs[i]
-		path := filepath.Join(dir, SegmentName(s.n))
-		var lost int64
-		if !isShipped(s) {
-			var from int64
-			if s.n == shipped.Segment {
-				from = shipped.Offset
+	err = tr.toCap()
+	return tr.t, err
+}
+
+// listSegments returns the journal's segments, oldest first, and their
+// total size; a journal that does not exist has none.
+func listSegments(dir string) ([]segmentInfo, int64, error) {
+	nums, err := Segments(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, nil
+		}
+		return nil, 0, fmt.Errorf("list journal: %w", err)
+	}
+	segs := make([]segmentInfo, 0, len(nums))
+	var total int64
+	for _, n := range nums {
+		fi, err := os.Stat(filepath.Join(dir, SegmentName(n)))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
 			}
-			if lost, err = countLines(path, from); err != nil {
+			return nil, 0, fmt.Errorf("stat segment: %w", err)
+		}
+		segs = append(segs, segmentInfo{n: n, size: fi.Size(), mtime: fi.ModTime()})
+		total += fi.Size()
+	}
+	return segs, total, nil
+}
+
+// trim is one Trim at work: the segments, which of the deletable ones (all
+// but the protected newest) are gone, and the tally.
+type trim struct {
+	r       Retention
+	dir     string
+	shipped Position
+	log     *slog.Logger
+	segs    []segmentInfo
+	deleted []bool // per deletable segment
+	t       Trimmed
+}
+
+func (tr *trim) isShipped(s segmentInfo) bool {
+	return s.n < tr.shipped.Segment || (s.n == tr.shipped.Segment && tr.shipped.Offset >= s.size)
+}
+
+// byAge deletes the shipped segments not written to for DeleteShippedAfter.
+func (tr *trim) byAge(now time.Time) error {
+	if tr.r.DeleteShippedAfter <= 0 {
+		return nil
+	}
+	for i := range tr.deleted {
+		if s := tr.segs[i]; tr.isShipped(s) && now.Sub(s.mtime) >= tr.r.DeleteShippedAfter {
+			if err := tr.remove(i, "age"); err != nil {
 				return err
 			}
 		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("delete segment: %w", err)
-		}
-		deleted[i] = true
-		t.Segments++
-		t.Bytes += s.size
-		t.Remaining -= s.size
-		if isShipped(s) {
-			what := "journal: deleted shipped segment"
-			if shipped == End {
-				what = "journal: deleted segment" // nothing ships this journal
-			}
-			log.Info(what, "segment", SegmentName(s.n), "bytes", s.size, "reason", why)
-			return nil
-		}
-		unshipped := s.size
-		if s.n == shipped.Segment {
-			unshipped -= shipped.Offset
-		}
-		t.UnshippedSegments++
-		t.UnshippedBytes += unshipped
-		t.UnshippedEvents += lost
-		log.Error("journal: over its disk cap (sinks.journal.retention.max_bytes); deleted a segment holding events not yet shipped to Elasticsearch: they will never reach it",
-			"segment", SegmentName(s.n), "events_lost", lost, "bytes", unshipped, "max_bytes", r.MaxBytes)
+	}
+	return nil
+}
+
+// toCap deletes segments, oldest first, until the journal fits MaxBytes:
+// shipped ones first, then unshipped ones.
+func (tr *trim) toCap() error {
+	if tr.r.MaxBytes <= 0 {
 		return nil
 	}
-	if r.DeleteShippedAfter > 0 {
-		for i := 0; i < deletable; i++ {
-			if isShipped(segs[i]) && now.Sub(segs[i].mtime) >= r.DeleteShippedAfter {
-				if err := remove(i, "age"); err != nil {
-					return t, err
-				}
-			}
-		}
-	}
-	if r.MaxBytes <= 0 {
-		return t, nil
-	}
 	for _, shippedOnly := range []bool{true, false} {
-		for i := 0; i < deletable && t.Remaining > r.MaxBytes; i++ {
-			if deleted[i] || (shippedOnly && !isShipped(segs[i])) {
+		for i := 0; i < len(tr.deleted) && tr.t.Remaining > tr.r.MaxBytes; i++ {
+			if tr.deleted[i] || (shippedOnly && !tr.isShipped(tr.segs[i])) {
 				continue
 			}
-			if err := remove(i, "max_bytes"); err != nil {
-				return t, err
+			if err := tr.remove(i, "max_bytes"); err != nil {
+				return err
 			}
 		}
 	}
-	return t, nil
+	return nil
+}
+
+// remove deletes segment i, counting the unshipped events it held, and
+// logs it: at error level when events are lost to the consumer.
+func (tr *trim) remove(i int, why string) error {
+	s := tr.segs[i]
+	path := filepath.Join(tr.dir, SegmentName(s.n))
+	shipped := tr.isShipped(s)
+	var lost int64
+	if !shipped {
+		var from int64
+		if s.n == tr.shipped.Segment {
+			from = tr.shipped.Offset
+		}
+		var err error
+		if lost, err = countLines(path, from); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete segment: %w", err)
+	}
+	tr.deleted[i] = true
+	tr.t.Segments++
+	tr.t.Bytes += s.size
+	tr.t.Remaining -= s.size
+	if shipped {
+		what := "journal: deleted shipped segment"
+		if tr.shipped == End {
+			what = "journal: deleted segment" // nothing ships this journal
+		}
+		tr.log.Info(what, "segment", SegmentName(s.n), "bytes", s.size, "reason", why)
+		return nil
+	}
+	unshipped := s.size
+	if s.n == tr.shipped.Segment {
+		unshipped -= tr.shipped.Offset
+	}
+	tr.t.UnshippedSegments++
+	tr.t.UnshippedBytes += unshipped
+	tr.t.UnshippedEvents += lost
+	tr.log.Error("journal: over its disk cap (sinks.journal.retention.max_bytes); deleted a segment holding events not yet shipped to Elasticsearch: they will never reach it",
+		"segment", SegmentName(s.n), "events_lost", lost, "bytes", unshipped, "max_bytes", tr.r.MaxBytes)
+	return nil
 }
 
 // countLines counts complete lines in the file at path from offset on.
