@@ -10,8 +10,8 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector/detectortest"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
 // shipToFake ships events to the fake the way dbprobe run does.

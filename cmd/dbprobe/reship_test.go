@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/detector/detectortest"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
 // TestReship: `dbprobe reship` stores what the dead-letter file holds once

@@ -13,7 +13,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/detector/detectortest"
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 )
 
 func TestClientTLSAndCredentials(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/internal/wait"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
 const crashChildEnv = "DBPROBE_ES_SHIPPER_CHILD"

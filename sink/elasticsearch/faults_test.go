@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/internal/wait"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/dbprobe/dbprobe/config"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 )
 
 // TestReship: the shipper dead-letters three poisons (a document the

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 )
 
 // shipAll ships events from a journal of their own (one per observer)

@@ -18,7 +18,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/dbprobe/dbprobe/config"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/internal/indexpattern"
+	"github.com/dbprobe/dbprobe/internal/indexpattern"
 )
 
 // Names of what Setup installs. The index template matches every dbprobe

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/internal/wait"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 )
 
 // testAPIKey is the key fakes that want one accept (base64 of "right:key").

@@ -11,8 +11,8 @@ import (
 
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/esfake"
 	"github.com/dbprobe/dbprobe/internal/wait"
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/esfake"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dbprobe/dbprobe/sink/elasticsearch/internal/indexpattern"
+	"github.com/dbprobe/dbprobe/internal/indexpattern"
 )
 
 type componentTemplate struct {
