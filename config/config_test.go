@@ -254,3 +254,41 @@ func TestExampleShowsEveryOption(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+// TestDollarErrors: a "$" that is neither "$$" nor a complete ${VAR} is an
+// error naming the field, never literal text: "$PW" meant ${PW}, and taking
+// it literally probes with a wrong password (or header) without a word.
+// The message must not quote the value, which may be a secret.
+func TestDollarErrors(t *testing.T) {
+	env := func(k string) string { return map[string]string{"PW": "s3cretpw"}[k] }
+	tests := []struct {
+		value string
+		want  string
+	}{
+		{"$PW", `targets[0].password: "$" at byte 1 is neither "$$" (a literal "$") nor ${VAR}`},
+		{"ab${PW", `targets[0].password: "${" at byte 3 is not closed by "}"`},
+		{"${}", `targets[0].password: "${" at byte 1 names no variable (empty braces)`},
+		{"x$", `targets[0].password: "$" at byte 2 is neither`},
+		{"${P-W}", `targets[0].password: "${" at byte 1: variable names are letters, digits and _`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: '`+tt.value+`'}]`), env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse(password %q) = %v; want an error containing %q", tt.value, err, tt.want)
+			}
+			if strings.Contains(err.Error(), tt.value) || strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error quotes the value: %v", err)
+			}
+		})
+	}
+	for _, ok := range []struct{ value, want string }{{"a$$b", "a$b"}, {"${PW}$$", "s3cretpw$"}, {"$$PW", "$PW"}} {
+		c, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: '`+ok.value+`'}]`), env)
+		if err != nil {
+			t.Fatalf("Parse(password %q): %v", ok.value, err)
+		}
+		if got := c.Targets[0].MySQL().Passwd; got != ok.want {
+			t.Errorf("password %q = %q; want %q", ok.value, got, ok.want)
+		}
+	}
+}

@@ -312,13 +312,14 @@ func sortedKeys(m map[string]reflect.Type) []string {
 	return keys
 }
 
-var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // expandEnv replaces ${VAR} in every scalar value (never in keys) with the
-// variable's value; "$$" stands for a literal "$". Expanding after parsing
-// keeps a secret full of YAML syntax (": ", "#", quotes) from changing the
-// document's structure. A reference to an unset variable is an error: an
-// empty password is never what the user meant.
+// variable's value; "$$" stands for a literal "$", and any other "$" is an
+// error: "$PW" or an unclosed "${PW" taken literally would probe with a
+// wrong password without a word. Expanding after parsing keeps a secret
+// full of YAML syntax (": ", "#", quotes) from changing the document's
+// structure. A reference to an unset variable is an error: an empty
+// password is never what the user meant. Messages give positions, never the
+// value, which may be a secret.
 func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv map[*yaml.Node]bool, e *errs) {
 	switch n.Kind {
 	case yaml.DocumentNode:
@@ -337,19 +338,8 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv ma
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		expanded := false
-		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
-			expanded = expanded || m != "$$"
-			if m == "$$" {
-				return "$"
-			}
-			name := m[2 : len(m)-1]
-			v := getenv(name)
-			if v == "" {
-				e.add(path, "environment variable %s is not set", name)
-			}
-			return v
-		})
+		v, expanded := expandValue(n.Value, path, getenv, e)
+		n.Value = v
 		// Quotes around ${VAR} are there to keep the YAML valid; the value
 		// is typed by the field it lands in (a port from ${PORT} is a
 		// number). An explicit !!str tag still forces a string.
@@ -362,3 +352,47 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv ma
 		}
 	}
 }
+
+// expandValue expands one scalar; expanded reports whether a variable was
+// used.
+func expandValue(s, path string, getenv func(string) string, e *errs) (out string, expanded bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		at := i + 1 // 1-based, as editors count
+		switch {
+		case strings.HasPrefix(s[i:], "$$"):
+			b.WriteByte('$')
+			i++
+		case strings.HasPrefix(s[i:], "${"):
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				e.add(path, `"${" at byte %d is not closed by "}" (write "$$" for a literal "$")`, at)
+				return s, false
+			}
+			name := s[i+2 : i+end]
+			switch {
+			case name == "":
+				e.add(path, `"${" at byte %d names no variable (empty braces)`, at)
+			case !envNameRE.MatchString(name):
+				e.add(path, `"${" at byte %d: variable names are letters, digits and _, not starting with a digit (write "$$" for a literal "$")`, at)
+			default:
+				v := getenv(name)
+				if v == "" {
+					e.add(path, "environment variable %s is not set", name)
+				}
+				b.WriteString(v)
+				expanded = true
+			}
+			i += end
+		default:
+			e.add(path, `"$" at byte %d is neither "$$" (a literal "$") nor ${VAR}`, at)
+		}
+	}
+	return b.String(), expanded
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
