@@ -378,6 +378,7 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			e.add(p+".dsn", "address must be host:port (got %q)", mc.Addr)
 			return nil
 		}
+		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
 	}
 	if t.Host == "" {
@@ -417,6 +418,26 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 		mc.TLS = tc
 	}
 	return mc
+}
+
+// refuseDangerousParams refuses the DSN parameters that give the server
+// more than a probe needs; docs/configuration.md says why for each. A probe
+// runs fixed statements against a server that may be anyone (DNS moves
+// during a switchover, a proxy sits in between), so nothing the server
+// asks for may reach beyond them.
+func refuseDangerousParams(mc *mysql.Config, path string, e *errs) {
+	if mc.AllowAllFiles {
+		e.add(path, "parameter allowAllFiles=true is refused: it lets the server read any file dbprobe can read (LOAD DATA LOCAL INFILE), password files included")
+	}
+	if mc.AllowOldPasswords {
+		e.add(path, "parameter allowOldPasswords=true is refused: the pre-4.1 password hash is broken and lets a server or eavesdropper recover the password")
+	}
+	if mc.AllowCleartextPasswords && (mc.TLS == nil || mc.TLS.InsecureSkipVerify || mc.AllowFallbackToPlaintext) {
+		e.add(path, "parameter allowCleartextPasswords=true is refused without tls=true: the password would cross the network readable (got tls=%q)", mc.TLSConfig)
+	}
+	if mc.MultiStatements {
+		e.add(path, "parameter multiStatements=true is refused: dbprobe never needs it, and it would let one configured statement chain others")
+	}
 }
 
 func unwrapPathErr(err error) error {

@@ -292,3 +292,43 @@ func TestDollarErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDangerousDSNParameters: DSN parameters that hand the server more
+// than a probe needs are refused with the field path and the parameter.
+// allowAllFiles let a rogue server (or a man in the middle) read any file
+// dbprobe can read through LOAD DATA LOCAL INFILE, the password file
+// included.
+func TestDangerousDSNParameters(t *testing.T) {
+	tests := []struct {
+		params string
+		want   string // "" means accepted
+	}{
+		{"allowAllFiles=true", `targets[0].dsn: parameter allowAllFiles=true is refused`},
+		{"allowAllFiles=1", `targets[0].dsn: parameter allowAllFiles=true is refused`},
+		{"allowOldPasswords=true", `targets[0].dsn: parameter allowOldPasswords=true is refused`},
+		{"allowCleartextPasswords=true", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"allowCleartextPasswords=true&tls=preferred", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"allowCleartextPasswords=true&tls=skip-verify", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"multiStatements=true", `targets[0].dsn: parameter multiStatements=true is refused`},
+		{"allowCleartextPasswords=true&tls=true", ""},
+		{"allowAllFiles=false&timeout=5s", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.params, func(t *testing.T) {
+			_, err := Parse([]byte(`targets: [{name: a, dsn: "probe:s3cretpw@tcp(db:3306)/x?`+tt.params+`"}]`), noEnv)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Parse(?%s) = %v; want it accepted", tt.params, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Parse(?%s) = %v; want an error containing %q", tt.params, err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+	_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, write: {table: hb}, green: {dsn: "probe:pw@tcp(g:3306)/x?allowAllFiles=true"}}]`), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "targets[0].green.dsn: parameter allowAllFiles=true is refused") {
+		t.Errorf("green dsn with allowAllFiles: %v; want it refused", err)
+	}
+}
