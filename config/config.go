@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
 // Limits enforced by validation.
@@ -367,7 +369,10 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 	case t.DSN != "":
 		mc, err := mysql.ParseDSN(t.DSN)
 		if err != nil {
-			e.add(p+".dsn", "not a valid DSN: %v (format: user:password@tcp(host:port)/dbname?param=value)", err)
+			// The driver quotes parts of the DSN, the password among them
+			// when it is misplaced.
+			msg := redact.New(dsnPassword(t.DSN)).String(err.Error())
+			e.add(p+".dsn", "not a valid DSN: %s (format: user:password@tcp(host:port)/dbname?param=value)", msg)
 			return nil
 		}
 		if mc.Net != "tcp" {
@@ -418,6 +423,22 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 		mc.TLS = tc
 	}
 	return mc
+}
+
+// dsnPassword finds the password in a DSN the driver could not parse, the
+// way the driver splits it: user:password before the last "@" that comes
+// before the last "/".
+func dsnPassword(dsn string) string {
+	slash := strings.LastIndexByte(dsn, '/')
+	if slash < 0 {
+		slash = len(dsn)
+	}
+	at := strings.LastIndexByte(dsn[:slash], '@')
+	if at < 0 {
+		return ""
+	}
+	_, pw, _ := strings.Cut(dsn[:at], ":")
+	return pw
 }
 
 // refuseDangerousParams refuses the DSN parameters that give the server

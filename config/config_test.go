@@ -332,3 +332,39 @@ func TestDangerousDSNParameters(t *testing.T) {
 		t.Errorf("green dsn with allowAllFiles: %v; want it refused", err)
 	}
 }
+
+// TestConfigErrorsDoNotEchoSecrets: a secret that lands in the wrong field
+// (a port, a DSN parameter) or makes a DSN unparsable must not be quoted
+// back in the error, which goes to a terminal, a CI log or a ticket.
+func TestConfigErrorsDoNotEchoSecrets(t *testing.T) {
+	const pw = "s3cretpw"
+	env := func(k string) string { return map[string]string{"PW": pw, "ONE": "x"}[k] }
+	tests := []struct {
+		name, src, want string
+	}{
+		{"port from a secret", `targets: [{name: a, host: db, user: probe, port: "${PW}"}]`, "targets[0].port: must be an integer"},
+		{"dsn parameter from a secret", `targets: [{name: a, dsn: "probe:pw@tcp(db:3306)/x?timeout=${PW}"}]`, "targets[0].dsn: not a valid DSN"},
+		{"dsn bool from a secret", `targets: [{name: a, dsn: "probe:pw@tcp(db:3306)/x?parseTime=${PW}"}]`, "targets[0].dsn: not a valid DSN"},
+		{"literal dsn password in a parameter", `targets: [{name: a, dsn: "probe:` + pw + `@tcp(db:3306)/x?parseTime=` + pw + `"}]`, "targets[0].dsn: not a valid DSN"},
+		{"interval from a secret", `interval: "${PW}"`, "interval: not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src), env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse = %v; want an error containing %q", err, tt.want)
+			}
+			for n := 3; n <= len(pw); n++ {
+				if strings.Contains(err.Error(), pw[:n]) {
+					t.Fatalf("error echoes %d characters of the secret: %v", n, err)
+				}
+			}
+		})
+	}
+	// A one-character environment value is masked where it stands, not
+	// scrubbed from every word of the message.
+	_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, port: "${ONE}"}]`), env)
+	if err == nil || !strings.Contains(err.Error(), "targets[0].port: must be an integer") {
+		t.Errorf("Parse(port: ${ONE}) = %v; want the field and the message intact", err)
+	}
+}

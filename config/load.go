@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
 // FieldError is one problem with one field of the configuration.
@@ -83,8 +85,37 @@ func LoadFile(path string, getenv func(string) string) (*Config, error) {
 }
 
 // Parse decodes data strictly over the defaults, expands ${VAR} references
-// in values from getenv, and validates the result.
+// in values from getenv, and validates the result. Its errors never quote a
+// secret: the values of environment variables (a secret may land in the
+// wrong field, "port: ${PW}") and of secret fields are masked in them.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	x := &expansion{fromEnv: map[*yaml.Node]bool{}}
+	c, err := parse(data, getenv, x)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return c, err
+	}
+	secrets := x.values
+	if c != nil {
+		secrets = append(secrets, c.Secrets()...)
+	}
+	r := redact.New(secrets...)
+	for _, f := range ce.Fields {
+		f.Msg = r.String(f.Msg)
+	}
+	return nil, err
+}
+
+// expansion records what expandEnv did: the nodes whose value came from the
+// environment, and the values it substituted.
+type expansion struct {
+	fromEnv map[*yaml.Node]bool
+	values  []string
+}
+
+// parse is Parse before its errors are redacted; the config it returns
+// with an error is partly validated, for its secrets.
+func parse(data []byte, getenv func(string) string, x *expansion) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -103,9 +134,8 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{Fields: []*FieldError{{Msg: fmt.Sprintf("line %d: the top level must be a mapping of keys", doc.Line)}}}
 	}
-	fromEnv := map[*yaml.Node]bool{}
-	expandEnv(doc, "", getenv, fromEnv, &e)
-	checkKnown(doc, reflect.TypeOf(*c), "", walk{lines: lines, fromEnv: fromEnv}, &e)
+	expandEnv(doc, "", getenv, x, &e)
+	checkKnown(doc, reflect.TypeOf(*c), "", walk{lines: lines, fromEnv: x.fromEnv}, &e)
 	if err := e.err(""); err != nil {
 		return nil, err
 	}
@@ -120,7 +150,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, &Error{Fields: []*FieldError{{Msg: err.Error()}}}
 	}
 	if err := c.validate(); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
@@ -320,25 +350,25 @@ func sortedKeys(m map[string]reflect.Type) []string {
 // structure. A reference to an unset variable is an error: an empty
 // password is never what the user meant. Messages give positions, never the
 // value, which may be a secret.
-func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv map[*yaml.Node]bool, e *errs) {
+func expandEnv(n *yaml.Node, path string, getenv func(string) string, x *expansion, e *errs) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			expandEnv(c, path, getenv, fromEnv, e)
+			expandEnv(c, path, getenv, x, e)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), getenv, fromEnv, e)
+			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), getenv, x, e)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, fromEnv, e)
+			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, x, e)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		v, expanded := expandValue(n.Value, path, getenv, e)
+		v, expanded := expandValue(n.Value, path, getenv, x, e)
 		n.Value = v
 		// Quotes around ${VAR} are there to keep the YAML valid; the value
 		// is typed by the field it lands in (a port from ${PORT} is a
@@ -348,14 +378,14 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv ma
 			// "null" stays "null"), unless it lands in a typed field:
 			// checkKnown retypes it there.
 			n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
-			fromEnv[n] = true
+			x.fromEnv[n] = true
 		}
 	}
 }
 
 // expandValue expands one scalar; expanded reports whether a variable was
 // used.
-func expandValue(s, path string, getenv func(string) string, e *errs) (out string, expanded bool) {
+func expandValue(s, path string, getenv func(string) string, x *expansion, e *errs) (out string, expanded bool) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		if s[i] != '$' {
@@ -385,6 +415,7 @@ func expandValue(s, path string, getenv func(string) string, e *errs) (out strin
 					e.add(path, "environment variable %s is not set", name)
 				}
 				b.WriteString(v)
+				x.values = append(x.values, v)
 				expanded = true
 			}
 			i += end

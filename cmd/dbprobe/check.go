@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/redact"
 	"github.com/dbprobe/dbprobe/internal/safetext"
 	"github.com/dbprobe/dbprobe/preflight"
 	"github.com/dbprobe/dbprobe/probe"
@@ -33,6 +34,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "config %s: ok (%d targets)\n", *cfgPath, len(cfg.Targets))
 	failed := false
+	secrets := redact.New(cfg.Secrets()...)
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		pt := preflight.Target{
@@ -55,7 +57,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		cancel()
 		fmt.Fprintf(e.stdout, "\npreflight %s:\n", t.Name)
 		for _, r := range results {
-			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, safetext.Line(probe.Redact(r.Detail, cfg.Secrets())))
+			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, safetext.Line(secrets.String(r.Detail)))
 			if r.Fix != "" {
 				fmt.Fprintf(e.stdout, "        %-20s -> %s\n", "", r.Fix)
 			}
