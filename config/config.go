@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
 // Limits enforced by validation.
@@ -367,7 +369,10 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 	case t.DSN != "":
 		mc, err := mysql.ParseDSN(t.DSN)
 		if err != nil {
-			e.add(p+".dsn", "not a valid DSN: %v (format: user:password@tcp(host:port)/dbname?param=value)", err)
+			// The driver quotes parts of the DSN, the password among them
+			// when it is misplaced.
+			msg := redact.New(dsnPassword(t.DSN)).String(err.Error())
+			e.add(p+".dsn", "not a valid DSN: %s (format: user:password@tcp(host:port)/dbname?param=value)", msg)
 			return nil
 		}
 		if mc.Net != "tcp" {
@@ -378,6 +383,7 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			e.add(p+".dsn", "address must be host:port (got %q)", mc.Addr)
 			return nil
 		}
+		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
 	}
 	if t.Host == "" {
@@ -417,6 +423,42 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 		mc.TLS = tc
 	}
 	return mc
+}
+
+// dsnPassword finds the password in a DSN the driver could not parse, the
+// way the driver splits it: user:password before the last "@" that comes
+// before the last "/".
+func dsnPassword(dsn string) string {
+	slash := strings.LastIndexByte(dsn, '/')
+	if slash < 0 {
+		slash = len(dsn)
+	}
+	at := strings.LastIndexByte(dsn[:slash], '@')
+	if at < 0 {
+		return ""
+	}
+	_, pw, _ := strings.Cut(dsn[:at], ":")
+	return pw
+}
+
+// refuseDangerousParams refuses the DSN parameters that give the server
+// more than a probe needs; docs/configuration.md says why for each. A probe
+// runs fixed statements against a server that may be anyone (DNS moves
+// during a switchover, a proxy sits in between), so nothing the server
+// asks for may reach beyond them.
+func refuseDangerousParams(mc *mysql.Config, path string, e *errs) {
+	if mc.AllowAllFiles {
+		e.add(path, "parameter allowAllFiles=true is refused: it lets the server read any file dbprobe can read (LOAD DATA LOCAL INFILE), password files included")
+	}
+	if mc.AllowOldPasswords {
+		e.add(path, "parameter allowOldPasswords=true is refused: the pre-4.1 password hash is broken and lets a server or eavesdropper recover the password")
+	}
+	if mc.AllowCleartextPasswords && (mc.TLS == nil || mc.TLS.InsecureSkipVerify || mc.AllowFallbackToPlaintext) {
+		e.add(path, "parameter allowCleartextPasswords=true is refused without tls=true: the password would cross the network readable (got tls=%q)", mc.TLSConfig)
+	}
+	if mc.MultiStatements {
+		e.add(path, "parameter multiStatements=true is refused: dbprobe never needs it, and it would let one configured statement chain others")
+	}
 }
 
 func unwrapPathErr(err error) error {

@@ -254,3 +254,117 @@ func TestExampleShowsEveryOption(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}), "")
 }
+
+// TestDollarErrors: a "$" that is neither "$$" nor a complete ${VAR} is an
+// error naming the field, never literal text: "$PW" meant ${PW}, and taking
+// it literally probes with a wrong password (or header) without a word.
+// The message must not quote the value, which may be a secret.
+func TestDollarErrors(t *testing.T) {
+	env := func(k string) string { return map[string]string{"PW": "s3cretpw"}[k] }
+	tests := []struct {
+		value string
+		want  string
+	}{
+		{"$PW", `targets[0].password: "$" at byte 1 is neither "$$" (a literal "$") nor ${VAR}`},
+		{"ab${PW", `targets[0].password: "${" at byte 3 is not closed by "}"`},
+		{"${}", `targets[0].password: "${" at byte 1 names no variable (empty braces)`},
+		{"x$", `targets[0].password: "$" at byte 2 is neither`},
+		{"${P-W}", `targets[0].password: "${" at byte 1: variable names are letters, digits and _`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: '`+tt.value+`'}]`), env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse(password %q) = %v; want an error containing %q", tt.value, err, tt.want)
+			}
+			if strings.Contains(err.Error(), tt.value) || strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error quotes the value: %v", err)
+			}
+		})
+	}
+	for _, ok := range []struct{ value, want string }{{"a$$b", "a$b"}, {"${PW}$$", "s3cretpw$"}, {"$$PW", "$PW"}} {
+		c, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, password: '`+ok.value+`'}]`), env)
+		if err != nil {
+			t.Fatalf("Parse(password %q): %v", ok.value, err)
+		}
+		if got := c.Targets[0].MySQL().Passwd; got != ok.want {
+			t.Errorf("password %q = %q; want %q", ok.value, got, ok.want)
+		}
+	}
+}
+
+// TestDangerousDSNParameters: DSN parameters that hand the server more
+// than a probe needs are refused with the field path and the parameter.
+// allowAllFiles let a rogue server (or a man in the middle) read any file
+// dbprobe can read through LOAD DATA LOCAL INFILE, the password file
+// included.
+func TestDangerousDSNParameters(t *testing.T) {
+	tests := []struct {
+		params string
+		want   string // "" means accepted
+	}{
+		{"allowAllFiles=true", `targets[0].dsn: parameter allowAllFiles=true is refused`},
+		{"allowAllFiles=1", `targets[0].dsn: parameter allowAllFiles=true is refused`},
+		{"allowOldPasswords=true", `targets[0].dsn: parameter allowOldPasswords=true is refused`},
+		{"allowCleartextPasswords=true", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"allowCleartextPasswords=true&tls=preferred", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"allowCleartextPasswords=true&tls=skip-verify", `targets[0].dsn: parameter allowCleartextPasswords=true is refused without tls=true`},
+		{"multiStatements=true", `targets[0].dsn: parameter multiStatements=true is refused`},
+		{"allowCleartextPasswords=true&tls=true", ""},
+		{"allowAllFiles=false&timeout=5s", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.params, func(t *testing.T) {
+			_, err := Parse([]byte(`targets: [{name: a, dsn: "probe:s3cretpw@tcp(db:3306)/x?`+tt.params+`"}]`), noEnv)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Parse(?%s) = %v; want it accepted", tt.params, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("Parse(?%s) = %v; want an error containing %q", tt.params, err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+	_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, write: {table: hb}, green: {dsn: "probe:pw@tcp(g:3306)/x?allowAllFiles=true"}}]`), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "targets[0].green.dsn: parameter allowAllFiles=true is refused") {
+		t.Errorf("green dsn with allowAllFiles: %v; want it refused", err)
+	}
+}
+
+// TestConfigErrorsDoNotEchoSecrets: a secret that lands in the wrong field
+// (a port, a DSN parameter) or makes a DSN unparsable must not be quoted
+// back in the error, which goes to a terminal, a CI log or a ticket.
+func TestConfigErrorsDoNotEchoSecrets(t *testing.T) {
+	const pw = "s3cretpw"
+	env := func(k string) string { return map[string]string{"PW": pw, "ONE": "x"}[k] }
+	tests := []struct {
+		name, src, want string
+	}{
+		{"port from a secret", `targets: [{name: a, host: db, user: probe, port: "${PW}"}]`, "targets[0].port: must be an integer"},
+		{"dsn parameter from a secret", `targets: [{name: a, dsn: "probe:pw@tcp(db:3306)/x?timeout=${PW}"}]`, "targets[0].dsn: not a valid DSN"},
+		{"dsn bool from a secret", `targets: [{name: a, dsn: "probe:pw@tcp(db:3306)/x?parseTime=${PW}"}]`, "targets[0].dsn: not a valid DSN"},
+		{"literal dsn password in a parameter", `targets: [{name: a, dsn: "probe:` + pw + `@tcp(db:3306)/x?parseTime=` + pw + `"}]`, "targets[0].dsn: not a valid DSN"},
+		{"interval from a secret", `interval: "${PW}"`, "interval: not a duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.src), env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse = %v; want an error containing %q", err, tt.want)
+			}
+			for n := 3; n <= len(pw); n++ {
+				if strings.Contains(err.Error(), pw[:n]) {
+					t.Fatalf("error echoes %d characters of the secret: %v", n, err)
+				}
+			}
+		})
+	}
+	// A one-character environment value is masked where it stands, not
+	// scrubbed from every word of the message.
+	_, err := Parse([]byte(`targets: [{name: a, host: db, user: probe, port: "${ONE}"}]`), env)
+	if err == nil || !strings.Contains(err.Error(), "targets[0].port: must be an integer") {
+		t.Errorf("Parse(port: ${ONE}) = %v; want the field and the message intact", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
 // FieldError is one problem with one field of the configuration.
@@ -83,8 +85,37 @@ func LoadFile(path string, getenv func(string) string) (*Config, error) {
 }
 
 // Parse decodes data strictly over the defaults, expands ${VAR} references
-// in values from getenv, and validates the result.
+// in values from getenv, and validates the result. Its errors never quote a
+// secret: the values of environment variables (a secret may land in the
+// wrong field, "port: ${PW}") and of secret fields are masked in them.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	x := &expansion{fromEnv: map[*yaml.Node]bool{}}
+	c, err := parse(data, getenv, x)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return c, err
+	}
+	secrets := x.values
+	if c != nil {
+		secrets = append(secrets, c.Secrets()...)
+	}
+	r := redact.New(secrets...)
+	for _, f := range ce.Fields {
+		f.Msg = r.String(f.Msg)
+	}
+	return nil, err
+}
+
+// expansion records what expandEnv did: the nodes whose value came from the
+// environment, and the values it substituted.
+type expansion struct {
+	fromEnv map[*yaml.Node]bool
+	values  []string
+}
+
+// parse is Parse before its errors are redacted; the config it returns
+// with an error is partly validated, for its secrets.
+func parse(data []byte, getenv func(string) string, x *expansion) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -103,9 +134,8 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 	if doc.Kind != yaml.MappingNode {
 		return nil, &Error{Fields: []*FieldError{{Msg: fmt.Sprintf("line %d: the top level must be a mapping of keys", doc.Line)}}}
 	}
-	fromEnv := map[*yaml.Node]bool{}
-	expandEnv(doc, "", getenv, fromEnv, &e)
-	checkKnown(doc, reflect.TypeOf(*c), "", walk{lines: lines, fromEnv: fromEnv}, &e)
+	expandEnv(doc, "", getenv, x, &e)
+	checkKnown(doc, reflect.TypeOf(*c), "", walk{lines: lines, fromEnv: x.fromEnv}, &e)
 	if err := e.err(""); err != nil {
 		return nil, err
 	}
@@ -120,7 +150,7 @@ func Parse(data []byte, getenv func(string) string) (*Config, error) {
 		return nil, &Error{Fields: []*FieldError{{Msg: err.Error()}}}
 	}
 	if err := c.validate(); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
@@ -312,44 +342,34 @@ func sortedKeys(m map[string]reflect.Type) []string {
 	return keys
 }
 
-var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // expandEnv replaces ${VAR} in every scalar value (never in keys) with the
-// variable's value; "$$" stands for a literal "$". Expanding after parsing
-// keeps a secret full of YAML syntax (": ", "#", quotes) from changing the
-// document's structure. A reference to an unset variable is an error: an
-// empty password is never what the user meant.
-func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv map[*yaml.Node]bool, e *errs) {
+// variable's value; "$$" stands for a literal "$", and any other "$" is an
+// error: "$PW" or an unclosed "${PW" taken literally would probe with a
+// wrong password without a word. Expanding after parsing keeps a secret
+// full of YAML syntax (": ", "#", quotes) from changing the document's
+// structure. A reference to an unset variable is an error: an empty
+// password is never what the user meant. Messages give positions, never the
+// value, which may be a secret.
+func expandEnv(n *yaml.Node, path string, getenv func(string) string, x *expansion, e *errs) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			expandEnv(c, path, getenv, fromEnv, e)
+			expandEnv(c, path, getenv, x, e)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), getenv, fromEnv, e)
+			expandEnv(n.Content[i+1], join(path, n.Content[i].Value), getenv, x, e)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, fromEnv, e)
+			expandEnv(c, fmt.Sprintf("%s[%d]", path, i), getenv, x, e)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		expanded := false
-		n.Value = envRE.ReplaceAllStringFunc(n.Value, func(m string) string {
-			expanded = expanded || m != "$$"
-			if m == "$$" {
-				return "$"
-			}
-			name := m[2 : len(m)-1]
-			v := getenv(name)
-			if v == "" {
-				e.add(path, "environment variable %s is not set", name)
-			}
-			return v
-		})
+		v, expanded := expandValue(n.Value, path, getenv, x, e)
+		n.Value = v
 		// Quotes around ${VAR} are there to keep the YAML valid; the value
 		// is typed by the field it lands in (a port from ${PORT} is a
 		// number). An explicit !!str tag still forces a string.
@@ -358,7 +378,52 @@ func expandEnv(n *yaml.Node, path string, getenv func(string) string, fromEnv ma
 			// "null" stays "null"), unless it lands in a typed field:
 			// checkKnown retypes it there.
 			n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
-			fromEnv[n] = true
+			x.fromEnv[n] = true
 		}
 	}
 }
+
+// expandValue expands one scalar; expanded reports whether a variable was
+// used.
+func expandValue(s, path string, getenv func(string) string, x *expansion, e *errs) (out string, expanded bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		at := i + 1 // 1-based, as editors count
+		switch {
+		case strings.HasPrefix(s[i:], "$$"):
+			b.WriteByte('$')
+			i++
+		case strings.HasPrefix(s[i:], "${"):
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				e.add(path, `"${" at byte %d is not closed by "}" (write "$$" for a literal "$")`, at)
+				return s, false
+			}
+			name := s[i+2 : i+end]
+			switch {
+			case name == "":
+				e.add(path, `"${" at byte %d names no variable (empty braces)`, at)
+			case !envNameRE.MatchString(name):
+				e.add(path, `"${" at byte %d: variable names are letters, digits and _, not starting with a digit (write "$$" for a literal "$")`, at)
+			default:
+				v := getenv(name)
+				if v == "" {
+					e.add(path, "environment variable %s is not set", name)
+				}
+				b.WriteString(v)
+				x.values = append(x.values, v)
+				expanded = true
+			}
+			i += end
+		default:
+			e.add(path, `"$" at byte %d is neither "$$" (a literal "$") nor ${VAR}`, at)
+		}
+	}
+	return b.String(), expanded
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

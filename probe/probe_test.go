@@ -464,8 +464,26 @@ func TestClassifyWithoutServer(t *testing.T) {
 	}
 }
 
-func TestRedactLongestFirst(t *testing.T) {
-	if got := Redact("pw=abcdef", []string{"abc", "abcdef"}); got != "pw=*****" {
-		t.Errorf("Redact = %q; want pw=*****", got)
+// TestShortPasswordRedactsOnlyItself: a one-character password (here a
+// wrong one, so the server answers with an error) must be masked where it
+// stands, not scrubbed from every word of every message: the operator
+// still reads "Access denied" and "dial tcp".
+func TestShortPasswordRedactsOnlyItself(t *testing.T) {
+	srv := startServer(t, mariadb.Options{})
+	te := newTestEnv()
+	te.env.Secrets = []string{"e", "t"}
+	ev := streamsByMode(targetFor(srv, probeUser, "e", event.ModeFresh), te)[event.ModeFresh].ProbeOnce(context.Background())
+	wantClass(t, ev, event.ClassAuth, event.PhaseConnect, 1045)
+	if want := "Access denied for user 'probe'"; !strings.Contains(ev.Error.Message, want) {
+		t.Errorf("error.message = %q; want it to contain %q", ev.Error.Message, want)
+	}
+	refused := streamsByMode(targetFor(srv, probeUser, "t", event.ModeFresh), te)[event.ModeFresh]
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ev = refused.ProbeOnce(context.Background())
+	wantClass(t, ev, event.ClassConnectRefused, event.PhaseConnect, 0)
+	if want := "dial tcp"; !strings.Contains(ev.Error.Message, want) {
+		t.Errorf("error.message = %q; want it to contain %q", ev.Error.Message, want)
 	}
 }

@@ -7,12 +7,11 @@ import (
 	"context"
 	"hash/fnv"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
 // Clock is the time source of the schedule. Tests inject one to make the
@@ -53,44 +52,21 @@ type Env struct {
 	RunID    string
 	Observer event.Observer
 	Labels   map[string]string
-	// Secrets are strings (passwords) scrubbed from every message.
+	// Secrets are the values (passwords) masked in every message.
 	Secrets []string
 	Logger  *slog.Logger
 	Clock   Clock
+
+	redactor *redact.Redactor
 }
 
-// redact scrubs the env's secrets, sorted once by fillEnv.
-func (e *Env) redact(s string) string { return replaceSecrets(s, e.Secrets) }
-
-// Redact replaces every secret in s with asterisks, longest first, so a
-// secret that contains another is never left half visible.
-func Redact(s string, secrets []string) string {
-	return replaceSecrets(s, longestFirst(secrets))
-}
-
-func longestFirst(secrets []string) []string {
-	secrets = slices.Clone(secrets)
-	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	return secrets
-}
-
-// replaceSecrets masks sorted (longest first) secrets in s.
-func replaceSecrets(s string, sorted []string) string {
-	if s == "" {
-		return s
-	}
-	for _, sec := range sorted {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "*****")
-		}
-	}
-	return s
-}
+// redact masks the env's secrets (see package redact).
+func (e *Env) redact(s string) string { return e.redactor.String(s) }
 
 // fillEnv completes env once, before any stream runs: defaults, and the
-// secrets sorted for redact so that no probe sorts them again.
+// redactor built once so that no probe sorts the secrets again.
 func fillEnv(env *Env) {
-	env.Secrets = longestFirst(env.Secrets)
+	env.redactor = redact.New(env.Secrets...)
 	if env.Clock == nil {
 		env.Clock = SystemClock{}
 	}

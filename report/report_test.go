@@ -102,7 +102,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 // must not be able to inject markup.
 func TestHostileServerNamesAreEscaped(t *testing.T) {
 	evil := detectortest.NewServer("uuid:<script>alert(1)</script>", "10.0.0.1:3306")
-	evil.Hostname = "db|<img src=x onerror=alert(1)>"
+	evil.Hostname = "db|<img src=x onerror=alert(1)>\x1b[2J\n* forged line"
 	s := detectortest.NewStream("run<b>", "obs", "t<i>", "fresh", time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), time.Second)
 	s.Server(detectortest.NewServer("uuid:good", "10.0.0.2:3306")).Up(3).Server(evil).Up(3)
 	d := detector.New(detector.Options{})
@@ -121,6 +121,11 @@ func TestHostileServerNamesAreEscaped(t *testing.T) {
 	}
 	if strings.Contains(out["markdown"], "db|<") {
 		t.Errorf("markdown table cell holds an unescaped |")
+	}
+	// On a terminal, the text report must not let a server clear the
+	// screen or start a line of its own.
+	if strings.Contains(out["text"], "\x1b") || strings.Contains(out["text"], "\n* forged line") {
+		t.Errorf("text report carries the server's escape or newline raw:\n%q", out["text"])
 	}
 }
 

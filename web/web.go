@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/klauspost/compress/gzhttp"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 	toolkit "github.com/prometheus/exporter-toolkit/web"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
@@ -190,7 +192,7 @@ func Listen(o Options) (*Server, error) {
 		// net.Listen would pick a port on every interface.
 		return nil, errors.New("http listen: no address (an empty http.listen turns the server off: do not call Listen)")
 	}
-	if err := toolkit.Validate(o.WebConfigFile); err != nil {
+	if err := validateWebConfig(o.WebConfigFile); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrWebConfig, o.WebConfigFile, err)
 	}
 	l, err := net.Listen("tcp", o.Listen)
@@ -203,6 +205,32 @@ func Listen(o Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(o.logger().Handler(), slog.LevelWarn),
 	}
 	return &Server{l: l, srv: srv, opts: o}, nil
+}
+
+// validateWebConfig refuses, besides what the toolkit refuses, a file with
+// no setting in it: the toolkit would serve plain HTTP without
+// authentication, while whoever named the file believes the server
+// protected.
+func validateWebConfig(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := toolkit.Validate(path); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 || (doc.Content[0].Kind == yaml.MappingNode && len(doc.Content[0].Content) == 0) {
+		return errors.New("the file sets nothing (empty or comments only), which would serve plain HTTP without authentication: " +
+			"set tls_server_config and/or basic_auth_users, or drop the setting to serve plain HTTP on purpose")
+	}
+	return nil
 }
 
 // Addr is the address the server is bound to.

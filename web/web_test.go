@@ -230,6 +230,12 @@ func TestListenErrors(t *testing.T) {
 	writeFile(t, bad, "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.pem\n")
 	unknown := filepath.Join(dir, "unknown.yml")
 	writeFile(t, unknown, "basic_auth_user: {}\n")
+	// An empty file would serve plain HTTP without authentication while
+	// the user believes it protected.
+	empty := filepath.Join(dir, "empty.yml")
+	writeFile(t, empty, "")
+	comments := filepath.Join(dir, "comments.yml")
+	writeFile(t, comments, "# tls_server_config:\n#   cert_file: cert.pem\n\n")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -243,6 +249,8 @@ func TestListenErrors(t *testing.T) {
 		{"missing certificate", Options{Listen: "127.0.0.1:0", WebConfigFile: bad}, true},
 		{"unknown key", Options{Listen: "127.0.0.1:0", WebConfigFile: unknown}, true},
 		{"missing file", Options{Listen: "127.0.0.1:0", WebConfigFile: filepath.Join(dir, "none.yml")}, true},
+		{"empty file", Options{Listen: "127.0.0.1:0", WebConfigFile: empty}, true},
+		{"comments only", Options{Listen: "127.0.0.1:0", WebConfigFile: comments}, true},
 		{"address in use", Options{Listen: busy.Addr().String()}, false},
 		{"no address", Options{}, false},
 	}

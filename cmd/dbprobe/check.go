@@ -11,6 +11,8 @@ import (
 
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/redact"
+	"github.com/dbprobe/dbprobe/internal/safetext"
 	"github.com/dbprobe/dbprobe/preflight"
 	"github.com/dbprobe/dbprobe/probe"
 )
@@ -32,6 +34,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 	}
 	fmt.Fprintf(e.stdout, "config %s: ok (%d targets)\n", *cfgPath, len(cfg.Targets))
 	failed := false
+	secrets := redact.New(cfg.Secrets()...)
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		pt := preflight.Target{
@@ -54,7 +57,7 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		cancel()
 		fmt.Fprintf(e.stdout, "\npreflight %s:\n", t.Name)
 		for _, r := range results {
-			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, probe.Redact(r.Detail, cfg.Secrets()))
+			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, safetext.Line(secrets.String(r.Detail)))
 			if r.Fix != "" {
 				fmt.Fprintf(e.stdout, "        %-20s -> %s\n", "", r.Fix)
 			}
@@ -80,7 +83,11 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 	return nil
 }
 
+// printProbe prints one probe's result. Every string the server or the
+// network chose (messages, identity, version, DNS answers) goes through
+// safetext.Line: none may move the cursor or start a line of its own.
 func printProbe(w io.Writer, k event.StreamKey, ev *event.Event) {
+	q := safetext.Line
 	d := ev.DBProbe
 	status := "ok"
 	if d.Failure != nil {
@@ -88,9 +95,9 @@ func printProbe(w io.Writer, k event.StreamKey, ev *event.Event) {
 	}
 	fmt.Fprintf(w, "\n%s/%s: %s in %.1f ms\n", k.Target, k.Mode, status, d.Latency.Total)
 	if d.DNS != nil {
-		fmt.Fprintf(w, "  dns       %s -> %s", d.DNS.Name, strings.Join(d.DNS.Answers, ", "))
+		fmt.Fprintf(w, "  dns       %s -> %s", d.DNS.Name, q(strings.Join(d.DNS.Answers, ", ")))
 		if d.DNS.CNAME != "" {
-			fmt.Fprintf(w, " (cname %s)", d.DNS.CNAME)
+			fmt.Fprintf(w, " (cname %s)", q(d.DNS.CNAME))
 		}
 		if d.DNS.TTL != nil {
 			fmt.Fprintf(w, " ttl %ds", *d.DNS.TTL)
@@ -98,10 +105,10 @@ func printProbe(w io.Writer, k event.StreamKey, ev *event.Event) {
 		fmt.Fprintln(w)
 	}
 	if ev.Destination != nil && ev.Destination.Address != "" {
-		fmt.Fprintf(w, "  connected %s\n", ev.Destination.Address)
+		fmt.Fprintf(w, "  connected %s\n", q(ev.Destination.Address))
 	}
 	if s := d.Server; s != nil {
-		fmt.Fprintf(w, "  server    %s (%s %s)\n", s.Identity, s.Version, s.VersionComment)
+		fmt.Fprintf(w, "  server    %s (%s %s)\n", q(s.Identity), q(s.Version), q(s.VersionComment))
 		fmt.Fprintf(w, "  read-only read_only=%s super_read_only=%s innodb_read_only=%s\n",
 			onOff(s.ReadOnly), onOff(s.SuperReadOnly), onOff(s.InnoDBReadOnly))
 	}
@@ -109,7 +116,7 @@ func printProbe(w io.Writer, k event.StreamKey, ev *event.Event) {
 		fmt.Fprintf(w, "  write     ok=%t\n", d.Write.OK)
 	}
 	if ev.Error != nil {
-		fmt.Fprintf(w, "  error     %s in %s: %s\n", ev.Error.Type, d.Failure.Phase, ev.Error.Message)
+		fmt.Fprintf(w, "  error     %s in %s: %s\n", ev.Error.Type, d.Failure.Phase, q(ev.Error.Message))
 	}
 }
 

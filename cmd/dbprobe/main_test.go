@@ -68,12 +68,19 @@ func writeConfig(t *testing.T, body string) string {
 
 func TestExitCodes(t *testing.T) {
 	bad := writeConfig(t, "targets:\n  - {name: a, host: 127.0.0.1, user: u, interval: 1ms}\n")
+	emptyWeb := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(emptyWeb, []byte("# nothing yet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := writeConfig(t, "targets:\n  - {name: a, host: 127.0.0.1, user: u}\nhttp: {listen: \"127.0.0.1:0\"}\nsinks: {journal: {dir: "+
+		filepath.Join(t.TempDir(), "j")+"}}\n")
 	tests := []exitCase{
 		{"no command", nil, 2, "missing command"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"bad flag", []string{"run", "--nope"}, 2, "flag provided but not defined"},
 		{"bad config", []string{"run", "--config", bad}, 2, "targets[0].interval: must be at least 10ms (got 1ms)"},
 		{"missing config", []string{"check", "--config", "/nonexistent/dbprobe.yaml"}, 2, "no such file"},
+		{"empty web config", []string{"run", "--config", good, "--web.config.file", emptyWeb}, 2, "sets nothing (empty or comments only)"},
 		{"version", []string{"version"}, 0, ""},
 	}
 	runExitCases(t, tests)

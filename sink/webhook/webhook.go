@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -367,6 +368,12 @@ type Payload struct {
 	Event *event.Event `json:"event"`
 }
 
+// slackEscape escapes what Slack's mrkdwn reads as control sequences: the
+// message carries strings a server controls (hostname, version comment,
+// error messages), and "<!channel>" in them must not ping a channel.
+// https://api.slack.com/reference/surfaces/formatting#escaping
+var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // Body builds the payload posted for e.
 func Body(e *event.Event) Payload {
 	text := e.Message
@@ -374,7 +381,7 @@ func Body(e *event.Event) Payload {
 		text = fmt.Sprintf("%s on %s", e.Event.Action, e.Key())
 	}
 	return Payload{
-		Text:     "dbprobe: " + text,
+		Text:     "dbprobe: " + slackEscape.Replace(text),
 		Action:   e.Event.Action,
 		At:       e.Timestamp,
 		Observer: e.Observer.Name,

@@ -309,3 +309,29 @@ func TestSecretsNotLogged(t *testing.T) {
 		t.Errorf("log lacks the drop and its cause:\n%s", out)
 	}
 }
+
+// TestTextEscapesSlackControls: the message carries strings a server
+// controls (its hostname, version comment, error messages); in Slack's
+// "text", "<!channel>" would ping everyone and "<url|label>" would disguise
+// a link. "&", "<" and ">" are escaped as Slack asks; the event itself,
+// for programs, keeps the raw string.
+func TestTextEscapesSlackControls(t *testing.T) {
+	r, srv := newReceiver(t, nil)
+	n := New(fastOptions(srv.URL))
+	run(t, n)
+	e := transition(1, event.ActionCutover)
+	raw := "db: cutover from <!channel> & <https://evil.example|docs> to x>y"
+	e.Message = raw
+	n.Observe(e)
+	await(t, "delivery", func() bool { return len(r.ids()) == 1 })
+	r.mu.Lock()
+	p := r.got[0]
+	r.mu.Unlock()
+	want := "dbprobe: db: cutover from &lt;!channel&gt; &amp; &lt;https://evil.example|docs&gt; to x&gt;y"
+	if p.Text != want {
+		t.Errorf("text = %q\nwant %q", p.Text, want)
+	}
+	if p.Event == nil || p.Event.Message != raw {
+		t.Errorf("event.message = %v, want the raw message", p.Event)
+	}
+}
