@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
@@ -105,6 +106,14 @@ func (k *comparer) proxied(st *report.Stream) {
 		}
 	}
 	k.move(st, StepProxyPaused, firstGreen)
+	if st.Mode == event.ModePooled && hold < k.o.ProbeTimeout && resumed.Sub(paused) > hold {
+		// Pooled probes take turns on the stream's one connection: after
+		// the proxy drops it, each waits for the one before to reconnect
+		// and be dropped in turn, so its start says nothing of when its
+		// request reached the proxy.
+		k.unjudged("pooled probes queue for their one connection, which the proxy drops after max-pause",
+			st.Mode+" read window end", st.Mode+" write window end", st.Mode+" cutover: first probe on green")
+	}
 	// The first probe answered by green waited longest: it is the stream's
 	// slowest, and it was answered when the proxy resumed.
 	var answered *time.Time
@@ -115,6 +124,16 @@ func (k *comparer) proxied(st *report.Stream) {
 		note = fmt.Sprintf("first probe on green + the slowest probe's %s", time.Duration(st.Latency.Max*float64(time.Millisecond)).Round(time.Millisecond))
 	}
 	k.add(st.Mode+" stall: held probe answered", StepProxyResumed, answered, k.tol, 0, note)
+}
+
+// unjudged turns the rows called names into ones shown but not judged:
+// nothing in the truth says when they should be.
+func (k *comparer) unjudged(why string, names ...string) {
+	for i := range k.c.Boundaries {
+		if b := &k.c.Boundaries[i]; slices.Contains(names, b.Name) {
+			b.Step, b.Truth, b.Error, b.Tolerance, b.OK, b.Note = "", time.Time{}, 0, 0, true, "not judged: "+why
+		}
+	}
 }
 
 // nothingElse lists, as problems, findings no server of these scenarios

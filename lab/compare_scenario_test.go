@@ -75,10 +75,10 @@ func TestCompareScenarios(t *testing.T) {
 	}
 	// A 3 s pause with the 2 s probe timeout: probes sent in the first
 	// second fail, the rest are answered by green.
-	timedOutProxyReport := func(firstOK float64) *report.Report {
-		f, p := stalled(event.ModeFresh, firstOK, (3-firstOK)*1000), stalled(event.ModePooled, firstOK, (3-firstOK)*1000)
+	timedOutProxyReport := func(firstOK, pooledFirstOK float64) *report.Report {
+		f, p := stalled(event.ModeFresh, firstOK, (3-firstOK)*1000), stalled(event.ModePooled, pooledFirstOK, (3-pooledFirstOK)*1000)
 		f.Read, f.Write = outage("", 0.05, firstOK, nil).Read, outage("", 0.05, firstOK, nil).Write
-		p.Read, p.Write = f.Read, f.Write
+		p.Read, p.Write = outage("", 0.05, pooledFirstOK, nil).Read, outage("", 0.05, pooledFirstOK, nil).Write
 		return &report.Report{Streams: []report.Stream{f, p}}
 	}
 	tests := []struct {
@@ -125,9 +125,13 @@ func TestCompareScenarios(t *testing.T) {
 			r.Streams[1].Latency.Max = 400
 			return r
 		}, []string{"pooled stall: held probe answered: error -540ms"}},
-		{"matching proxy, timed out", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.05) }, nil},
-		{"proxy: dropped after the maximum pause", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(2.55) }, nil},
-		{"proxy: timed out, but back late", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.6) },
+		{"matching proxy, timed out", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.05, 1.06) }, nil},
+		// The pooled stream's first success is not judged then: its probes
+		// queue for its one connection.
+		{"proxy: dropped after the maximum pause", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(2.55, 1.1) }, nil},
+		{"proxy: dropped after the maximum pause, fresh back early", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(1.1, 1.1) },
+			[]string{"fresh read window end: error -1400ms"}},
+		{"proxy: timed out, but back late", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.6, 1.06) },
 			[]string{"fresh read window end: error +600ms", "fresh cutover: first probe on green: error +600ms"}},
 	}
 	for _, tt := range tests {

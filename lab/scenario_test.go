@@ -23,6 +23,8 @@ func TestScenariosMatchGroundTruth(t *testing.T) {
 			Proxy: lab.ProxyOptions{Pause: time.Second, MaxPause: 10 * time.Second}}},
 		{"proxy, pause over the probe timeout", lab.RunOptions{Scenario: lab.ScenarioProxy,
 			Proxy: lab.ProxyOptions{Pause: 3 * time.Second, MaxPause: 10 * time.Second}}},
+		{"proxy, connections dropped after the maximum pause", lab.RunOptions{Scenario: lab.ScenarioProxy,
+			Proxy: lab.ProxyOptions{Pause: 2500 * time.Millisecond, MaxPause: time.Second}}},
 	}
 	for _, p := range profiles {
 		t.Run(p.name, func(t *testing.T) {
