@@ -35,6 +35,9 @@ type CompareOptions struct {
 	// before a switchover starts: the resolution of the first phase change
 	// (PREPARATION). Default: Interval.
 	PhasePoll time.Duration
+	// ProbeTimeout is dbprobe's probe timeout in the run: in the proxy
+	// scenario, a probe held longer fails. Default: ProbeTimeout(Interval).
+	ProbeTimeout time.Duration
 }
 
 // Boundary is one instant dbprobe reports, beside the ground truth.
@@ -60,8 +63,9 @@ type Comparison struct {
 	Problems []string `json:"problems,omitempty"`
 	// Stuck is how long the pooled stream was reported stuck on old blue
 	// (zero when it was not).
-	Stuck time.Duration `json:"stuck"`
-	t0    time.Time
+	Stuck  time.Duration `json:"stuck"`
+	t0     time.Time
+	origin string // what t0 is, for the table's legend
 }
 
 // OK reports whether every boundary is within its tolerance and there is no
@@ -114,11 +118,21 @@ func Compare(truth *Truth, rep *report.Report, o CompareOptions) *Comparison {
 	if o.PhasePoll < o.Interval {
 		o.PhasePoll = o.Interval
 	}
-	c := &Comparison{}
+	if o.ProbeTimeout == 0 {
+		o.ProbeTimeout = ProbeTimeout(o.Interval)
+	}
+	c := &Comparison{origin: "SWITCHOVER_INITIATED"}
 	if len(truth.Steps) > 0 {
 		c.t0 = truth.Steps[0].At
 	}
-	k := &comparer{c: c, truth: truth, o: o, tol: o.Interval + o.Slack}
+	k := &comparer{c: c, truth: truth, o: o, tol: o.Interval + o.Slack, derived: map[string]time.Time{}}
+	if sc := truth.Scenario; sc != "" && sc != ScenarioBlueGreen {
+		if len(truth.Steps) > 0 {
+			c.origin = truth.Steps[0].Name
+		}
+		k.scenario(rep)
+		return c
+	}
 	fresh := findStream(rep, o.Target, event.ModeFresh)
 	pooled := findStream(rep, o.Target, event.ModePooled)
 	if fresh == nil {
@@ -164,6 +178,17 @@ type comparer struct {
 	truth *Truth
 	o     CompareOptions
 	tol   time.Duration
+	// derived are instants that follow from the truth's steps and known
+	// bounds rather than being a step, by name (see at).
+	derived map[string]time.Time
+}
+
+// at is when step took effect: a truth step, or a derived instant.
+func (k *comparer) at(step string) time.Time {
+	if t, ok := k.derived[step]; ok {
+		return t
+	}
+	return k.truth.At(step)
 }
 
 func (k *comparer) problem(format string, args ...any) {
@@ -173,7 +198,7 @@ func (k *comparer) problem(format string, args ...any) {
 // add compares reported with the truth of step. A boundary of a truth
 // stretch shorter than short may fall between two probes and go unseen.
 func (k *comparer) add(name, step string, reported *time.Time, tol, short time.Duration, note string) {
-	b := Boundary{Name: name, Step: step, Truth: k.truth.At(step), Tolerance: tol, Note: note}
+	b := Boundary{Name: name, Step: step, Truth: k.at(step), Tolerance: tol, Note: note}
 	if reported != nil {
 		r := *reported
 		b.Reported = &r
@@ -266,8 +291,8 @@ func (k *comparer) window(name string, ws []report.Window, startStep, endStep st
 		spans[i] = span{start: w.Start, end: w.End, ends: w.Ends,
 			desc: fmt.Sprintf("%d failed probes: %s", w.FailedProbes, report.Errors(w.Errors))}
 	}
-	start, end, note, endNote := k.pick(name, spans, k.truth.At(startStep)).bounds()
-	short := k.truth.At(endStep).Sub(k.truth.At(startStep))
+	start, end, note, endNote := k.pick(name, spans, k.at(startStep)).bounds()
+	short := k.at(endStep).Sub(k.at(startStep))
 	k.add(name+" start", startStep, start, k.tol, short, note)
 	k.add(name+" end", endStep, end, k.tol, short, endNote)
 }
@@ -449,7 +474,7 @@ func (c *Comparison) WriteText(w io.Writer) error {
 			fmt.Fprintln(w, "  - "+p)
 		}
 	}
-	_, err := fmt.Fprintf(w, "\nTimes are seconds after SWITCHOVER_INITIATED; error = dbprobe - truth.\n")
+	_, err := fmt.Fprintf(w, "\nTimes are seconds after %s; error = dbprobe - truth.\n", c.origin)
 	return err
 }
 

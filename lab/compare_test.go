@@ -167,22 +167,29 @@ func TestCompare(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := lab.Compare(tt.truth(), tt.report(), lab.CompareOptions{Interval: 100 * time.Millisecond})
-			failures := strings.Join(c.Failures(), "\n")
-			if len(tt.want) == 0 {
-				if !c.OK() {
-					t.Errorf("got failures:\n%s\nwant none", failures)
-				}
-				return
-			}
-			if c.OK() {
-				t.Fatalf("got no failure, want ones mentioning %q", tt.want)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(failures, w) {
-					t.Errorf("failures:\n%s\nwant one mentioning %q", failures, w)
-				}
-			}
+			checkFailures(t, c, tt.want)
 		})
+	}
+}
+
+// checkFailures fails the test unless c is OK and want is empty, or c has
+// failures mentioning every string of want.
+func checkFailures(t *testing.T, c *lab.Comparison, want []string) {
+	t.Helper()
+	failures := strings.Join(c.Failures(), "\n")
+	if len(want) == 0 {
+		if !c.OK() {
+			t.Errorf("got failures:\n%s\nwant none", failures)
+		}
+		return
+	}
+	if c.OK() {
+		t.Fatalf("got no failure, want ones mentioning %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(failures, w) {
+			t.Errorf("failures:\n%s\nwant one mentioning %q", failures, w)
+		}
 	}
 }
 

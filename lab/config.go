@@ -18,6 +18,17 @@ type ConfigOptions struct {
 	// HTTPListen is dbprobe's HTTP address (metrics, live report); empty
 	// turns it off.
 	HTTPListen string
+	// NoBlueGreen leaves Blue/Green awareness and green's replication lag
+	// out, as for a failover, a reboot or a proxy, where no Blue/Green
+	// deployment exists.
+	NoBlueGreen bool
+}
+
+// ProbeTimeout is the probe timeout of the configuration written for a
+// probe interval: long enough that a probe on a busy machine does not time
+// out (a spurious window), short enough not to pile up probes.
+func ProbeTimeout(interval time.Duration) time.Duration {
+	return max(10*interval, 2*time.Second)
 }
 
 // DefaultInterval is the lab's probe interval.
@@ -41,9 +52,7 @@ func (l *Lab) WriteConfig(path string, o ConfigOptions) error {
 	if err := os.WriteFile(l.PasswordFile(), []byte(l.password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
-	// Long enough that a probe on a busy machine does not time out (a
-	// spurious window), short enough not to pile up probes.
-	timeout := max(10*o.Interval, 2*time.Second)
+	timeout := ProbeTimeout(o.Interval)
 	var b strings.Builder
 	fmt.Fprintf(&b, `# dbprobe configuration for the switchover lab in %s.
 # The lab prints the same addresses; docs/lab.md explains every part.
@@ -61,22 +70,24 @@ targets:
     modes: [fresh, pooled]
     write:
       table: %s
-    bluegreen: true
+`, l.dir, o.Interval, timeout, l.dns.Addr(),
+		TargetName, EndpointName, l.port, ProbeUser, l.PasswordFile(), Database, HeartbeatName)
+	if !o.NoBlueGreen {
+		fmt.Fprintf(&b, `    bluegreen: true
     green:                # replication lag, read from green by address
       host: %s
       port: %d
       user: %s
       password_file: %q
       database: %s
-sinks:
+`, l.green.Host(), l.green.Port(), ProbeUser, l.PasswordFile(), Database)
+	}
+	fmt.Fprintf(&b, `sinks:
   journal:
     dir: %q
 http:
   listen: %q
-`, l.dir, o.Interval, timeout, l.dns.Addr(),
-		TargetName, EndpointName, l.port, ProbeUser, l.PasswordFile(), Database, HeartbeatName,
-		l.green.Host(), l.green.Port(), ProbeUser, l.PasswordFile(), Database,
-		o.JournalDir, o.HTTPListen)
+`, o.JournalDir, o.HTTPListen)
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		return fmt.Errorf("lab: write dbprobe config: %w", err)
 	}

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -14,29 +13,26 @@ import (
 // currently names and leaves established connections where they are, as a
 // DNS change does.
 type forwarder struct {
-	ln  net.Listener
-	log *slog.Logger
+	*tcpServer
 
-	mu     sync.Mutex
-	route  string
-	conns  map[net.Conn]struct{}
-	closed bool
-
-	wg sync.WaitGroup
+	mu    sync.Mutex
+	route string
 }
 
 func startForwarder(addr, route string, log *slog.Logger) (*forwarder, error) {
-	ln, err := net.Listen("tcp", addr)
+	t, err := listenTCP(addr, log)
 	if err != nil {
 		return nil, err
 	}
-	f := &forwarder{ln: ln, log: log, route: route, conns: map[net.Conn]struct{}{}}
-	f.wg.Add(1)
-	go f.serve()
+	f := &forwarder{tcpServer: t, route: route}
+	t.serve("lab forwarder", func(c net.Conn) {
+		f.mu.Lock()
+		route := f.route
+		f.mu.Unlock()
+		f.pipe(c, route)
+	})
 	return f, nil
 }
-
-func (f *forwarder) port() int { return f.ln.Addr().(*net.TCPAddr).Port }
 
 // setRoute sends new connections to addr from now on.
 func (f *forwarder) setRoute(addr string) {
@@ -45,47 +41,16 @@ func (f *forwarder) setRoute(addr string) {
 	f.route = addr
 }
 
-func (f *forwarder) serve() {
-	defer f.wg.Done()
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				f.log.Error("lab forwarder stopped accepting", "err", err)
-			}
-			return
-		}
-		f.mu.Lock()
-		if f.closed {
-			f.mu.Unlock()
-			c.Close()
-			return
-		}
-		route := f.route
-		f.conns[c] = struct{}{}
-		f.wg.Add(1)
-		f.mu.Unlock()
-		go f.pipe(c, route)
-	}
-}
-
 // pipe joins client c to a new connection to route until either side ends.
 func (f *forwarder) pipe(c net.Conn, route string) {
-	defer f.wg.Done()
-	defer f.forget(c)
 	defer c.Close()
 	s, err := net.DialTimeout("tcp", route, 5*time.Second)
 	if err != nil {
 		return // the client sees its connection closed, as with a refused dial
 	}
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		s.Close()
+	if !f.track(s) {
 		return
 	}
-	f.conns[s] = struct{}{}
-	f.mu.Unlock()
 	defer f.forget(s)
 	defer s.Close()
 	done := make(chan struct{}, 2)
@@ -100,22 +65,4 @@ func (f *forwarder) pipe(c net.Conn, route string) {
 	go cp(c, s)
 	<-done
 	<-done
-}
-
-func (f *forwarder) forget(c net.Conn) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.conns, c)
-}
-
-// close stops accepting, cuts every connection and waits for the pipes.
-func (f *forwarder) close() {
-	f.mu.Lock()
-	f.closed = true
-	for c := range f.conns {
-		c.Close()
-	}
-	f.mu.Unlock()
-	f.ln.Close()
-	f.wg.Wait()
 }

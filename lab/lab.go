@@ -86,6 +86,10 @@ type Options struct {
 	// (both servers on 127.0.0.1, a forwarder behind the endpoint name);
 	// Start also uses it when 127.0.0.2 and 127.0.0.3 cannot be bound.
 	SinglePort bool
+	// Proxy puts a connection-holding proxy in front of the servers, as RDS
+	// Proxy is (the proxy scenario): the endpoint name answers 127.0.0.1,
+	// and the proxy's port is the endpoint's.
+	Proxy bool
 }
 
 // Lab is a running blue/green pair with its DNS zone. Its methods are safe
@@ -97,6 +101,7 @@ type Lab struct {
 	green    *mariadb.Server
 	dns      *dnsserver.Server
 	fwd      *forwarder // nil unless SinglePort
+	proxy    *proxy     // nil unless Proxy
 	password string
 	port     int // the endpoint's port (the forwarder's in SinglePort mode)
 
@@ -153,7 +158,14 @@ func Start(ctx context.Context, opts Options) (l *Lab, err error) {
 		return nil, err
 	}
 	endpointIP := l.blueIP()
-	if single {
+	switch {
+	case opts.Proxy:
+		if l.proxy, err = startProxy("127.0.0.1:0", l.blue.Addr(), ProbeUser, l.password, log); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+		l.port = l.proxy.port()
+		endpointIP = netip.MustParseAddr("127.0.0.1")
+	case single:
 		if l.fwd, err = startForwarder("127.0.0.1:0", l.blue.Addr(), log); err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
@@ -378,6 +390,9 @@ func (l *Lab) Close() error {
 	var errs []error
 	if l.fwd != nil {
 		l.fwd.close()
+	}
+	if l.proxy != nil {
+		l.proxy.close()
 	}
 	if l.dns != nil {
 		errs = append(errs, l.dns.Close())

@@ -58,28 +58,31 @@ func TestSwitchoverMatchesGroundTruth(t *testing.T) {
 	}
 	for _, p := range profiles {
 		t.Run(p.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			res, err := lab.Run(ctx, lab.RunOptions{
-				Dir:          t.TempDir(),
-				Interval:     100 * time.Millisecond,
-				Switchover:   p.sw,
-				Logger:       log,
-				DaemonLogger: log,
-				Progress:     func(s lab.Step) { t.Logf("step %s %s", s.Name, s.Detail) },
-			})
-			if err != nil {
-				t.Fatalf("lab run: %v", err)
-			}
-			var b strings.Builder
-			if err := res.Comparison.WriteText(&b); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("run took %v; comparison:\n%s", res.Elapsed.Round(time.Millisecond), b.String())
-			if !res.Comparison.OK() {
-				t.Errorf("dbprobe's report does not match the ground truth:\n  %s", strings.Join(res.Comparison.Failures(), "\n  "))
-			}
+			runLab(t, lab.RunOptions{Switchover: p.sw})
 		})
+	}
+}
+
+// runLab runs the lab end to end at 100 ms with o's scenario and knobs, logs
+// the comparison and fails the test when a boundary is out of tolerance or
+// a problem is listed.
+func runLab(t *testing.T, o lab.RunOptions) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Dir, o.Interval, o.Logger, o.DaemonLogger = t.TempDir(), 100*time.Millisecond, log, log
+	o.Progress = func(s lab.Step) { t.Logf("step %s %s", s.Name, s.Detail) }
+	res, err := lab.Run(ctx, o)
+	if err != nil {
+		t.Fatalf("lab run: %v", err)
+	}
+	var b strings.Builder
+	if err := res.Comparison.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("run took %v; comparison:\n%s", res.Elapsed.Round(time.Millisecond), b.String())
+	if !res.Comparison.OK() {
+		t.Errorf("dbprobe's report does not match the ground truth:\n  %s", strings.Join(res.Comparison.Failures(), "\n  "))
 	}
 }

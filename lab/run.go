@@ -23,8 +23,14 @@ type RunOptions struct {
 	// layout.
 	Dir string
 	// Interval is dbprobe's probe interval; default DefaultInterval.
-	Interval   time.Duration
+	Interval time.Duration
+	// Scenario is what to run (one of Scenarios); default
+	// ScenarioBlueGreen. Only the options of its name are used.
+	Scenario   string
 	Switchover SwitchoverOptions
+	Failover   FailoverOptions
+	Reboot     RebootOptions
+	Proxy      ProxyOptions
 	// Tail is how long dbprobe keeps probing after the last step; default
 	// max(1 s, 10 intervals).
 	Tail time.Duration
@@ -74,13 +80,17 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if o.Tail == 0 {
 		o.Tail = max(time.Second, 10*o.Interval)
 	}
-	if err := o.Switchover.Validate(); err != nil {
+	if o.Scenario == "" {
+		o.Scenario = ScenarioBlueGreen
+	}
+	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	if o.Progress == nil {
 		o.Progress = func(Step) {}
 	}
-	l, err := Start(ctx, Options{Dir: o.Dir, Logger: o.Logger, SinglePort: o.SinglePort})
+	blueGreen := o.Scenario == ScenarioBlueGreen
+	l, err := Start(ctx, Options{Dir: o.Dir, Logger: o.Logger, SinglePort: o.SinglePort, Proxy: o.Scenario == ScenarioProxy})
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +101,18 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		TruthFile:  filepath.Join(l.Dir(), "truth.json"),
 	}
 	res.ReportHTML = filepath.Join(res.JournalDir, "report.html")
-	if err := l.WriteConfig(res.ConfigFile, ConfigOptions{Interval: o.Interval, JournalDir: res.JournalDir}); err != nil {
+	if err := l.WriteConfig(res.ConfigFile, ConfigOptions{Interval: o.Interval, JournalDir: res.JournalDir, NoBlueGreen: !blueGreen}); err != nil {
 		return nil, err
 	}
 	cfg, err := config.LoadFile(res.ConfigFile, func(string) string { return "" })
 	if err != nil {
 		return nil, fmt.Errorf("lab: the generated dbprobe config does not load: %w", err)
 	}
-	ready := newReadiness(TargetName)
+	parts := []string{event.ModeFresh, event.ModePooled}
+	if blueGreen {
+		parts = append(parts, readyBlueGreen)
+	}
+	ready := newReadiness(TargetName, parts)
 	// The lab polls the Blue/Green metadata every interval, so each phase
 	// can be held to the same tolerance as every other boundary.
 	d, err := daemon.New(cfg, daemon.Options{Logger: o.DaemonLogger, Version: o.Version, BlueGreenBaseline: o.Interval,
@@ -128,7 +142,7 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return nil, errors.Join(fmt.Errorf("lab: dbprobe had no good probe of every stream and no Blue/Green status within %v: %s", readyTimeout, ready.missing()), stopDaemon())
 	}
 
-	truth, swErr := l.Switchover(ctx, o.Switchover, o.Progress)
+	truth, swErr := o.run(ctx, l)
 	if swErr == nil {
 		// The tail lets the last boundaries be seen and shows how long the
 		// pooled stream stays on old blue.
@@ -151,12 +165,43 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return res, err
 	}
 	res.Report = d.Report()
-	res.Comparison = Compare(truth, res.Report, CompareOptions{Interval: o.Interval, Slack: o.Slack, PhasePoll: o.Interval})
+	res.Comparison = Compare(truth, res.Report, CompareOptions{Interval: o.Interval, Slack: o.Slack, PhasePoll: o.Interval, ProbeTimeout: ProbeTimeout(o.Interval)})
 	if _, err := os.Stat(res.ReportHTML); err != nil {
 		return res, fmt.Errorf("lab: dbprobe wrote no HTML report: %w", err)
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil
+}
+
+// Validate reports a scenario the lab does not know, or knobs of the
+// scenario that cannot be run.
+func (o *RunOptions) Validate() error {
+	switch o.Scenario {
+	case "":
+		return o.Switchover.Validate()
+	case ScenarioBlueGreen:
+		return o.Switchover.Validate()
+	case ScenarioFailover:
+		return o.Failover.Validate()
+	case ScenarioReboot:
+		return o.Reboot.Validate()
+	case ScenarioProxy:
+		return o.Proxy.Validate()
+	}
+	return CheckScenario(o.Scenario)
+}
+
+// run runs the scenario on l.
+func (o *RunOptions) run(ctx context.Context, l *Lab) (*Truth, error) {
+	switch o.Scenario {
+	case ScenarioFailover:
+		return l.Failover(ctx, o.Failover, o.Progress)
+	case ScenarioReboot:
+		return l.Reboot(ctx, o.Reboot, o.Progress)
+	case ScenarioProxy:
+		return l.ProxySwitch(ctx, o.Proxy, o.Progress)
+	}
+	return l.Switchover(ctx, o.Switchover, o.Progress)
 }
 
 func writeJSON(path string, v any) error {
@@ -171,21 +216,23 @@ func writeJSON(path string, v any) error {
 }
 
 // readiness watches dbprobe's events until every stream of the target has
-// had a probe that read and wrote, and the Blue/Green poller has read the
-// deployment's status: only then does a switchover measure anything.
+// had a probe that read and wrote, and (in a Blue/Green run) the poller has
+// read the deployment's status: only then does a scenario measure anything.
 type readiness struct {
 	target string
+	parts  []string // modes, and readyBlueGreen
 	done   chan struct{}
 
 	mu   sync.Mutex
-	ok   map[string]bool // "fresh", "pooled", "bluegreen"
+	ok   map[string]bool
 	once sync.Once
 }
 
-var readyParts = []string{event.ModeFresh, event.ModePooled, "bluegreen"}
+// readyBlueGreen is the readiness part of the Blue/Green poller.
+const readyBlueGreen = "bluegreen"
 
-func newReadiness(target string) *readiness {
-	return &readiness{target: target, done: make(chan struct{}), ok: map[string]bool{}}
+func newReadiness(target string, parts []string) *readiness {
+	return &readiness{target: target, parts: parts, done: make(chan struct{}), ok: map[string]bool{}}
 }
 
 // Observe implements daemon.EventObserver.
@@ -199,14 +246,14 @@ func (r *readiness) Observe(e *event.Event) {
 	case e.Event.Action == event.ActionProbe && p.Read != nil && p.Read.OK && p.Write != nil && p.Write.OK:
 		part = p.Mode
 	case p.BlueGreen != nil && p.BlueGreen.Phase == event.BlueGreenCreated:
-		part = "bluegreen"
+		part = readyBlueGreen
 	default:
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ok[part] = true
-	for _, want := range readyParts {
+	for _, want := range r.parts {
 		if !r.ok[want] {
 			return
 		}
@@ -218,7 +265,7 @@ func (r *readiness) missing() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
-	for _, want := range readyParts {
+	for _, want := range r.parts {
 		if !r.ok[want] {
 			out = append(out, want)
 		}

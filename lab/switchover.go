@@ -70,20 +70,13 @@ func DefaultSwitchover() SwitchoverOptions {
 
 // Validate reports knobs that cannot be run.
 func (o SwitchoverOptions) Validate() error {
-	var errs []error
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"prepare", o.Prepare}, {"announce", o.Announce}, {"read-only-lead", o.ReadOnlyLead}, {"hold", o.Hold}, {"dns-delay", o.DNSDelay},
-		{"green-dns-removal", o.GreenDNSRemoval}, {"lag", o.Lag}, {"max-lag", o.MaxLag}} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s must not be negative (got %v)", d.name, d.v))
-		}
-	}
+	err := nonNegative(knob{"prepare", o.Prepare}, knob{"announce", o.Announce}, knob{"read-only-lead", o.ReadOnlyLead},
+		knob{"hold", o.Hold}, knob{"dns-delay", o.DNSDelay}, knob{"green-dns-removal", o.GreenDNSRemoval},
+		knob{"lag", o.Lag}, knob{"max-lag", o.MaxLag})
 	if o.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("switchover-timeout must be positive (got %v)", o.Timeout))
+		err = errors.Join(err, fmt.Errorf("switchover-timeout must be positive (got %v)", o.Timeout))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // ErrRefused is wrapped by the error of a switchover a guardrail refused.
@@ -113,32 +106,44 @@ func (l *Lab) Switchover(ctx context.Context, o SwitchoverOptions, progress func
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("switchover: %w", err)
 	}
-	l.mu.Lock()
-	switch {
-	case l.busy:
-		l.mu.Unlock()
-		return nil, errors.New("switchover: one is already running")
-	case l.switched:
-		l.mu.Unlock()
-		return nil, errors.New("switchover: already done, green is production now; start a new lab for another one")
+	sw, done, err := l.begin("switchover", ScenarioBlueGreen, progress)
+	if err != nil {
+		return nil, err
 	}
-	l.busy = true
-	l.mu.Unlock()
-	defer func() {
-		l.mu.Lock()
-		l.busy = false
-		l.mu.Unlock()
-	}()
-	if progress == nil {
-		progress = func(Step) {}
-	}
-	sw := &switchover{l: l, o: o, progress: progress,
-		truth: &Truth{Options: o, Blue: l.blue.Addr(), Green: l.green.Addr()}}
-	err := sw.run(ctx)
+	defer done()
+	sw.o = o
+	sw.truth.Options = &o
+	err = sw.run(ctx)
 	return sw.truth, err
 }
 
-// switchover is one run of Switchover.
+// begin starts a run of scenario (what names it in errors) on the lab: one
+// at a time, and none after a run that changed which server is production.
+// done must be called when the run is over.
+func (l *Lab) begin(what, scenario string, progress func(Step)) (s *switchover, done func(), err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.busy:
+		return nil, nil, fmt.Errorf("%s: a run is already going on", what)
+	case l.switched:
+		return nil, nil, fmt.Errorf("%s: this lab's writer already moved to green; start a new lab for another run", what)
+	}
+	l.busy = true
+	if progress == nil {
+		progress = func(Step) {}
+	}
+	s = &switchover{l: l, progress: progress,
+		truth: &Truth{Scenario: scenario, Blue: l.blue.Addr(), Green: l.green.Addr()}}
+	return s, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.busy = false
+	}, nil
+}
+
+// switchover is one run of Switchover (or of another scenario, which uses
+// o, undo and rollback not at all).
 type switchover struct {
 	l        *Lab
 	o        SwitchoverOptions

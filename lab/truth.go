@@ -58,9 +58,15 @@ type Step struct {
 
 // Truth is the ground truth of one switchover.
 type Truth struct {
-	Options SwitchoverOptions `json:"options"`
-	Blue    string            `json:"blue"`  // address of blue
-	Green   string            `json:"green"` // address of green
+	// Scenario is what the lab ran (ScenarioBlueGreen when empty), and the
+	// options field of its name its knobs.
+	Scenario string             `json:"scenario,omitempty"`
+	Options  *SwitchoverOptions `json:"options,omitempty"`
+	Failover *FailoverOptions   `json:"failover,omitempty"`
+	Reboot   *RebootOptions     `json:"reboot,omitempty"`
+	Proxy    *ProxyOptions      `json:"proxy,omitempty"`
+	Blue     string             `json:"blue"`  // address of blue (the writer)
+	Green    string             `json:"green"` // address of green (the replica)
 	// Outcome is one of the Outcome constants: switched, rolled back (the
 	// catch-up timed out), refused (a guardrail failed) or failed (an action
 	// failed; the error says which, and the steps how far it got).

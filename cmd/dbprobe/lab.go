@@ -52,6 +52,46 @@ func switchoverFlags(fs *flag.FlagSet) *lab.SwitchoverOptions {
 	return &o
 }
 
+// scenarioFlags registers the knobs of the failover, reboot and proxy
+// scenarios on fs and returns where they land, and which scenario each flag
+// belongs to (the switchover's knobs belong to Blue/Green).
+func scenarioFlags(fs *flag.FlagSet) (*lab.RunOptions, map[string]string) {
+	o := &lab.RunOptions{Failover: lab.DefaultFailover(), Reboot: lab.DefaultReboot(), Proxy: lab.DefaultProxy()}
+	fs.StringVar(&o.Scenario, "scenario", lab.ScenarioBlueGreen, "what to run: bluegreen (an RDS Blue/Green switchover), failover (the writer dies, the replica is promoted, DNS moves), reboot (the writer restarts in place) or proxy (a connection-holding proxy moves its clients to green)")
+	fs.DurationVar(&o.Failover.PromoteDelay, "promote-delay", o.Failover.PromoteDelay, "failover: from the writer's death to the replica's promotion")
+	fs.DurationVar(&o.Failover.DNSDelay, "failover-dns-delay", o.Failover.DNSDelay, "failover: from the promotion to the endpoint name answering the new writer")
+	fs.DurationVar(&o.Reboot.Down, "down", o.Reboot.Down, "reboot: how long the writer stays stopped before it starts again (its start adds about a second)")
+	fs.DurationVar(&o.Proxy.Pause, "pause", o.Proxy.Pause, "proxy: how long the proxy holds traffic while the backend changes from blue to green")
+	fs.DurationVar(&o.Proxy.MaxPause, "max-pause", o.Proxy.MaxPause, "proxy: how long the proxy holds one connection or command at most before it drops it (RDS Proxy's ConnectionBorrowTimeout)")
+	owner := map[string]string{
+		"promote-delay": lab.ScenarioFailover, "failover-dns-delay": lab.ScenarioFailover,
+		"down":  lab.ScenarioReboot,
+		"pause": lab.ScenarioProxy, "max-pause": lab.ScenarioProxy,
+	}
+	for _, name := range []string{"prepare", "announce", "read-only-lead", "hold", "dns-delay", "green-dns-removal", "lag", "rollback", "switchover-timeout", "max-lag"} {
+		owner[name] = lab.ScenarioBlueGreen
+	}
+	return o, owner
+}
+
+// checkScenarioFlags refuses a knob given for another scenario than the one
+// run: it would be silently ignored.
+func checkScenarioFlags(fs *flag.FlagSet, scenario string, owner map[string]string) error {
+	if err := lab.CheckScenario(scenario); err != nil {
+		return usageError{fmt.Errorf("--scenario: %w", err)}
+	}
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		if o, ok := owner[f.Name]; ok && o != scenario {
+			errs = append(errs, fmt.Errorf("--%s applies to --scenario %s, not %s", f.Name, o, scenario))
+		}
+	})
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...)}
+	}
+	return nil
+}
+
 // labFlags are the flags of both dbprobe lab and dbprobe lab up.
 type labFlags struct {
 	interval time.Duration
@@ -98,7 +138,7 @@ func stepPrinter(w io.Writer) func(lab.Step) {
 func labRunCmd(ctx context.Context, args []string, e *env) error {
 	fs := flag.NewFlagSet("dbprobe lab", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: dbprobe lab [flags]              run a switchover lab end to end; compare dbprobe's report with the ground truth
+		fmt.Fprintln(fs.Output(), `usage: dbprobe lab [flags]              run a lab scenario end to end (default: a Blue/Green switchover); compare dbprobe's report with the ground truth
        dbprobe lab up [flags]           start a lab and keep it up for your own dbprobe, Kibana and Grafana
        dbprobe lab switchover [flags]   switch the running lab over
        dbprobe lab down [--dir DIR]     stop the running lab
@@ -108,6 +148,7 @@ See docs/lab.md. Flags of dbprobe lab:`)
 	var common labFlags
 	common.register(fs, "dbprobe's probe interval", "log what the lab and dbprobe do (findings as they happen)")
 	sw := switchoverFlags(fs)
+	run, owner := scenarioFlags(fs)
 	tail := fs.Duration("tail", 0, "how long dbprobe keeps probing after the last step (default max(1s, 10 intervals))")
 	slack := fs.Duration("slack", lab.DefaultSlack, "added to one interval to make each boundary's tolerance")
 	dir := fs.String("dir", "", "the lab's directory (default: a new temp dir)")
@@ -118,7 +159,11 @@ See docs/lab.md. Flags of dbprobe lab:`)
 	if err := common.check(); err != nil {
 		return err
 	}
-	if err := sw.Validate(); err != nil {
+	if err := checkScenarioFlags(fs, run.Scenario, owner); err != nil {
+		return err
+	}
+	run.Switchover = *sw
+	if err := run.Validate(); err != nil {
 		return usageError{err}
 	}
 	if *dir == "" {
@@ -131,20 +176,15 @@ See docs/lab.md. Flags of dbprobe lab:`)
 	log := labLogger(e.stderr, common.verbose)
 	// ctx is cancelled by the first SIGINT/SIGTERM (see dispatch).
 
-	fmt.Fprintf(e.stdout, "dbprobe lab in %s: starting blue, green, DNS and dbprobe (interval %v)...\n", *dir, common.interval)
-	fmt.Fprintln(e.stdout, "switchover, as it happens (ground truth):")
-	res, err := lab.Run(ctx, lab.RunOptions{
-		Dir:          *dir,
-		Interval:     common.interval,
-		Switchover:   *sw,
-		Tail:         *tail,
-		Slack:        *slack,
-		SinglePort:   common.single,
-		Logger:       log,
-		DaemonLogger: log,
-		Version:      buildVersion(),
-		Progress:     stepPrinter(e.stdout),
-	})
+	parts := "blue, green, DNS and dbprobe"
+	if run.Scenario == lab.ScenarioProxy {
+		parts = "blue, green, the proxy, DNS and dbprobe"
+	}
+	fmt.Fprintf(e.stdout, "dbprobe lab (%s) in %s: starting %s (interval %v)...\n", run.Scenario, *dir, parts, common.interval)
+	fmt.Fprintf(e.stdout, "%s, as it happens (ground truth):\n", run.Scenario)
+	run.Dir, run.Interval, run.Tail, run.Slack, run.SinglePort = *dir, common.interval, *tail, *slack, common.single
+	run.Logger, run.DaemonLogger, run.Version, run.Progress = log, log, buildVersion(), stepPrinter(e.stdout)
+	res, err := lab.Run(ctx, *run)
 	if !*keep {
 		if rerr := lab.RemoveServers(*dir); rerr != nil {
 			log.Warn("could not remove the lab's servers", "err", rerr)

@@ -22,6 +22,12 @@ func TestLabUsageErrors(t *testing.T) {
 		{"stray argument", []string{"lab", "down", "now"}, 2, `unexpected argument "now"`},
 		{"switchover without a lab", []string{"lab", "switchover", "--dir", empty}, 1, "no lab is up in " + empty},
 		{"down without a lab", []string{"lab", "down", "--dir", empty}, 1, "dbprobe lab up"},
+		{"unknown scenario", []string{"lab", "--scenario", "meteor"}, 2, `unknown scenario "meteor" (want one of bluegreen, failover, reboot, proxy)`},
+		{"knob of another scenario", []string{"lab", "--scenario", "reboot", "--hold", "1s", "--pause", "1s"}, 2,
+			"--hold applies to --scenario bluegreen, not reboot\n--pause applies to --scenario proxy, not reboot"},
+		{"switchover knob without a scenario", []string{"lab", "--down", "1s"}, 2, "--down applies to --scenario reboot, not bluegreen"},
+		{"negative promote delay", []string{"lab", "--scenario", "failover", "--promote-delay", "-1s"}, 2, "promote-delay must not be negative"},
+		{"no max pause", []string{"lab", "--scenario", "proxy", "--max-pause", "0s"}, 2, "max-pause must be positive"},
 	}
 	runExitCases(t, tests)
 }
@@ -101,5 +107,32 @@ func TestLabUpSwitchoverDown(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("lab up still running after lab down")
+	}
+}
+
+// TestLabScenarioFromTheCommandLine runs a scenario other than Blue/Green
+// from the command line, as a user does, and checks that it prints the
+// steps and the comparison and exits 0 (the comparison holds).
+func TestLabScenarioFromTheCommandLine(t *testing.T) {
+	if _, err := mariadb.FindBinaries(); err != nil {
+		t.Fatalf("this test needs a real MariaDB server: %v (see docs/testing.md)", err)
+	}
+	dir := t.TempDir()
+	te := newEnv(nil)
+	code := mainExit(context.Background(), []string{"lab", "--scenario", "reboot", "--down", "300ms", "--dir", dir}, te.env)
+	out := te.stdout.String()
+	t.Logf("stdout:\n%s", out)
+	if code != 0 {
+		t.Fatalf("dbprobe lab --scenario reboot exited with %d: %s", code, te.stderr.String())
+	}
+	for _, want := range []string{"dbprobe lab (reboot) in " + dir, lab.StepWriterStopping, lab.StepWriterStarted,
+		"beside the ground truth (restarted)", "fresh read window start", "pooled cutover (the same server before and after)",
+		"Times are seconds after writer_stopping"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, lab.ServersDir)); !os.IsNotExist(err) {
+		t.Errorf("the servers' directory is still there without --keep (stat: %v)", err)
 	}
 }
