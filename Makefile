@@ -5,9 +5,11 @@ GO       ?= go
 BIN      := bin/dbprobe
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBIN    := $(shell $(GO) env GOPATH)/bin
+IMAGE    ?= dbprobe:$(VERSION)
+DOCKER   ?= docker
 export PATH := $(PATH):/usr/sbin:$(GOBIN)
 
-.PHONY: all build deps demo test lint unit bench clean
+.PHONY: all build deps deps-test demo test lint unit bench clean image image-scratch
 
 all: build
 
@@ -17,12 +19,15 @@ build:
 deps:
 	./scripts/install-deps.sh
 
+deps-test:
+	./scripts/install-deps.sh --test
+
 demo: deps build
 	./$(BIN) lab
 
 # test = everything CI checks: formatting, vet, staticcheck, and every test
 # with the race detector (MariaDB, promtool and Prometheus are real).
-test: deps lint unit
+test: deps-test lint unit
 
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -36,5 +41,14 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The container image (docs/deploy.md). image: the Dockerfile, for machines
+# that can pull golang and distroless; image-scratch: the same image FROM
+# scratch out of a static binary, pulling nothing.
+image:
+	$(DOCKER) build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+image-scratch:
+	deploy/container/build-scratch.sh $(IMAGE) $(VERSION)
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

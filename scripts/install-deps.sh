@@ -2,14 +2,22 @@
 # Installs what building, the lab and the test suite need on Debian/Ubuntu:
 # MariaDB (the tests and the lab start their own mariadbd in temp dirs; the
 # packaged service is not used), Prometheus and promtool (rule tests and the
-# end-to-end scrape test), and staticcheck. Safe to run again: it installs
-# only what is missing.
+# end-to-end scrape test), and staticcheck. With --test (make test, CI) also
+# what only the test suite needs: podman and runc (the container image test),
+# the CA bundle the image carries, and systemd-analyze (the unit's check).
+# Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if [ "${1:-}" = "--test" ]; then
+  command -v podman >/dev/null 2>&1 || need+=(podman)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  [ -r /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+  command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
