@@ -146,6 +146,14 @@ func BlueGreenRank(s string) (rank int, ok bool) {
 	return -1, false
 }
 
+// BlueGreenUnderway reports whether a phase rank belongs to a running
+// switchover: from PREPARATION up to, not including, COMPLETED.
+func BlueGreenUnderway(rank int) bool {
+	from, _ := BlueGreenRank(BlueGreenPreparation)
+	to, _ := BlueGreenRank(BlueGreenCompleted)
+	return rank >= from && rank < to
+}
+
 // BlueGreenOfStatus returns the phase an rds_topology status means, in any
 // case; ok is false for a status dbprobe does not know.
 func BlueGreenOfStatus(status string) (phase string, rank int, ok bool) {

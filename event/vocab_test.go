@@ -121,3 +121,18 @@ func TestBlueGreenRank(t *testing.T) {
 		}
 	}
 }
+
+func TestBlueGreenUnderway(t *testing.T) {
+	var got []string
+	for i, p := range BlueGreenPhases {
+		if BlueGreenUnderway(i) {
+			got = append(got, p.Name)
+		}
+	}
+	if want := []string{BlueGreenPreparation, BlueGreenInProgress, BlueGreenPost}; !slices.Equal(got, want) {
+		t.Errorf("underway phases %q; want %q", got, want)
+	}
+	if BlueGreenUnderway(-1) {
+		t.Error("an unknown phase is underway")
+	}
+}

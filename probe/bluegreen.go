@@ -52,8 +52,7 @@ func rank(phase string) int {
 
 // underway reports whether phase is part of a running switchover.
 func underway(phase string) bool {
-	r := rank(phase)
-	return r >= rank(event.BlueGreenPreparation) && r < rank(event.BlueGreenCompleted)
+	return event.BlueGreenUnderway(rank(phase))
 }
 
 // createdPoll is how often a deployment that exists but is not switching

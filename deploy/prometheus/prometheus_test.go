@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/promtest"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
@@ -157,4 +159,28 @@ func TestEveryAlertTestedBothWays(t *testing.T) {
 			t.Errorf("%s: no unit test where it stays silent", r.Alert)
 		}
 	}
+}
+
+// TestSwitchoverAlertFollowsPhases keeps the Blue/Green alert's bounds on
+// dbprobe_bluegreen_phase those of the phases of a running switchover.
+func TestSwitchoverAlertFollowsPhases(t *testing.T) {
+	boundsRE := regexp.MustCompile(`^dbprobe_bluegreen_phase >= (\d+) and dbprobe_bluegreen_phase <= (\d+)$`)
+	for _, r := range loadRules(t) {
+		if r.Alert != "DBProbeBlueGreenSwitchoverStarted" {
+			continue
+		}
+		m := boundsRE.FindStringSubmatch(r.Expr)
+		if m == nil {
+			t.Fatalf("expr %q; want dbprobe_bluegreen_phase >= a and dbprobe_bluegreen_phase <= b", r.Expr)
+		}
+		from, _ := strconv.Atoi(m[1])
+		to, _ := strconv.Atoi(m[2])
+		for v := -1; v <= len(event.BlueGreenPhases); v++ {
+			if fires := v >= from && v <= to; fires != event.BlueGreenUnderway(v) {
+				t.Errorf("the alert fires on phase value %d: %v; the switchover is underway: %v", v, fires, !fires)
+			}
+		}
+		return
+	}
+	t.Error("no alert DBProbeBlueGreenSwitchoverStarted")
 }
