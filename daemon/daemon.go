@@ -44,8 +44,6 @@ type Options struct {
 	// RetentionInterval is how often journal retention runs when no sink
 	// does it; default 1m (tests shorten it).
 	RetentionInterval time.Duration
-	// WebConfigFile overrides http.web_config_file (--web.config.file).
-	WebConfigFile string
 	// Registry receives dbprobe's metrics, all but the latency histograms
 	// (metrics.Metrics keeps those apart and adds them to what /metrics
 	// serves); nil makes a fresh one.
@@ -228,9 +226,6 @@ func (d *Daemon) setupOutputs() error {
 		d.shipper = sh
 	}
 	h := d.cfg.HTTP
-	if d.opts.WebConfigFile != "" {
-		h.WebConfigFile = d.opts.WebConfigFile
-	}
 	if h.Listen == "" {
 		return nil
 	}

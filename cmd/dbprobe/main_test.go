@@ -79,6 +79,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"bad flag", []string{"run", "--nope"}, 2, "flag provided but not defined"},
 		{"bad config", []string{"run", "--config", bad}, 2, "targets[0].interval: must be at least 10ms (got 1ms)"},
+		{"bad flag value", []string{"run", "--config", good, "--log.level", "loud"}, 2, `--log.level: must be debug, info, warn or error (got "loud")`},
 		{"missing config", []string{"check", "--config", "/nonexistent/dbprobe.yaml"}, 2, "no such file"},
 		{"empty web config", []string{"run", "--config", good, "--web.config.file", emptyWeb}, 2, "sets nothing (empty or comments only)"},
 		{"version", []string{"version"}, 0, ""},
