@@ -18,6 +18,7 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
@@ -73,6 +74,7 @@ type Daemon struct {
 	web     *web.Server
 	hooks   []*webhook.Notifier
 	shipper *elasticsearch.Shipper
+	board   *live.Board
 	// observers are the metrics, the webhooks and the caller's observers.
 	observers []EventObserver
 
@@ -202,7 +204,11 @@ func (d *Daemon) setupOutputs() error {
 		m.AddStream(s.Key(), s.Interval())
 	}
 	d.metrics = m
-	d.observers = append(d.observers, m)
+	d.board = live.New(live.Options{Logger: d.log})
+	for _, s := range d.streams {
+		d.board.AddStream(s.Key())
+	}
+	d.observers = append(d.observers, m, d.board)
 	for _, w := range d.cfg.Notify.Webhooks {
 		o := webhook.FromConfig(w)
 		o.Logger, o.UserAgent = d.log, "dbprobe/"+d.opts.Version
@@ -235,7 +241,7 @@ func (d *Daemon) setupOutputs() error {
 		Gatherer:       m.Gatherer(reg),
 		NativeGatherer: m.NativeGatherer(reg),
 		Ready:          m.Ready,
-		Streams:        m.Streams,
+		Board:          d.board.Snapshot,
 		Version:        d.opts.Version,
 		Logger:         d.log,
 		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
@@ -333,6 +339,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("dbprobe stopped", "run_id", d.runID, "events", d.journal.Sequence())
 	return err
 }
+
+// Board is what is happening now, for a live view of the run.
+func (d *Daemon) Board() *live.Board { return d.board }
 
 // Report is the analysis so far; safe to call while the daemon runs.
 func (d *Daemon) Report() *report.Report { return d.detect.Report() }

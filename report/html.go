@@ -17,7 +17,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-{{if .Live.Refresh}}<meta http-equiv="refresh" content="{{.Live.Refresh}}">
+{{if .Live.Refresh}}{{if .Live.Scripted}}<noscript>{{end}}<meta http-equiv="refresh" content="{{.Live.Refresh}}">{{if .Live.Scripted}}</noscript>{{end}}
 {{end}}<title>{{.Title}}</title>
 <style>{{.CSS}}</style>
 </head>
@@ -72,10 +72,13 @@ type htmlPage struct {
 
 // Live turns the HTML report into a live page (dbprobe's status page):
 // Before is trusted HTML placed above the report, Refresh reloads the page
-// every that many seconds. The zero value is the plain report.
+// every that many seconds; Scripted says Before keeps the page current
+// with a script, so the reload is only for browsers without scripts. The
+// zero value is the plain report, without any script.
 type Live struct {
-	Before  template.HTML
-	Refresh int
+	Before   template.HTML
+	Refresh  int
+	Scripted bool
 }
 
 type htmlSection struct {

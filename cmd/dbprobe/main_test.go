@@ -1,52 +1,33 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/syncbuf"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testEnv struct {
 	env     *env
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *syncbuf.Buffer
+	stderr  *syncbuf.Buffer
 	signals chan os.Signal
 	exited  chan int
 }
 
 func newEnv(vars map[string]string) *testEnv {
-	te := &testEnv{stdout: &syncBuffer{}, stderr: &syncBuffer{}, signals: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	te := &testEnv{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, signals: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	te.env = &env{
 		stdout:  te.stdout,
 		stderr:  te.stderr,
