@@ -49,6 +49,9 @@ type Options struct {
 	// (metrics.Metrics keeps those apart and adds them to what /metrics
 	// serves); nil makes a fresh one.
 	Registry *prometheus.Registry
+	// Board, when set, is the live board to keep (the caller draws it);
+	// nil makes one.
+	Board *live.Board
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -204,7 +207,10 @@ func (d *Daemon) setupOutputs() error {
 		m.AddStream(s.Key(), s.Interval())
 	}
 	d.metrics = m
-	d.board = live.New(live.Options{Logger: d.log})
+	d.board = d.opts.Board
+	if d.board == nil {
+		d.board = live.New(live.Options{Logger: d.log})
+	}
 	for _, s := range d.streams {
 		d.board.AddStream(s.Key())
 	}

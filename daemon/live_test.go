@@ -58,7 +58,7 @@ http: {listen: ""}
 		t.Error("the password reached the log")
 	}
 	tg := d.Board().Snapshot()[0]
-	if !tg.Streams[0].NeverUp || !strings.Contains(tg.Verdict(time.Now()), "has not answered once") {
+	if !tg.Streams[0].NeverUp || !strings.Contains(tg.Verdict(time.Now()), "not answering since the first probe") {
 		t.Errorf("board: never up %v, verdict %q", tg.Streams[0].NeverUp, tg.Verdict(time.Now()))
 	}
 }

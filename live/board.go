@@ -147,12 +147,20 @@ func (b *Board) streamLocked(k event.StreamKey) *stream {
 
 // Observe updates the board with one journaled event or finding.
 func (b *Board) Observe(e *event.Event) {
+	// The log is written after the lock is released: a terminal view
+	// draws the board from the logger's writer.
+	if logLine := b.observe(e); logLine != nil {
+		logLine()
+	}
+}
+
+func (b *Board) observe(e *event.Event) (logLine func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := e.Key()
 	switch {
 	case e.Event.Action == event.ActionProbe:
-		b.probeLocked(b.streamLocked(k), e)
+		return b.probeLocked(b.streamLocked(k), e)
 	case e.DBProbe.BlueGreen != nil:
 		t := b.targetLocked(k.Target)
 		phase := e.DBProbe.BlueGreen.Phase
@@ -165,9 +173,11 @@ func (b *Board) Observe(e *event.Event) {
 	case e.Event.Kind == event.KindState && e.DBProbe.Finding != nil:
 		b.findingLocked(k, e)
 	}
+	return nil
 }
 
-func (b *Board) probeLocked(s *stream, e *event.Event) {
+// probeLocked returns the log line the probe calls for, if any.
+func (b *Board) probeLocked(s *stream, e *event.Event) func() {
 	p := &e.DBProbe
 	s.Probed = true
 	s.Probes++
@@ -187,18 +197,26 @@ func (b *Board) probeLocked(s *stream, e *event.Event) {
 		s.Server = srv.ShortName()
 		s.ReadOnly = srv.AnyReadOnly()
 	}
+	st := s.Stream
 	switch {
 	case s.Up && !s.succeeded:
 		s.succeeded = true
-		if s.NeverUp {
-			b.log.Info("stream answered for the first time", "target", s.Key.Target, "mode", s.Key.Mode, "failed_probes", s.Probes-1)
-		}
+		wasDown := s.NeverUp
 		s.NeverUp, s.Hint = false, ""
+		if wasDown {
+			return func() {
+				b.log.Info("stream answered for the first time", "target", st.Key.Target, "mode", st.Key.Mode, "failed_probes", st.Probes-1)
+			}
+		}
 	case !s.succeeded && !s.NeverUp && s.Probes >= b.warnAfter && s.Class != "":
 		s.NeverUp, s.Hint = true, Hint(s.Class)
-		b.log.Error("NOT ANSWERING since the first probe: check "+s.Hint,
-			"target", s.Key.Target, "mode", s.Key.Mode, "probes", s.Probes, "class", s.Class, "err", s.Error)
+		st = s.Stream
+		return func() {
+			b.log.Error("NOT ANSWERING since the first probe: check "+st.Hint,
+				"target", st.Key.Target, "mode", st.Key.Mode, "probes", st.Probes, "class", st.Class, "err", st.Error)
+		}
 	}
+	return nil
 }
 
 func (b *Board) findingLocked(k event.StreamKey, e *event.Event) {

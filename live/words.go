@@ -65,8 +65,7 @@ func (t *Target) Verdict(now time.Time) string {
 		s := &t.Streams[i]
 		probed = probed || s.Probed
 		if s.NeverUp {
-			parts = append(parts, fmt.Sprintf("%s has not answered once in %d probes (%s): check %s",
-				s.Key.Mode, s.Probes, s.Class, s.Hint))
+			parts = append(parts, fmt.Sprintf("%s not answering since the first probe (%s)", s.Key.Mode, s.Class))
 		}
 	}
 	if !probed {

@@ -172,6 +172,9 @@ log: {level: debug}
 		t.Fatalf("one signal made dbprobe exit(%d); want a graceful return", code)
 	default:
 	}
+	if strings.Contains(te.stdout.String()+te.stderr.String(), "\x1b[") {
+		t.Error("without a terminal, the output holds terminal escapes")
+	}
 	var failures, ok int
 	err := journal.Scan(dir, func(e *event.Event) error {
 		if e.DBProbe.RunID != "graceful" || e.Observer.Name != "test-observer" {

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 
 	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/console"
 	"github.com/dbprobe/dbprobe/daemon"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/web"
 )
 
@@ -49,6 +51,7 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&ov.WebConfigFile, "web.config.file", "", "Prometheus web configuration `file` (TLS, basic auth); overrides http.web_config_file")
 	fs.StringVar(&ov.LogLevel, "log.level", "", "log `level`: debug, info, warn or error; overrides log.level")
 	fs.StringVar(&ov.LogFormat, "log.format", "", "log `format`: logfmt or json; overrides log.format")
+	noTTY := fs.Bool("no-tty", false, "plain log lines on a terminal too, instead of the live view")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
@@ -57,13 +60,33 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, e.stderr)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: e.stdout})
+	logOut, summary := e.stderr, e.stdout
+	var view *console.View
+	var board *live.Board // set before the view draws: it draws from Run on
+	if e.terminalWidth != nil && !*noTTY {
+		// The view owns the terminal: log lines (the findings) scroll
+		// above its block, the summary prints below it at the end.
+		view = console.New(console.Options{Out: e.stdout, Board: func() []live.Target { return board.Snapshot() },
+			Width: e.terminalWidth, Title: "dbprobe"})
+		logOut, summary = view, view
+	}
+	log := newLogger(cfg.Log, logOut)
+	board = live.New(live.Options{Logger: log})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board})
 	if errors.Is(err, web.ErrWebConfig) {
 		return usageError{err}
 	}
 	if err != nil {
 		return err
+	}
+	if view != nil {
+		view.SetTitle("dbprobe " + d.RunID())
+		viewDone := make(chan struct{})
+		defer func() { <-viewDone }()
+		go func() {
+			defer close(viewDone)
+			view.Run(ctx)
+		}()
 	}
 	go func() {
 		<-ctx.Done()
