@@ -98,7 +98,7 @@ func TestScreens(t *testing.T) {
 	}
 	blue, green := "db-blue:3306 (1)", "db-green:3306 (2)"
 	stream := func(target, mode string, f func(*live.Stream)) live.Stream {
-		s := live.Stream{Key: key(target, mode), Probed: true, Probes: 10, Up: true, Writes: true, Server: blue}
+		s := live.Stream{Key: key(target, mode), Probed: true, Probes: 10, Up: true, ReadOK: true, Writes: true, Server: blue}
 		if f != nil {
 			f(&s)
 		}
@@ -127,7 +127,7 @@ func TestScreens(t *testing.T) {
 	set(15300*time.Millisecond, bg(live.Target{Name: "orders", Streams: []live.Stream{
 		stream("orders", "fresh", func(s *live.Stream) { s.Up, s.Class, s.ReadOnly, s.WriteDown = false, "read_only", true, down }),
 		stream("orders", "pooled", func(s *live.Stream) {
-			s.Up, s.Class, s.ReadDown, s.WriteDown, s.Server = false, "conn_lost", down.Add(time.Second), down, ""
+			s.Up, s.ReadOK, s.Class, s.ReadDown, s.WriteDown, s.Server = false, false, "conn_lost", down.Add(time.Second), down, ""
 		}),
 	}}), typo)
 	fmt.Fprintf(v, "level=INFO msg=\"writes failing on obs/orders/fresh since 05:25:03.000 (read_only)\"\n")

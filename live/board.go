@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
 )
 
 // DefaultWarnAfter is how many probes a stream may fail from its start
@@ -26,8 +27,8 @@ type Stream struct {
 	Probed bool
 	Probes int64
 	// Up is true when the last probe succeeded: read and, where the target
-	// writes, write.
-	Up bool
+	// writes, write. ReadOK is its read alone.
+	Up, ReadOK bool
 	// Class and Error are the last probe's failure (empty on success).
 	Class, Error string
 	// ReadDown and WriteDown are the starts of the open interruption
@@ -76,6 +77,10 @@ type target struct {
 type stream struct {
 	Stream
 	succeeded bool
+	// carry is the start of a window that a gap cut, per signal: the
+	// window reopened after the gap is shown as running since then, so a
+	// 0.1 s hiccup of dbprobe does not reset an outage's running length.
+	readCarry, writeCarry time.Time
 }
 
 // Options configure a Board.
@@ -182,7 +187,8 @@ func (b *Board) probeLocked(s *stream, e *event.Event) func() {
 	s.Probed = true
 	s.Probes++
 	s.LastProbe = e.Timestamp
-	s.Up = p.Read != nil && p.Read.OK && (p.Write == nil || p.Write.OK)
+	s.ReadOK = p.Read != nil && p.Read.OK
+	s.Up = s.ReadOK && (p.Write == nil || p.Write.OK)
 	if p.Write != nil {
 		s.Writes = true
 	}
@@ -230,25 +236,45 @@ func (b *Board) findingLocked(k event.StreamKey, e *event.Event) {
 		}
 		return e.Timestamp
 	}
+	s := b.streamLocked(k)
 	switch e.Event.Action {
 	case event.ActionReadWindowOpened:
-		b.streamLocked(k).ReadDown = at()
+		s.ReadDown = opened(at(), f, &s.readCarry)
 	case event.ActionReadWindowClosed:
-		b.streamLocked(k).ReadDown = time.Time{}
+		s.ReadDown = closed(s.ReadDown, f, &s.readCarry)
 	case event.ActionWriteWindowOpened:
-		b.streamLocked(k).WriteDown = at()
+		s.WriteDown = opened(at(), f, &s.writeCarry)
 	case event.ActionWriteWindowClosed:
-		b.streamLocked(k).WriteDown = time.Time{}
+		s.WriteDown = closed(s.WriteDown, f, &s.writeCarry)
 	case event.ActionStaleStarted:
-		b.streamLocked(k).Stale = true
+		s.Stale = true
 	case event.ActionStaleEnded:
-		b.streamLocked(k).Stale = false
+		s.Stale = false
 	case event.ActionCutover:
 		t := b.targetLocked(k.Target)
 		if c := at(); c.After(t.LastCutover) {
 			t.LastCutover, t.CutoverTo = c, f.To.ShortName()
 		}
 	}
+}
+
+// opened is the start to show for a window opened at start: the start of
+// the window a gap cut just before, if any.
+func opened(start time.Time, f *event.Finding, carry *time.Time) time.Time {
+	c := *carry
+	*carry = time.Time{}
+	if f.Begins == report.BeginsAfterGap && !c.IsZero() {
+		return c
+	}
+	return start
+}
+
+// closed forgets a window, keeping its start when a gap cut it.
+func closed(start time.Time, f *event.Finding, carry *time.Time) time.Time {
+	if f.Ends == report.EndsGap {
+		*carry = start
+	}
+	return time.Time{}
 }
 
 // Snapshot copies the present state, targets and streams in the order

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/report"
 )
 
 var t0 = time.Date(2026, 12, 2, 5, 25, 0, 0, time.UTC)
@@ -15,7 +16,8 @@ var t0 = time.Date(2026, 12, 2, 5, 25, 0, 0, time.UTC)
 func probeEvent(target, mode string, at time.Time, class string, srv *event.Server) *event.Event {
 	e := &event.Event{Timestamp: at, Event: event.Meta{Kind: event.KindEvent, Action: event.ActionProbe},
 		Observer: event.Observer{Name: "obs"}, DBProbe: event.DBProbe{Target: target, Mode: mode, Server: srv}}
-	e.DBProbe.Read = &event.Outcome{OK: class == ""}
+	// A read-only server still answers reads.
+	e.DBProbe.Read = &event.Outcome{OK: class == "" || class == event.ClassReadOnly}
 	e.DBProbe.Write = &event.Outcome{OK: class == ""}
 	if class != "" {
 		e.DBProbe.Failure = &event.Failure{Class: class, Phase: event.PhaseConnect}
@@ -77,7 +79,7 @@ func TestVerdictSaysWhatIsHappening(t *testing.T) {
 	b.Observe(probeEvent("db", "fresh", down, "read_only", server("blue", 3306, 1)))
 	b.Observe(finding("db", "fresh", event.ActionWriteWindowOpened, down, &event.Finding{Signal: "write", Start: &down}))
 	tg := b.Snapshot()[0]
-	want := "writes down 12.3 s and counting (fresh), reads failing (read_only); switchover IN_PROGRESS since 05:25:02"
+	want := "writes down 12.3 s and counting (fresh), reads up; switchover IN_PROGRESS since 05:25:02"
 	if got := tg.Verdict(down.Add(12300 * time.Millisecond)); got != want {
 		t.Errorf("verdict\n got %q\nwant %q", got, want)
 	}
@@ -100,5 +102,19 @@ func TestVerdictSaysWhatIsHappening(t *testing.T) {
 	b.RemoveStream(event.StreamKey{Observer: "obs", Target: "db", Mode: "pooled"})
 	if n := len(b.Snapshot()); n != 0 {
 		t.Errorf("%d targets after removing every stream", n)
+	}
+}
+
+// TestGapDoesNotResetTheRunningLength: dbprobe missing a tick cuts a window
+// in two in the report; the live view keeps counting from the first start.
+func TestGapDoesNotResetTheRunningLength(t *testing.T) {
+	b := New(Options{})
+	start, cut, again := t0, t0.Add(20*time.Second), t0.Add(20300*time.Millisecond)
+	b.Observe(probeEvent("db", "fresh", start, "conn_lost", nil))
+	b.Observe(finding("db", "fresh", event.ActionReadWindowOpened, start, &event.Finding{Signal: "read", Start: &start}))
+	b.Observe(finding("db", "fresh", event.ActionReadWindowClosed, cut, &event.Finding{Signal: "read", Start: &start, Ends: report.EndsGap}))
+	b.Observe(finding("db", "fresh", event.ActionReadWindowOpened, again, &event.Finding{Signal: "read", Start: &again, Begins: report.BeginsAfterGap}))
+	if got := b.Snapshot()[0].Streams[0].Down(t0.Add(21 * time.Second)); got != 21*time.Second {
+		t.Errorf("down for %v, want 21s", got)
 	}
 }

@@ -72,8 +72,8 @@ func (t *Target) Verdict(now time.Time) string {
 		return "waiting for the first probe"
 	}
 	if len(parts) == 0 {
-		parts = append(parts, t.signal(now, "writes", func(s *Stream) (time.Time, bool) { return s.WriteDown, s.Writes }),
-			t.signal(now, "reads", func(s *Stream) (time.Time, bool) { return s.ReadDown, true }))
+		parts = append(parts, t.signal(now, "writes", func(s *Stream) (time.Time, bool, bool) { return s.WriteDown, s.Writes, s.Up }),
+			t.signal(now, "reads", func(s *Stream) (time.Time, bool, bool) { return s.ReadDown, true, s.ReadOK }))
 		parts = []string{strings.Join(nonEmpty(parts), ", ")}
 		if t.anyStream(func(s *Stream) bool { return s.ReadOnly }) {
 			parts[0] += ", server read-only"
@@ -98,38 +98,38 @@ func (t *Target) Verdict(now time.Time) string {
 // signal words one signal: "writes down 12.3 s and counting" with the
 // modes when not every stream is down, "writes failing (auth)" between a
 // failed probe and its window's finding, else "writes up".
-func (t *Target) signal(now time.Time, name string, get func(*Stream) (time.Time, bool)) string {
+func (t *Target) signal(now time.Time, name string, get func(*Stream) (down time.Time, applies, ok bool)) string {
 	var since time.Time
-	var down, failing, applies []string
+	var down, failing, watched []string
 	class := ""
 	for i := range t.Streams {
 		s := &t.Streams[i]
-		start, ok := get(s)
-		if !ok || !s.Probed {
+		start, applies, ok := get(s)
+		if !applies || !s.Probed {
 			continue
 		}
-		applies = append(applies, s.Key.Mode)
+		watched = append(watched, s.Key.Mode)
 		switch {
 		case !start.IsZero():
 			down = append(down, s.Key.Mode)
 			if since.IsZero() || start.Before(since) {
 				since = start
 			}
-		case !s.Up:
+		case !ok:
 			failing = append(failing, s.Key.Mode)
 			class = s.Class
 		}
 	}
 	switch {
-	case len(applies) == 0:
+	case len(watched) == 0:
 		return ""
 	case len(down) > 0:
 		w := fmt.Sprintf("%s down %s and counting", name, Seconds(now.Sub(since)))
-		if len(down) < len(applies) {
+		if len(down) < len(watched) {
 			w += " (" + strings.Join(down, ", ") + ")"
 		}
 		return w
-	case len(failing) > 0 && name == "reads":
+	case len(failing) > 0:
 		return fmt.Sprintf("%s failing (%s)", name, class)
 	}
 	return name + " up"
@@ -162,6 +162,8 @@ func (s *Stream) State() string {
 		return "waiting"
 	case s.Up:
 		return "up"
+	case s.ReadOK:
+		return "writes fail: " + s.Class
 	}
 	return "down " + s.Class
 }

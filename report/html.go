@@ -51,7 +51,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <div class="table-wrap"><table>
 <thead><tr>{{range .Head}}<th{{if .Num}} class="num"{{end}}>{{.Text}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}} data-label="{{.Label}}">{{.Text}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table></div>
 {{end}}</section>
@@ -105,6 +105,9 @@ type htmlTable struct {
 type htmlCell struct {
 	Text string
 	Num  bool
+	// Label is the column's heading, shown beside the value where a
+	// narrow screen lays rows out as cards.
+	Label string
 }
 
 // Nested reports whether a table sits under a target heading (and gets its
@@ -152,6 +155,9 @@ func LiveHTML(w io.Writer, rep *Report, live Live) error {
 				row := make([]htmlCell, len(r))
 				for i, c := range r {
 					row[i] = htmlCell{Text: c, Num: i < len(t.num) && t.num[i]}
+					if i < len(t.head) {
+						row[i].Label = t.head[i]
+					}
 				}
 				ht.Rows = append(ht.Rows, row)
 			}
