@@ -72,11 +72,16 @@ func (e *errs) err(source string) error {
 // LoadFile reads, decodes and validates the configuration file at path.
 // Every returned error that is the user's to fix is an *Error.
 func LoadFile(path string, getenv func(string) string) (*Config, error) {
+	return Load(path, getenv, Overrides{})
+}
+
+// Load is LoadFile with command-line overrides applied over the file.
+func Load(path string, getenv func(string) string, ov Overrides) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Source: path, Fields: []*FieldError{{Msg: err.Error()}}}
 	}
-	c, err := Parse(data, getenv)
+	c, err := parseWith(data, getenv, ov)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.Source = path
@@ -89,8 +94,13 @@ func LoadFile(path string, getenv func(string) string) (*Config, error) {
 // secret: the values of environment variables (a secret may land in the
 // wrong field, "port: ${PW}") and of secret fields are masked in them.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
+	return parseWith(data, getenv, Overrides{})
+}
+
+// parseWith is Parse with command-line overrides applied over the file.
+func parseWith(data []byte, getenv func(string) string, ov Overrides) (*Config, error) {
 	x := &expansion{fromEnv: map[*yaml.Node]bool{}}
-	c, err := parse(data, getenv, x)
+	c, err := parse(data, getenv, x, ov)
 	var ce *Error
 	if !errors.As(err, &ce) {
 		return c, err
@@ -115,7 +125,7 @@ type expansion struct {
 
 // parse is Parse before its errors are redacted; the config it returns
 // with an error is partly validated, for its secrets.
-func parse(data []byte, getenv func(string) string, x *expansion) (*Config, error) {
+func parse(data []byte, getenv func(string) string, x *expansion, ov Overrides) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -149,7 +159,9 @@ func parse(data []byte, getenv func(string) string, x *expansion) (*Config, erro
 		}
 		return nil, &Error{Fields: []*FieldError{{Msg: err.Error()}}}
 	}
+	ov.apply(c)
 	if err := c.validate(); err != nil {
+		ov.blame(err)
 		return c, err
 	}
 	return c, nil

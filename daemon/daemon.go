@@ -18,6 +18,7 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
@@ -44,12 +45,13 @@ type Options struct {
 	// RetentionInterval is how often journal retention runs when no sink
 	// does it; default 1m (tests shorten it).
 	RetentionInterval time.Duration
-	// WebConfigFile overrides http.web_config_file (--web.config.file).
-	WebConfigFile string
 	// Registry receives dbprobe's metrics, all but the latency histograms
 	// (metrics.Metrics keeps those apart and adds them to what /metrics
 	// serves); nil makes a fresh one.
 	Registry *prometheus.Registry
+	// Board, when set, is the live board to keep (the caller draws it);
+	// nil makes one.
+	Board *live.Board
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -75,6 +77,7 @@ type Daemon struct {
 	web     *web.Server
 	hooks   []*webhook.Notifier
 	shipper *elasticsearch.Shipper
+	board   *live.Board
 	// observers are the metrics, the webhooks and the caller's observers.
 	observers []EventObserver
 
@@ -204,7 +207,14 @@ func (d *Daemon) setupOutputs() error {
 		m.AddStream(s.Key(), s.Interval())
 	}
 	d.metrics = m
-	d.observers = append(d.observers, m)
+	d.board = d.opts.Board
+	if d.board == nil {
+		d.board = live.New(live.Options{Logger: d.log})
+	}
+	for _, s := range d.streams {
+		d.board.AddStream(s.Key())
+	}
+	d.observers = append(d.observers, m, d.board)
 	for _, w := range d.cfg.Notify.Webhooks {
 		o := webhook.FromConfig(w)
 		o.Logger, o.UserAgent = d.log, "dbprobe/"+d.opts.Version
@@ -228,9 +238,6 @@ func (d *Daemon) setupOutputs() error {
 		d.shipper = sh
 	}
 	h := d.cfg.HTTP
-	if d.opts.WebConfigFile != "" {
-		h.WebConfigFile = d.opts.WebConfigFile
-	}
 	if h.Listen == "" {
 		return nil
 	}
@@ -240,7 +247,7 @@ func (d *Daemon) setupOutputs() error {
 		Gatherer:       m.Gatherer(reg),
 		NativeGatherer: m.NativeGatherer(reg),
 		Ready:          m.Ready,
-		Streams:        m.Streams,
+		Board:          d.board.Snapshot,
 		Version:        d.opts.Version,
 		Logger:         d.log,
 		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
@@ -338,6 +345,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("dbprobe stopped", "run_id", d.runID, "events", d.journal.Sequence())
 	return err
 }
+
+// Board is what is happening now, for a live view of the run.
+func (d *Daemon) Board() *live.Board { return d.board }
 
 // Report is the analysis so far; safe to call while the daemon runs.
 func (d *Daemon) Report() *report.Report { return d.detect.Report() }

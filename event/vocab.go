@@ -75,30 +75,47 @@ const (
 	ClassOther              = "other"
 )
 
-// Class is an error class and what it means.
+// Class is an error class, what it means, and what to check when a target
+// fails that way from its first probe (dbprobe's warning for a stream that
+// never answered, the terminal view and the status page show it; empty:
+// the error message says more than a hint could).
 type Class struct {
 	Name        string
 	Description string
+	Check       string
 }
 
 // Classes lists every error class with its meaning. A new class needs an
 // entry here and its row in docs/probing.md and docs/events.md; tests
 // check both.
 var Classes = []Class{
-	{ClassDNSNotFound, "the name does not exist (NXDOMAIN, or no address)"},
-	{ClassDNSError, "the resolver failed or did not answer in time"},
-	{ClassConnectRefused, "TCP connection refused or network unreachable"},
-	{ClassConnectTimeout, "TCP connect got no answer"},
-	{ClassAuth, "access denied, or the account is locked"},
-	{ClassOffline, "the server is in offline mode"},
-	{ClassTooManyConnections, "the server or the user has too many connections"},
-	{ClassReadOnly, "the server refuses writes: it is read-only"},
-	{ClassConnLost, "connection closed or reset, bad or invalid connection, EOF"},
-	{ClassTimeout, "the probe's deadline passed"},
-	{ClassKilled, "the query or connection was killed, or the server is shutting down"},
-	{ClassServerError, "any other MySQL error (its number is kept)"},
-	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline"},
-	{ClassOther, "anything else"},
+	{ClassDNSNotFound, "the name does not exist (NXDOMAIN, or no address)",
+		"the endpoint name: its spelling, and that it resolves from this host (dig NAME)"},
+	{ClassDNSError, "the resolver failed or did not answer in time",
+		"the resolver (dns.server or /etc/resolv.conf) and the network path to it"},
+	{ClassConnectRefused, "TCP connection refused or network unreachable",
+		"host and port, that the server listens there, and a security group or firewall that rejects"},
+	{ClassConnectTimeout, "TCP connect got no answer",
+		"the network path: security group and NACL inbound rules for this host, routes, VPN"},
+	{ClassAuth, "access denied, or the account is locked",
+		"credentials (user, password, password_file, ${VAR}) and grants: SELECT, and INSERT/UPDATE on the write table"},
+	{ClassOffline, "the server is in offline mode",
+		"the server: it is shutting down or in offline_mode"},
+	{ClassTooManyConnections, "the server or the user has too many connections",
+		"max_connections on the server and the clients holding connections"},
+	{ClassReadOnly, "the server refuses writes: it is read-only",
+		"the endpoint: writes reach a read-only server (a reader or replica endpoint?)"},
+	{ClassConnLost, "connection closed or reset, bad or invalid connection, EOF",
+		"the server's error log and anything between (proxy, load balancer idle timeouts)"},
+	{ClassTimeout, "the probe's deadline passed",
+		"timeout against the server's latency, and locks on the write table"},
+	{ClassKilled, "the query or connection was killed, or the server is shutting down",
+		"who kills the probe's queries (a query killer, pt-kill, an operator)"},
+	{ClassServerError, "any other MySQL error (its number is kept)",
+		"the error message: the write table exists and the statements are allowed"},
+	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline",
+		"what makes probes hang past their deadline: the server, or the network path to it"},
+	{ClassOther, "anything else", "the error message"},
 }
 
 // Blue/Green phases (BlueGreen.Phase), named as the AWS drivers name them.
@@ -164,4 +181,14 @@ func BlueGreenOfStatus(status string) (phase string, rank int, ok bool) {
 		}
 	}
 	return "", -1, false
+}
+
+// Check says what to check for an error class.
+func Check(class string) string {
+	for _, c := range Classes {
+		if c.Name == class && c.Check != "" {
+			return c.Check
+		}
+	}
+	return "the error message"
 }

@@ -17,7 +17,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-{{if .Live.Refresh}}<meta http-equiv="refresh" content="{{.Live.Refresh}}">
+{{if .Live.Refresh}}{{if .Live.Scripted}}<noscript>{{end}}<meta http-equiv="refresh" content="{{.Live.Refresh}}">{{if .Live.Scripted}}</noscript>{{end}}
 {{end}}<title>{{.Title}}</title>
 <style>{{.CSS}}</style>
 </head>
@@ -51,7 +51,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <div class="table-wrap"><table>
 <thead><tr>{{range .Head}}<th{{if .Num}} class="num"{{end}}>{{.Text}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}} data-label="{{.Label}}">{{.Text}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table></div>
 {{end}}</section>
@@ -72,10 +72,13 @@ type htmlPage struct {
 
 // Live turns the HTML report into a live page (dbprobe's status page):
 // Before is trusted HTML placed above the report, Refresh reloads the page
-// every that many seconds. The zero value is the plain report.
+// every that many seconds; Scripted says Before keeps the page current
+// with a script, so the reload is only for browsers without scripts. The
+// zero value is the plain report, without any script.
 type Live struct {
-	Before  template.HTML
-	Refresh int
+	Before   template.HTML
+	Refresh  int
+	Scripted bool
 }
 
 type htmlSection struct {
@@ -102,6 +105,9 @@ type htmlTable struct {
 type htmlCell struct {
 	Text string
 	Num  bool
+	// Label is the column's heading, shown beside the value where a
+	// narrow screen lays rows out as cards.
+	Label string
 }
 
 // Nested reports whether a table sits under a target heading (and gets its
@@ -149,6 +155,9 @@ func LiveHTML(w io.Writer, rep *Report, live Live) error {
 				row := make([]htmlCell, len(r))
 				for i, c := range r {
 					row[i] = htmlCell{Text: c, Num: i < len(t.num) && t.num[i]}
+					if i < len(t.head) {
+						row[i].Label = t.head[i]
+					}
 				}
 				ht.Rows = append(ht.Rows, row)
 			}

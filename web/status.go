@@ -3,82 +3,99 @@ package web
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
-	"strings"
 	"time"
 
-	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/report"
-	"github.com/dbprobe/dbprobe/sink/metrics"
 )
 
-// statusTmpl is the live state of every stream: the top of the page at /,
-// above the report so far (Options.Live), or the whole page without one.
+// statusCSS styles the live part of the page at /: banners and cards that
+// stack at phone widths, where a table of ten columns would be cut off.
+//
+//go:embed status.css
+var statusCSS string
+
+// statusJS keeps the page at / current without reloading it: the live part
+// every second (GET /live), the report below it every ten (GET /report),
+// and says so plainly when dbprobe stops answering. The offline report
+// carries no script; this is the live page only.
+//
+//go:embed status.js
+var statusJS string
+
+// statusTmpl is the live part of the page at /: one banner per target
+// saying in words what is happening now, a card per stream. GET /live
+// serves it alone for the page's script.
 var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
-	"clock": func(t time.Time) string {
+	"clock":   live.Clock,
+	"seconds": live.Seconds,
+	"millis": func(t time.Time) string {
 		if t.IsZero() {
-			return "never"
+			return "-"
 		}
-		return t.UTC().Format("2006-01-02 15:04:05.000Z")
+		return t.UTC().Format("15:04:05.000")
 	},
-	"join":  strings.Join,
-	"phase": phaseName,
-}).Parse(`<style>
-.live table{border-collapse:collapse;font-size:.9em}.live td,.live th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-.live .bad{background:#fdd}.live .warn{background:#ffd}.live .ok{background:#dfd}.live{overflow-x:auto;margin-bottom:2em}
-</style>
-<section class="live">
-<h1>dbprobe {{.Version}}: live</h1>
-<table>
-<tr><th>stream</th><th>state</th><th>read-only</th><th>server</th><th>interrupted</th><th>stale</th><th>Blue/Green</th><th>last probe</th><th>last cutover</th><th>last DNS change</th></tr>
-{{range .Streams}}<tr>
-<td>{{.Key}}</td>
-{{if not .Probed}}<td class="warn">waiting for first probe</td>{{else if .Up}}<td class="ok">up</td>{{else}}<td class="bad">down ({{.LastClass}})</td>{{end}}
-<td{{if .ReadOnly}} class="warn"{{end}}>{{if .ReadOnly}}yes{{else}}no{{end}}</td>
-<td>{{if .Server}}#{{.Server}} {{.ServerVersion}}{{else}}none yet{{end}}</td>
-<td{{if .Interrupted}} class="bad"{{end}}>{{if .Interrupted}}{{join .Interrupted ", "}}{{else}}no{{end}}</td>
-<td{{if .Stale}} class="warn"{{end}}>{{if .Stale}}yes{{else}}no{{end}}</td>
-<td>{{phase .BlueGreenPhase}}</td>
-<td>{{clock .LastProbe}}</td><td>{{clock .LastCutover}}</td><td>{{clock .LastDNS}}</td>
-</tr>
-{{else}}<tr><td colspan="10">no streams</td></tr>
-{{end}}</table>
-<p>Refreshes every {{.Refresh}} s. {{if .ReportHTML}}<a href="report">report</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
+}).Parse(`<section class="live" id="live" data-updated="{{.Now.UTC.Format "2006-01-02T15:04:05.000Z07:00"}}">
+<div class="live-head"><span class="live-title">dbprobe {{.Version}}</span> <span class="live-clock" id="live-clock">live at {{clock .Now}} UTC</span></div>
+{{range .Targets}}{{$now := $.Now}}<article class="banner sev-{{.Severity}}">
+<h2 class="banner-target">{{.Name}}</h2>
+<p class="verdict">{{.Verdict $now}}</p>
+<div class="cards">
+{{range .Streams}}<div class="card sev-{{.Severity}}">
+<div class="card-head"><span class="mode">{{.Key.Mode}}</span> <span class="state">{{.State}}</span></div>
+<dl>
+{{with .Down $now}}<dt>down for</dt><dd class="down">{{seconds .}}</dd>
+{{end}}<dt>server</dt><dd>{{or .Server "none yet"}}</dd>
+<dt>read-only</dt><dd>{{if .ReadOnly}}<b>yes</b>{{else}}no{{end}}</dd>
+{{if .Stale}}<dt>stale</dt><dd><b>yes</b>: still on the old server</dd>
+{{end}}<dt>last probe</dt><dd>{{millis .LastProbe}}</dd>
+</dl>
+{{if .NeverUp}}<p class="hint"><b>Not answering since the first probe</b> ({{.Probes}} probes, {{.Class}}). Check {{.Hint}}.{{with .Error}}<br><code>{{.}}</code>{{end}}</p>
+{{end}}</div>
+{{end}}</div>
+</article>
+{{else}}<p>No streams.</p>
+{{end}}<p class="live-links">Updates every second. {{if .ReportHTML}}<a href="report">report</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
 </section>
 `))
 
-// statusRefresh is how often the page at / reloads itself, in seconds.
-const statusRefresh = 5
+// noScriptRefresh is how often the page reloads itself where scripts are
+// off, in seconds.
+const noScriptRefresh = 5
 
-func statusPage(ctx context.Context, w io.Writer, o Options) error {
-	var streams []metrics.StreamState
-	if o.Streams != nil {
-		streams = o.Streams()
+// liveFragment renders the live part of the page.
+func liveFragment(w io.Writer, o Options) error {
+	var targets []live.Target
+	if o.Board != nil {
+		targets = o.Board()
 	}
-	var table bytes.Buffer
-	err := statusTmpl.Execute(&table, struct {
+	now := time.Now
+	if o.Now != nil {
+		now = o.Now
+	}
+	return statusTmpl.Execute(w, struct {
 		Version    string
-		Streams    []metrics.StreamState
+		Now        time.Time
+		Targets    []live.Target
 		ReportHTML bool
-		Refresh    int
-	}{o.Version, streams, o.ReportHTML != nil, statusRefresh})
-	if err != nil {
-		return err
-	}
-	live := report.Live{Before: template.HTML(table.String()), Refresh: statusRefresh} //nolint:gosec // rendered by html/template above
-	if o.Live != nil {
-		return o.Live(ctx, w, live)
-	}
-	_, err = fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"%d\"><title>dbprobe</title></head>\n<body>%s</body></html>\n", statusRefresh, live.Before)
-	return err
+	}{o.Version, now(), targets, o.ReportHTML != nil})
 }
 
-// phaseName names a dbprobe_bluegreen_phase value as docs/metrics.md does.
-func phaseName(v float64) string {
-	if i := int(v); float64(i) == v && i >= 0 && i < len(event.BlueGreenPhases) {
-		return event.BlueGreenPhases[i].Label
+func statusPage(ctx context.Context, w io.Writer, o Options) error {
+	var part bytes.Buffer
+	fmt.Fprintf(&part, "<style>%s</style>\n", statusCSS)
+	if err := liveFragment(&part, o); err != nil {
+		return err
 	}
-	return "unknown"
+	fmt.Fprintf(&part, "<script>%s</script>\n", statusJS)
+	l := report.Live{Before: template.HTML(part.String()), Refresh: noScriptRefresh, Scripted: true} //nolint:gosec // rendered by html/template above, CSS and script are ours
+	if o.Live != nil {
+		return o.Live(ctx, w, l)
+	}
+	_, err := fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><noscript><meta http-equiv=\"refresh\" content=\"%d\"></noscript><title>dbprobe</title></head>\n<body><main>%s</main></body></html>\n", noScriptRefresh, l.Before)
+	return err
 }

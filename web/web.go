@@ -25,8 +25,8 @@ import (
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/report"
-	"github.com/dbprobe/dbprobe/sink/metrics"
 )
 
 // ShutdownTimeout bounds how long Serve waits for requests in flight once
@@ -61,12 +61,14 @@ type Options struct {
 	// the page at /: current state per stream, then the timeline. Nil: the
 	// table alone.
 	Live func(ctx context.Context, w io.Writer, live report.Live) error
-	// Status replaces the status page served at /. Nil: a table of
-	// Streams with links to the rest.
+	// Status replaces the status page served at /. Nil: a banner per
+	// target of Board with links to the rest.
 	Status func(ctx context.Context, w io.Writer) error
-	// Streams is the current state of every stream, for the built-in
-	// status page.
-	Streams func() []metrics.StreamState
+	// Board is what is happening now to every target, for the built-in
+	// status page and GET /live.
+	Board func() []live.Target
+	// Now is the clock of the status page (tests); nil is time.Now.
+	Now     func() time.Time
 	Version string
 	Logger  *slog.Logger
 }
@@ -113,6 +115,10 @@ func Handler(o Options) http.Handler {
 	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		render(w, r, o.logger(), "text/html; charset=utf-8", status)
+	})
+	mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		render(w, r, o.logger(), "text/html; charset=utf-8", func(_ context.Context, w io.Writer) error { return liveFragment(w, o) })
 	})
 	return compress(mux)
 }

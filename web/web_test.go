@@ -29,6 +29,7 @@ import (
 	"github.com/dbprobe/dbprobe/dashboards/grafana"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/promtest"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/metrics"
 )
@@ -83,11 +84,13 @@ func TestEndpoints(t *testing.T) {
 	}
 	k := event.StreamKey{Observer: "obs", Target: "db<1>", Mode: "fresh"}
 	m.AddStream(k, time.Second)
+	board := live.New(live.Options{})
+	board.AddStream(k)
 	var reportCalls atomic.Int32
 	base := start(t, Options{
 		Gatherer: m.Gatherer(reg),
 		Ready:    m.Ready,
-		Streams:  m.Streams,
+		Board:    board.Snapshot,
 		Version:  "9.9.9",
 		ReportHTML: func(_ context.Context, w io.Writer) error {
 			_, err := io.WriteString(w, "<h1>report</h1>")
@@ -112,8 +115,10 @@ func TestEndpoints(t *testing.T) {
 		{"metrics", "/metrics", 200, "text/plain", `dbprobe_build_info{goversion=`},
 		{"healthy", "/-/healthy", 200, "text/plain", "Healthy"},
 		{"not ready before the first probe", "/-/ready", 503, "text/plain", "Not ready"},
-		{"status page escapes names", "/", 200, "text/html", "obs/db&lt;1&gt;/fresh"},
-		{"status page before probing", "/", 200, "text/html", "waiting for first probe"},
+		{"status page escapes names", "/", 200, "text/html", "db&lt;1&gt;"},
+		{"status page before probing", "/", 200, "text/html", "waiting for the first probe"},
+		{"status page updates itself", "/", 200, "text/html", `fetch("live"`},
+		{"live part alone", "/live", 200, "text/html", `<section class="live" id="live"`},
 		{"status page links the HTML report", "/", 200, "text/html", `href="report"`},
 		{"HTML report", "/report", 200, "text/html", "<h1>report</h1>"},
 		{"report", "/api/v1/report", 200, "application/json", `{"schema":1}`},
@@ -138,14 +143,16 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("POST /metrics = %d, want 405", resp.StatusCode)
 	}
 
-	m.Observe(&event.Event{Timestamp: time.Now(), Event: event.Meta{Action: event.ActionProbe},
+	first := &event.Event{Timestamp: time.Now(), Event: event.Meta{Action: event.ActionProbe},
 		Observer: event.Observer{Name: k.Observer},
-		DBProbe:  event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true}}})
+		DBProbe:  event.DBProbe{Target: k.Target, Mode: k.Mode, Read: &event.Outcome{OK: true}}}
+	m.Observe(first)
+	board.Observe(first)
 	if code, _, body := get(t, c, base+"/-/ready"); code != 200 {
 		t.Errorf("GET /-/ready after the first probe = %d %q, want 200", code, body)
 	}
-	if _, _, body := get(t, c, base+"/"); !strings.Contains(body, `class="ok">up`) {
-		t.Errorf("status page after a good probe lacks the up state:\n%s", body)
+	if _, _, body := get(t, c, base+"/live"); !strings.Contains(body, `<span class="state">up</span>`) || !strings.Contains(body, "reads up") {
+		t.Errorf("live part after a good probe lacks the up state:\n%s", body)
 	}
 }
 
@@ -378,19 +385,26 @@ func TestLiveStatusPage(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	rep := &report.Report{Schema: report.Schema, RunID: "live-run", From: &now, To: &now}
 	base := start(t, Options{Gatherer: prometheus.NewRegistry(),
-		Streams: func() []metrics.StreamState {
-			return []metrics.StreamState{{Key: event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"}}}
+		Board: func() []live.Target {
+			return []live.Target{{Name: "db", Streams: []live.Stream{{Key: event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"}}}}}
 		},
 		Live: func(_ context.Context, w io.Writer, l report.Live) error {
 			return report.LiveHTML(w, rep, l)
 		}})
 	_, _, body := get(t, http.DefaultClient, base+"/")
-	table, title := strings.Index(body, "obs/db/fresh"), strings.Index(body, "<header>")
-	if table < 0 || title < 0 || table > title {
-		t.Errorf("GET / = %q; want the live table, then the report", body)
+	banner, title := strings.Index(body, `<h2 class="banner-target">db</h2>`), strings.Index(body, "<header>")
+	if banner < 0 || title < 0 || banner > title {
+		t.Errorf("GET / = %q; want the banner, then the report", body)
 	}
-	if !strings.Contains(body, `http-equiv="refresh"`) {
-		t.Error("the live page does not refresh itself")
+	if !strings.Contains(body, `<noscript><meta http-equiv="refresh"`) || !strings.Contains(body, `fetch("live"`) {
+		t.Error("the live page does not keep itself current, with and without scripts")
+	}
+	var offline strings.Builder
+	if err := report.HTML(&offline, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(offline.String(), "<script") {
+		t.Error("the offline HTML report carries a script")
 	}
 }
 

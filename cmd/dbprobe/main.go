@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // env is what a subcommand may touch of the outside world; tests build their
@@ -25,6 +27,9 @@ type env struct {
 	// (graceful stop) from a second (exit at once).
 	signals <-chan os.Signal
 	exit    func(code int)
+	// terminalWidth is set when stdout is a terminal: `dbprobe run` then
+	// draws its live view there. It returns the width in columns.
+	terminalWidth func() int
 }
 
 type command struct {
@@ -55,6 +60,15 @@ func main() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sig, exit: os.Exit}
+	if fd := int(os.Stdout.Fd()); term.IsTerminal(fd) {
+		e.terminalWidth = func() int {
+			w, _, err := term.GetSize(fd)
+			if err != nil {
+				return 0
+			}
+			return w
+		}
+	}
 	os.Exit(mainExit(context.Background(), os.Args[1:], e))
 }
 

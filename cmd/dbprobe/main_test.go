@@ -1,52 +1,33 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/syncbuf"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testEnv struct {
 	env     *env
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *syncbuf.Buffer
+	stderr  *syncbuf.Buffer
 	signals chan os.Signal
 	exited  chan int
 }
 
 func newEnv(vars map[string]string) *testEnv {
-	te := &testEnv{stdout: &syncBuffer{}, stderr: &syncBuffer{}, signals: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	te := &testEnv{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, signals: make(chan os.Signal, 2), exited: make(chan int, 1)}
 	te.env = &env{
 		stdout:  te.stdout,
 		stderr:  te.stderr,
@@ -79,6 +60,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"bad flag", []string{"run", "--nope"}, 2, "flag provided but not defined"},
 		{"bad config", []string{"run", "--config", bad}, 2, "targets[0].interval: must be at least 10ms (got 1ms)"},
+		{"bad flag value", []string{"run", "--config", good, "--log.level", "loud"}, 2, `--log.level: must be debug, info, warn or error (got "loud")`},
 		{"missing config", []string{"check", "--config", "/nonexistent/dbprobe.yaml"}, 2, "no such file"},
 		{"empty web config", []string{"run", "--config", good, "--web.config.file", emptyWeb}, 2, "sets nothing (empty or comments only)"},
 		{"version", []string{"version"}, 0, ""},
@@ -189,6 +171,9 @@ log: {level: debug}
 	case code := <-te.exited:
 		t.Fatalf("one signal made dbprobe exit(%d); want a graceful return", code)
 	default:
+	}
+	if strings.Contains(te.stdout.String()+te.stderr.String(), "\x1b[") {
+		t.Error("without a terminal, the output holds terminal escapes")
 	}
 	var failures, ok int
 	err := journal.Scan(dir, func(e *event.Event) error {

@@ -4,38 +4,28 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/console"
 	"github.com/dbprobe/dbprobe/daemon"
+	"github.com/dbprobe/dbprobe/live"
 	"github.com/dbprobe/dbprobe/web"
 )
-
-// parseFlags parses a subcommand's flags; -h prints usage and is not an
-// error, anything else wrong is a usage error (exit 2).
-func parseFlags(fs *flag.FlagSet, args []string, e *env) (help bool, err error) {
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return true, nil
-		}
-		return false, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return false, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return false, nil
-}
 
 // loadConfig loads the file and turns configuration errors into usage
 // errors, so they exit 2.
 func loadConfig(path string, e *env) (*config.Config, error) {
+	return loadConfigWith(path, e, config.Overrides{})
+}
+
+// loadConfigWith is loadConfig with command-line overrides.
+func loadConfigWith(path string, e *env, ov config.Overrides) (*config.Config, error) {
 	if path == "" {
 		return nil, usageError{errors.New("--config is required")}
 	}
-	cfg, err := config.LoadFile(path, e.getenv)
+	cfg, err := config.Load(path, e.getenv, ov)
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return nil, usageError{err}
@@ -55,22 +45,48 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 func runCmd(ctx context.Context, args []string, e *env) error {
 	fs := flag.NewFlagSet("dbprobe run", flag.ContinueOnError)
-	cfgPath := fs.String("config", "dbprobe.yaml", "configuration file")
-	webCfg := fs.String("web.config.file", "", "Prometheus web configuration file (TLS, basic auth); overrides http.web_config_file")
+	cfgPath := fs.String("config", "dbprobe.yaml", "configuration `file`")
+	var ov config.Overrides
+	fs.StringVar(&ov.WebListen, "web.listen-address", "", "`host:port` to serve metrics and the status page on; overrides http.listen (\"\" turns the server off)")
+	fs.StringVar(&ov.WebConfigFile, "web.config.file", "", "Prometheus web configuration `file` (TLS, basic auth); overrides http.web_config_file")
+	fs.StringVar(&ov.LogLevel, "log.level", "", "log `level`: debug, info, warn or error; overrides log.level")
+	fs.StringVar(&ov.LogFormat, "log.format", "", "log `format`: logfmt or json; overrides log.format")
+	noTTY := fs.Bool("no-tty", false, "plain log lines on a terminal too, instead of the live view")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath, e)
+	ov.Set = setFlags(fs)
+	cfg, err := loadConfigWith(*cfgPath, e, ov)
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, e.stderr)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: e.stdout, WebConfigFile: *webCfg})
+	logOut, summary := e.stderr, e.stdout
+	var view *console.View
+	var board *live.Board // set before the view draws: it draws from Run on
+	if e.terminalWidth != nil && !*noTTY {
+		// The view owns the terminal: log lines (the findings) scroll
+		// above its block, the summary prints below it at the end.
+		view = console.New(console.Options{Out: e.stdout, Board: func() []live.Target { return board.Snapshot() },
+			Width: e.terminalWidth, Title: "dbprobe"})
+		logOut, summary = view, view
+	}
+	log := newLogger(cfg.Log, logOut)
+	board = live.New(live.Options{Logger: log})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board})
 	if errors.Is(err, web.ErrWebConfig) {
 		return usageError{err}
 	}
 	if err != nil {
 		return err
+	}
+	if view != nil {
+		view.SetTitle("dbprobe " + d.RunID())
+		viewDone := make(chan struct{})
+		defer func() { <-viewDone }()
+		go func() {
+			defer close(viewDone)
+			view.Run(ctx)
+		}()
 	}
 	go func() {
 		<-ctx.Done()

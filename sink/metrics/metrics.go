@@ -21,7 +21,6 @@ import (
 	"hash/fnv"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,9 +156,6 @@ type Metrics struct {
 // target is what the streams of one target share.
 type target struct {
 	servers map[string]int // identity -> ordinal, at most MaxServers entries
-	// phase is the last Blue/Green phase any source reported for the
-	// target, for the status page.
-	phase float64
 	// fresh is set once the target has a fresh stream.
 	fresh bool
 }
@@ -190,7 +186,7 @@ type stream struct {
 	serverInfo  []string // label values of the live dbprobe_server_info series
 	infoServer  int      // its server ordinal and version
 	infoVersion string
-	state       StreamState
+	probed      bool // the stream's first probe ended
 }
 
 // window is the live state of one signal's interruption window.
@@ -202,29 +198,6 @@ type window struct {
 	open            bool
 	start           time.Time
 	accounted       float64 // seconds already added to downtime
-}
-
-// StreamState is the current state of one stream, for the status page.
-type StreamState struct {
-	Key event.StreamKey
-	// Probed is false until the stream's first probe ended.
-	Probed    bool
-	Up        bool
-	ReadOnly  bool
-	LastProbe time.Time
-	// LastClass is the failure class of the last probe, empty on success.
-	LastClass string
-	// Server is the ordinal of the last server that answered (0: none yet);
-	// ServerVersion its version.
-	Server        int
-	ServerVersion string
-	// Interrupted lists the signals ("read", "write") with an open window.
-	Interrupted []string
-	Stale       bool
-	LastCutover time.Time
-	LastDNS     time.Time
-	// BlueGreenPhase is the dbprobe_bluegreen_phase value.
-	BlueGreenPhase float64
 }
 
 // New creates the metrics and registers them, with dbprobe_build_info and
@@ -400,7 +373,6 @@ func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 		stale:         m.stale.WithLabelValues(lv...),
 		lastCutover:   m.lastCutover.WithLabelValues(lv...),
 		lastDNS:       m.lastDNS.WithLabelValues(lv...),
-		state:         StreamState{Key: k},
 	}
 	s.latency = make([]*phaseLatency, len(phases))
 	for i, sig := range [...]string{event.SignalRead, event.SignalWrite} {
@@ -454,26 +426,11 @@ func (m *Metrics) Ready() bool {
 		return false
 	}
 	for _, s := range m.streams {
-		if !s.state.Probed {
+		if !s.probed {
 			return false
 		}
 	}
 	return true
-}
-
-// Streams returns the current state of every stream, sorted by key.
-func (m *Metrics) Streams() []StreamState {
-	m.mu.Lock()
-	out := make([]StreamState, 0, len(m.streams))
-	for _, s := range m.streams {
-		st := s.state
-		st.BlueGreenPhase = s.target.phase
-		st.Interrupted = append([]string(nil), st.Interrupted...)
-		out = append(out, st)
-	}
-	m.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Key.String() < out[j].Key.String() })
-	return out
 }
 
 // Observe updates the metrics for one event. It must see events of a stream
@@ -512,9 +469,7 @@ func (m *Metrics) blueGreenLocked(e *event.Event) {
 	if phase == "" {
 		phase = e.DBProbe.BlueGreen.Status
 	}
-	v := BlueGreenPhase(phase)
-	bg.phase.Set(v)
-	m.targetLocked(k.Target).phase = v
+	bg.phase.Set(BlueGreenPhase(phase))
 	if f := e.DBProbe.Finding; f != nil && e.Event.Action == event.ActionBlueGreenPhase && f.Rollback {
 		bg.rollbacks.Inc()
 	}
@@ -523,17 +478,14 @@ func (m *Metrics) blueGreenLocked(e *event.Event) {
 func (s *stream) probe(e *event.Event) {
 	p := &e.DBProbe
 	s.probes.Inc()
-	s.state.Probed = true
-	s.state.LastProbe = e.Timestamp
+	s.probed = true
 	s.lastProbe.Set(unixSeconds(e.Timestamp))
 	if p.LagMS != nil {
 		s.m.lag.Observe(*p.LagMS / 1000)
 	}
 	failedPhase := ""
-	s.state.LastClass = ""
 	if f := p.Failure; f != nil {
 		failedPhase = f.Phase
-		s.state.LastClass = f.Class
 		c := s.failures[f.Class]
 		if c == nil {
 			c = s.m.failures.WithLabelValues(s.key.Target, s.key.Mode, f.Class)
@@ -543,7 +495,6 @@ func (s *stream) probe(e *event.Event) {
 	}
 	readOK := p.Read != nil && p.Read.OK
 	s.up.Set(boolFloat(readOK))
-	s.state.Up = readOK
 	if !readOK {
 		s.readFailures.Inc()
 	}
@@ -618,10 +569,8 @@ func (s *stream) server(srv *event.Server) {
 		s.readOnly = s.m.readOnly.WithLabelValues(s.key.Target, s.key.Mode)
 	}
 	s.readOnly.Set(boolFloat(ro))
-	s.state.ReadOnly = ro
 	s.serverHash.Set(IdentityHash(srv.Identity))
 	s.serverNumber.Set(float64(n))
-	s.state.Server, s.state.ServerVersion = n, srv.Version
 	if s.serverInfo != nil && n == s.infoServer && srv.Version == s.infoVersion {
 		return
 	}
@@ -651,25 +600,13 @@ func (s *stream) finding(e *event.Event) {
 	case event.ActionCutover:
 		t := findingTime(f, e.Timestamp)
 		s.lastCutover.Set(unixSeconds(t))
-		s.state.LastCutover = t
 	case event.ActionDNSChange:
 		t := findingTime(f, e.Timestamp)
 		s.lastDNS.Set(unixSeconds(t))
-		s.state.LastDNS = t
 	case event.ActionStaleStarted:
 		s.stale.Set(1)
-		s.state.Stale = true
 	case event.ActionStaleEnded:
 		s.stale.Set(0)
-		s.state.Stale = false
-	default:
-		return
-	}
-	s.state.Interrupted = s.state.Interrupted[:0]
-	for i := range s.windows {
-		if s.windows[i].open {
-			s.state.Interrupted = append(s.state.Interrupted, s.windows[i].signal)
-		}
 	}
 }
 
