@@ -18,6 +18,8 @@ func TestScenariosMatchGroundTruth(t *testing.T) {
 	}{
 		{"failover", lab.RunOptions{Scenario: lab.ScenarioFailover,
 			Failover: lab.FailoverOptions{PromoteDelay: 500 * time.Millisecond, DNSDelay: time.Second}}},
+		{"failover, the writer hangs", lab.RunOptions{Scenario: lab.ScenarioFailover,
+			Failover: lab.FailoverOptions{PromoteDelay: 500 * time.Millisecond, DNSDelay: time.Second, Hang: true}}},
 		{"reboot", lab.RunOptions{Scenario: lab.ScenarioReboot, Reboot: lab.RebootOptions{Down: 500 * time.Millisecond}}},
 		{"proxy, pause under the probe timeout", lab.RunOptions{Scenario: lab.ScenarioProxy,
 			Proxy: lab.ProxyOptions{Pause: time.Second, MaxPause: 10 * time.Second}}},
