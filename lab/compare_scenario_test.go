@@ -42,6 +42,11 @@ func failoverReport() *report.Report {
 	return &report.Report{Streams: []report.Stream{f, outage(event.ModePooled, 0.06, 1.56, moved(-0.04, 1.56))}}
 }
 
+func hungTruth() *lab.Truth {
+	return scenarioTruth(lab.ScenarioFailover, lab.OutcomeSwitched, map[string]float64{
+		lab.StepWriterFrozen: 0, lab.StepReplicaPromoted: 0.5, lab.StepDNSSwitched: 1.5, lab.StepProbingStopped: 2.5})
+}
+
 func rebootTruth() *lab.Truth {
 	return scenarioTruth(lab.ScenarioReboot, lab.OutcomeRestarted, map[string]float64{
 		lab.StepWriterStopping: 0, lab.StepWriterStopped: 0.05, lab.StepWriterStarted: 1.1, lab.StepProbingStopped: 2})
@@ -103,6 +108,18 @@ func TestCompareScenarios(t *testing.T) {
 			r.Streams[0].DNSChanges = nil
 			return r
 		}, []string{"DNS change (fresh): not reported"}},
+		// A frozen writer: the pooled stream's queued probes come back
+		// early by their start times, which is shown but not judged.
+		{"failover, the writer hangs", hungTruth, func() *report.Report {
+			r := failoverReport()
+			r.Streams[1] = outage(event.ModePooled, 0.06, 0.16, moved(-0.04, 0.16))
+			return r
+		}, nil},
+		{"failover, the writer hangs, fresh back early", hungTruth, func() *report.Report {
+			r := failoverReport()
+			r.Streams[0].Read.Windows[0].End = atp(0.5)
+			return r
+		}, []string{"fresh read window end: error -1000ms"}},
 		{"matching reboot", rebootTruth, rebootReport, nil},
 		{"reboot: a cutover to the same server", rebootTruth, func() *report.Report {
 			r := rebootReport()

@@ -215,7 +215,7 @@ func (s *session) clientAlive() bool {
 // login relays the client's login to route and keeps its handshake
 // response.
 func (s *session) login(route string) error {
-	b, err := net.DialTimeout("tcp", route, 5*time.Second)
+	b, err := s.p.dial(route)
 	if err != nil {
 		return err
 	}
@@ -265,13 +265,14 @@ func (s *session) move(route string) error {
 	if s.hello == nil {
 		return errors.New("no handshake response to replay")
 	}
-	b, err := net.DialTimeout("tcp", route, 5*time.Second)
+	b, err := s.p.dial(route)
 	if err != nil {
 		return err
 	}
 	br := bufio.NewReader(b)
 	if err := s.replayLogin(b, br); err != nil {
 		b.Close()
+		s.p.forget(b)
 		return fmt.Errorf("log in to %s: %w", route, err)
 	}
 	old := s.current()
@@ -354,7 +355,21 @@ func (s *session) close() {
 	s.client.Close()
 	if b := s.current(); b != nil {
 		b.Close()
+		s.p.forget(b)
 	}
+}
+
+// dial connects to a server, tracked from the start so that closing the
+// proxy cuts it even while a login on it waits.
+func (p *proxy) dial(route string) (net.Conn, error) {
+	b, err := net.DialTimeout("tcp", route, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if !p.track(b) {
+		return nil, net.ErrClosed
+	}
+	return b, nil
 }
 
 // readPacket reads one MySQL packet: a 3-byte little-endian length, a

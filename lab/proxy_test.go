@@ -57,6 +57,14 @@ func TestProxyMovesSessions(t *testing.T) {
 		t.Fatalf("before the pause: server_id %d, %v; want 101", id, err)
 	}
 
+	awaitHeld := func() {
+		t.Helper()
+		wait.For(t, 30*time.Second, "the proxy to hold the query", func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.waiting == 1
+		})
+	}
 	p.pause(time.Minute)
 	got := make(chan error, 1)
 	var id int
@@ -65,11 +73,7 @@ func TestProxyMovesSessions(t *testing.T) {
 		id, err = serverID()
 		got <- err
 	}()
-	wait.For(t, 30*time.Second, "the proxy to hold the query", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.waiting == 1
-	})
+	awaitHeld()
 	select {
 	case err := <-got:
 		t.Fatalf("the query returned while the proxy was paused (%v)", err)
@@ -92,5 +96,22 @@ func TestProxyMovesSessions(t *testing.T) {
 	}
 	if _, dropped := p.resumeTo(servers[0].Addr()); dropped != 1 {
 		t.Errorf("%d dropped after the maximum pause; want 1", dropped)
+	}
+
+	// Closing the proxy releases what it holds: nothing waits a minute.
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	p.pause(time.Minute)
+	go func() {
+		var id int
+		got <- c2.QueryRowContext(ctx, "SELECT @@server_id").Scan(&id)
+	}()
+	awaitHeld()
+	p.close()
+	if err := <-got; err == nil {
+		t.Error("a query held while the proxy closed succeeded; want its connection gone")
 	}
 }

@@ -34,6 +34,7 @@ func CheckScenario(name string) error {
 // StepBlueReadOnly and StepCaughtUp are shared with the switchover).
 const (
 	StepWriterKilled    = "writer_killed"    // SIGKILL of blue, the writer
+	StepWriterFrozen    = "writer_frozen"    // SIGSTOP of blue: it stops answering, its sockets stay open
 	StepReplicaPromoted = "replica_promoted" // STOP SLAVE; RESET SLAVE ALL; read_only=0 on green
 	StepWriterStopping  = "writer_stopping"  // SIGTERM to blue; at: its port refuses connections
 	StepWriterStopped   = "writer_stopped"   // blue's mariadbd exited
@@ -55,6 +56,10 @@ type FailoverOptions struct {
 	// DNSDelay runs from the promotion to the endpoint name answering the
 	// new writer.
 	DNSDelay time.Duration `json:"dns_delay"`
+	// Hang freezes the writer (SIGSTOP) instead of killing it: it stops
+	// answering while its sockets stay open, as AWS fences a failed writer,
+	// so clients time out instead of being refused.
+	Hang bool `json:"hang,omitempty"`
 }
 
 // DefaultFailover returns the failover knobs: AWS's timings compressed.
@@ -122,11 +127,11 @@ func nonNegative(ks ...knob) error {
 	return errors.Join(errs...)
 }
 
-// Failover kills the writer (blue) as a crash does, promotes its replica
-// (green) after PromoteDelay and moves the endpoint name to it DNSDelay
-// later, as a Multi-AZ or Aurora failover does, and returns the ground
-// truth. Fresh connections are refused from the kill to the DNS move;
-// established ones break. Blue stays down.
+// Failover kills the writer (blue) as a crash does, or freezes it (Hang),
+// promotes its replica (green) after PromoteDelay and moves the endpoint
+// name to it DNSDelay later, as a Multi-AZ or Aurora failover does, and
+// returns the ground truth. Until the DNS move, fresh connections are
+// refused (or hang); established ones break (or hang). Blue stays down.
 func (l *Lab) Failover(ctx context.Context, o FailoverOptions, progress func(Step)) (*Truth, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("failover: %w", err)
@@ -141,13 +146,15 @@ func (l *Lab) Failover(ctx context.Context, o FailoverOptions, progress func(Ste
 	defer done()
 	s.truth.Failover = &o
 	s.truth.Outcome = OutcomeFailed
-	if err := s.do(StepWriterKilled, func() (string, error) {
-		return "SIGKILL", l.blue.Kill()
-	}); err != nil {
+	died, how, die := StepWriterKilled, "SIGKILL", l.blue.Kill
+	if o.Hang {
+		died, how, die = StepWriterFrozen, "SIGSTOP: connections hang", l.blue.Freeze
+	}
+	if err := s.do(died, func() (string, error) { return how, die() }); err != nil {
 		return s.truth, err
 	}
 	l.markSwitched()
-	if err := s.wait(ctx, s.truth.At(StepWriterKilled).Add(o.PromoteDelay)); err != nil {
+	if err := s.wait(ctx, s.truth.At(died).Add(o.PromoteDelay)); err != nil {
 		return s.truth, err
 	}
 	if err := s.do(StepReplicaPromoted, func() (string, error) {

@@ -7,28 +7,43 @@ import (
 	"github.com/dbprobe/dbprobe/lab"
 )
 
-// TestScenariosMatchGroundTruth runs the failover, reboot and proxy
-// scenarios end to end at 100 ms and holds every boundary dbprobe reports
-// to one interval plus lab.DefaultSlack of when the lab made it happen.
-func TestScenariosMatchGroundTruth(t *testing.T) {
+// The scenarios' acceptance tests run each scenario end to end at 100 ms
+// and hold every boundary dbprobe reports to one interval plus
+// lab.DefaultSlack of when the lab made it happen. Each lab has its own
+// directory and ports, so they run beside any other test.
+
+func TestFailoverMatchesGroundTruth(t *testing.T) {
+	needMariaDB(t)
+	for _, hang := range []bool{false, true} {
+		name := "the writer dies"
+		if hang {
+			name = "the writer hangs"
+		}
+		t.Run(name, func(t *testing.T) {
+			runLab(t, lab.RunOptions{Scenario: lab.ScenarioFailover,
+				Failover: lab.FailoverOptions{PromoteDelay: 500 * time.Millisecond, DNSDelay: time.Second, Hang: hang}})
+		})
+	}
+}
+
+func TestRebootMatchesGroundTruth(t *testing.T) {
+	needMariaDB(t)
+	runLab(t, lab.RunOptions{Scenario: lab.ScenarioReboot, Reboot: lab.RebootOptions{Down: 500 * time.Millisecond}})
+}
+
+func TestProxyMatchesGroundTruth(t *testing.T) {
 	needMariaDB(t)
 	profiles := []struct {
 		name string
-		run  lab.RunOptions
+		o    lab.ProxyOptions
 	}{
-		{"failover", lab.RunOptions{Scenario: lab.ScenarioFailover,
-			Failover: lab.FailoverOptions{PromoteDelay: 500 * time.Millisecond, DNSDelay: time.Second}}},
-		{"reboot", lab.RunOptions{Scenario: lab.ScenarioReboot, Reboot: lab.RebootOptions{Down: 500 * time.Millisecond}}},
-		{"proxy, pause under the probe timeout", lab.RunOptions{Scenario: lab.ScenarioProxy,
-			Proxy: lab.ProxyOptions{Pause: time.Second, MaxPause: 10 * time.Second}}},
-		{"proxy, pause over the probe timeout", lab.RunOptions{Scenario: lab.ScenarioProxy,
-			Proxy: lab.ProxyOptions{Pause: 3 * time.Second, MaxPause: 10 * time.Second}}},
-		{"proxy, connections dropped after the maximum pause", lab.RunOptions{Scenario: lab.ScenarioProxy,
-			Proxy: lab.ProxyOptions{Pause: 2500 * time.Millisecond, MaxPause: time.Second}}},
+		{"pause under the probe timeout", lab.ProxyOptions{Pause: time.Second, MaxPause: 10 * time.Second}},
+		{"pause over the probe timeout", lab.ProxyOptions{Pause: 3 * time.Second, MaxPause: 10 * time.Second}},
+		{"connections dropped after the maximum pause", lab.ProxyOptions{Pause: 2500 * time.Millisecond, MaxPause: time.Second}},
 	}
 	for _, p := range profiles {
 		t.Run(p.name, func(t *testing.T) {
-			runLab(t, p.run)
+			runLab(t, lab.RunOptions{Scenario: lab.ScenarioProxy, Proxy: p.o})
 		})
 	}
 }

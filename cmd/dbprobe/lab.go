@@ -60,11 +60,12 @@ func scenarioFlags(fs *flag.FlagSet) (*lab.RunOptions, map[string]string) {
 	fs.StringVar(&o.Scenario, "scenario", lab.ScenarioBlueGreen, "what to run: bluegreen (an RDS Blue/Green switchover), failover (the writer dies, the replica is promoted, DNS moves), reboot (the writer restarts in place) or proxy (a connection-holding proxy moves its clients to green)")
 	fs.DurationVar(&o.Failover.PromoteDelay, "promote-delay", o.Failover.PromoteDelay, "failover: from the writer's death to the replica's promotion")
 	fs.DurationVar(&o.Failover.DNSDelay, "failover-dns-delay", o.Failover.DNSDelay, "failover: from the promotion to the endpoint name answering the new writer")
+	fs.BoolVar(&o.Failover.Hang, "hang", false, "failover: freeze the writer (SIGSTOP) instead of killing it, as AWS fences a failed writer: clients time out instead of being refused")
 	fs.DurationVar(&o.Reboot.Down, "down", o.Reboot.Down, "reboot: how long the writer stays stopped before it starts again (its start adds about a second)")
 	fs.DurationVar(&o.Proxy.Pause, "pause", o.Proxy.Pause, "proxy: how long the proxy holds traffic while the backend changes from blue to green")
 	fs.DurationVar(&o.Proxy.MaxPause, "max-pause", o.Proxy.MaxPause, "proxy: how long the proxy holds one connection or command at most before it drops it (RDS Proxy's ConnectionBorrowTimeout)")
 	owner := map[string]string{
-		"promote-delay": lab.ScenarioFailover, "failover-dns-delay": lab.ScenarioFailover,
+		"promote-delay": lab.ScenarioFailover, "failover-dns-delay": lab.ScenarioFailover, "hang": lab.ScenarioFailover,
 		"down":  lab.ScenarioReboot,
 		"pause": lab.ScenarioProxy, "max-pause": lab.ScenarioProxy,
 	}
