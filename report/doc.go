@@ -50,6 +50,10 @@ func layout(rep *Report) doc {
 		d.lines = append(d.lines, fmt.Sprintf("From %s to %s (%s), %d streams. Times are UTC.",
 			Clock(*rep.From), Clock(*rep.To), Length(rep.To.Sub(*rep.From)), len(rep.Streams)))
 	}
+	if j := rep.Journal; j != nil {
+		d.lines = append(d.lines, fmt.Sprintf("The journal is missing events: %d dropped while its disk refused writes (not analysed here either), %d still unwritten when dbprobe stopped (analysed here, absent from the journal).",
+			j.DroppedEvents, j.UnwrittenEvents))
+	}
 	if !rep.Complete {
 		d.lines = append(d.lines, "The run is still going: open windows may still close, and the latest probes may not be analysed yet.")
 	}

@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
@@ -82,6 +83,9 @@ type Writer struct {
 	dir  string
 	opts Options
 	log  *slog.Logger
+
+	// lock holds the directory's lock (flock) for the writer's life.
+	lock *os.File
 
 	mu      sync.Mutex
 	f       *os.File
@@ -155,23 +159,37 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create journal dir: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	segs, err := Segments(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list journal: %w", err)
+	if err := checkDir(dir); err != nil {
+		return nil, err
 	}
-	if len(segs) == 0 {
-		if err := w.openSegment(1); err != nil {
-			return nil, err
-		}
-	} else {
-		last := segs[len(segs)-1]
-		if err := w.recover(last); err != nil {
-			return nil, err
-		}
+	lock, err := lockDir(dir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, opts: opts, log: log, lock: lock, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := w.openLast(); err != nil {
+		lock.Close()
+		return nil, err
 	}
 	go w.syncLoop()
 	return w, nil
+}
+
+// openLast opens the newest segment for appending (creating the first
+// one in an empty journal), after checking that every segment is a file
+// of its own.
+func (w *Writer) openLast() error {
+	segs, err := Segments(w.dir)
+	if err != nil {
+		return fmt.Errorf("list journal: %w", err)
+	}
+	if err := checkSegments(w.dir, segs); err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		return w.openSegment(1)
+	}
+	return w.recover(segs[len(segs)-1])
 }
 
 // tailBytes is how much of the last segment recover reads to find the last
@@ -182,7 +200,7 @@ const tailBytes = 1 << 20
 // and opens the segment for appending.
 func (w *Writer) recover(n uint64) error {
 	path := filepath.Join(w.dir, SegmentName(n))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return fmt.Errorf("open last segment: %w", err)
 	}
@@ -201,7 +219,7 @@ func (w *Writer) recover(n uint64) error {
 	w.seq = lastSequence(tail)
 	if w.seq == 0 && n > 1 {
 		// The last segment is empty; the sequence continues from the one before.
-		if pf, err := os.Open(filepath.Join(w.dir, SegmentName(n-1))); err == nil {
+		if pf, err := openSegmentFile(w.dir, n-1); err == nil {
 			if _, ptail, err := completeTail(pf); err == nil {
 				w.seq = lastSequence(ptail)
 			}
@@ -265,13 +283,18 @@ func (w *Writer) openSegment(n uint64) error {
 
 // createSegment creates segment n and makes its name durable.
 func (w *Writer) createSegment(n uint64) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
+	// O_EXCL: a name planted since the directory was checked is refused,
+	// never followed or appended to.
+	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("create segment: %w", err)
 	}
 	if err := syncDir(w.dir); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sync journal dir: %w", err)
+		// The segment exists and takes lines; only a machine crash
+		// could lose its name. Keep it rather than leave a created
+		// name that the next attempt could not create again.
+		w.writeErrors.Add(1)
+		w.log.Error("journal: fsync of the directory failed", "segment", SegmentName(n), "err", err)
 	}
 	return f, nil
 }
@@ -496,13 +519,27 @@ func (w *Writer) Close() error {
 	w.closed = true
 	err := w.syncLocked()
 	if err != nil && len(w.pending) > 0 {
-		err = fmt.Errorf("%w; %d events (%d bytes) could not be written", err, bytes.Count(w.pending, []byte{'\n'}), len(w.pending))
+		err = &UnwrittenError{Events: bytes.Count(w.pending, []byte{'\n'}), Bytes: len(w.pending), Err: err}
 	}
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close segment: %w", cerr)
 	}
+	w.lock.Close() // releases the directory for the next dbprobe
 	return err
 }
+
+// UnwrittenError is Close's error when the disk still refused the last
+// events: they are lost.
+type UnwrittenError struct {
+	Events, Bytes int
+	Err           error
+}
+
+func (e *UnwrittenError) Error() string {
+	return fmt.Sprintf("%v; %d events (%d bytes) could not be written", e.Err, e.Events, e.Bytes)
+}
+
+func (e *UnwrittenError) Unwrap() error { return e.Err }
 
 // Position is a place in the journal: a segment and a byte offset in it.
 // Positions are what shippers persist as their checkpoint.
@@ -644,7 +681,7 @@ func (r *Reader) openAt() (bool, error) {
 	if seg != r.pos.Segment {
 		r.pos = Position{Segment: seg}
 	}
-	f, err := os.Open(filepath.Join(r.dir, SegmentName(seg)))
+	f, err := openSegmentFile(r.dir, seg)
 	if err != nil {
 		return false, fmt.Errorf("open segment: %w", err)
 	}
