@@ -52,6 +52,9 @@ type Options struct {
 	// (metrics.Metrics keeps those apart and adds them to what /metrics
 	// serves); nil makes a fresh one.
 	Registry *prometheus.Registry
+	// JournalBacklogBytes overrides the journal's in-memory backlog bound
+	// (tests); 0 keeps the default.
+	JournalBacklogBytes int
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -141,6 +144,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	j, err := journal.Open(cfg.Sinks.Journal.Dir, journal.Options{
 		SegmentBytes: cfg.Sinks.Journal.SegmentSize.Bytes,
 		SyncInterval: cfg.Sinks.Journal.SyncInterval.Duration,
+		BacklogBytes: opts.JournalBacklogBytes,
 		Logger:       d.log,
 	})
 	if err != nil {

@@ -2,49 +2,13 @@ package journal
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dbprobe/dbprobe/internal/tmpfs"
 )
-
-// smallDisk mounts a tmpfs of size bytes for the test and unmounts it at
-// the end: a real file system that fills up. It needs root (CAP_SYS_ADMIN);
-// without it the test is skipped, saying why.
-func smallDisk(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0755", size)); err != nil {
-		t.Skipf("mounting a %d-byte tmpfs needs root: %v", size, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes filler files of chunk bytes into dir until the file system
-// is full and returns their paths.
-func fill(t *testing.T, dir string, chunk int) []string {
-	t.Helper()
-	buf := make([]byte, chunk)
-	var out []string
-	for i := 0; ; i++ {
-		p := filepath.Join(dir, fmt.Sprintf("filler-%04d", i))
-		err := os.WriteFile(p, buf, 0o600)
-		out = append(out, p)
-		if errors.Is(err, syscall.ENOSPC) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // segmentsWithin checks that no segment outgrew the limit.
 func segmentsWithin(t *testing.T, dir string, limit int64) {
@@ -69,7 +33,7 @@ func segmentsWithin(t *testing.T, dir string, limit int64) {
 // journal must make progress with whatever space there is (whole lines,
 // never a torn one), keep every event, and keep its segments to their size.
 func TestDiskFullRecoversAsSpaceFrees(t *testing.T) {
-	disk := smallDisk(t, 1<<20)
+	disk := tmpfs.Mount(t, 1<<20)
 	dir := filepath.Join(disk, "journal")
 	const segment = 64 << 10
 	w, err := Open(dir, Options{SegmentBytes: segment, SyncInterval: time.Hour})
@@ -85,7 +49,7 @@ func TestDiskFullRecoversAsSpaceFrees(t *testing.T) {
 	if err := w.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	fillers := fill(t, disk, 8<<10)
+	fillers := tmpfs.Fill(t, disk, 8<<10)
 	const total = 1500
 	failures := 0
 	for i := 100; i < total; i++ {
@@ -122,11 +86,7 @@ func TestDiskFullRecoversAsSpaceFrees(t *testing.T) {
 		t.Errorf("backlog %d bytes after space was freed; was %d", b, st.BacklogBytes)
 	}
 
-	for _, f := range fillers[1:] {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-	}
+	tmpfs.Free(t, fillers[1:])
 	if err := w.Sync(); err != nil {
 		t.Fatalf("Sync with free space: %v", err)
 	}
@@ -149,13 +109,13 @@ func TestDiskFullRecoversAsSpaceFrees(t *testing.T) {
 // bound: the events that do not fit are refused, counted, and leave a hole
 // in the sequence numbers; everything kept is written once space is back.
 func TestBacklogBoundDropsAndCounts(t *testing.T) {
-	disk := smallDisk(t, 256<<10)
+	disk := tmpfs.Mount(t, 256<<10)
 	dir := filepath.Join(disk, "journal")
 	w, err := Open(dir, Options{SyncInterval: time.Hour, BacklogBytes: 32 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillers := fill(t, disk, 4<<10)
+	fillers := tmpfs.Fill(t, disk, 4<<10)
 	var refused uint64
 	const total = 500
 	for i := range total {
@@ -174,9 +134,7 @@ func TestBacklogBoundDropsAndCounts(t *testing.T) {
 	if st.BacklogBytes > 32<<10 {
 		t.Errorf("backlog %d bytes; bound 32 KiB", st.BacklogBytes)
 	}
-	for _, f := range fillers {
-		_ = os.Remove(f)
-	}
+	tmpfs.Free(t, fillers)
 	if err := w.Close(); err != nil {
 		t.Fatalf("Close with free space: %v", err)
 	}
