@@ -84,7 +84,8 @@ type Daemon struct {
 	observers []EventObserver
 
 	events      chan *event.Event
-	journalErrs int // consecutive failed appends; consumer goroutine only
+	journalErrs int         // consecutive failed appends; consumer goroutine only
+	findings    *findingLog // consumer goroutine only
 	// unwritten counts events the journal still held when it was closed
 	// with its disk refusing writes.
 	unwritten atomic.Uint64
@@ -138,6 +139,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, runID: cfg.RunID}
+	d.findings = newFindingLog(d.log, opts.Now)
 	if d.runID == "" {
 		d.runID = DefaultRunID(opts.Now())
 	}
@@ -411,6 +413,7 @@ func (d *Daemon) recordBatch(batch []*event.Event) {
 	for _, e := range out {
 		d.publish(e)
 	}
+	d.findings.tick(d.opts.Now())
 }
 
 // append journals one event or finding and says whether the journal kept
@@ -436,7 +439,7 @@ func (d *Daemon) append(e *event.Event) bool {
 // publish logs a finding and hands an event or finding to the observers.
 func (d *Daemon) publish(e *event.Event) {
 	if e.Event.Kind == event.KindState {
-		d.log.Info(e.Message, "finding", e.Event.Action, "target", e.DBProbe.Target, "mode", e.DBProbe.Mode)
+		d.findings.finding(e)
 	}
 	for _, o := range d.observers {
 		o.Observe(e)

@@ -87,6 +87,7 @@ func (d *Daemon) stages() []stage {
 				close(d.events)
 				<-consumed
 				d.recordBatch(d.detect.Flush())
+				d.findings.flush()
 				return nil
 			}},
 		goStage("probes", probes...),
