@@ -45,6 +45,8 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 </tr>
 {{else}}<tr><td colspan="10">no streams</td></tr>
 {{end}}</table>
+{{if .More}}<p>{{.More}} more streams not listed ({{.MoreTrouble}} of them not up, read-only, interrupted or stale); the streams in trouble come first. /metrics and the report have every stream.</p>
+{{end}}
 <p>Refreshes every {{.Refresh}} s. {{if .ReportHTML}}<a href="report">report</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
 </section>
 `))
@@ -52,18 +54,55 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 // statusRefresh is how often the page at / reloads itself, in seconds.
 const statusRefresh = 5
 
+// maxStatusRows bounds the live table: with thousands of streams the page
+// must still answer at once and be readable; the streams in trouble are
+// listed first.
+const maxStatusRows = 200
+
+// inTrouble is whether a stream deserves a row before the healthy ones.
+func inTrouble(s *metrics.StreamState) bool {
+	return !s.Probed || !s.Up || s.ReadOnly || s.Stale || len(s.Interrupted) > 0
+}
+
+// boundStreams keeps at most maxStatusRows streams, those in trouble
+// first (each group in its original order), and counts what it left out.
+func boundStreams(streams []metrics.StreamState) (shown []metrics.StreamState, more, moreTrouble int) {
+	if len(streams) <= maxStatusRows {
+		return streams, 0, 0
+	}
+	shown = make([]metrics.StreamState, 0, maxStatusRows)
+	for _, trouble := range []bool{true, false} {
+		for i := range streams {
+			if inTrouble(&streams[i]) != trouble {
+				continue
+			}
+			if len(shown) < maxStatusRows {
+				shown = append(shown, streams[i])
+				continue
+			}
+			more++
+			if trouble {
+				moreTrouble++
+			}
+		}
+	}
+	return shown, more, moreTrouble
+}
+
 func statusPage(ctx context.Context, w io.Writer, o Options) error {
 	var streams []metrics.StreamState
 	if o.Streams != nil {
 		streams = o.Streams()
 	}
+	shown, more, moreTrouble := boundStreams(streams)
 	var table bytes.Buffer
 	err := statusTmpl.Execute(&table, struct {
-		Version    string
-		Streams    []metrics.StreamState
-		ReportHTML bool
-		Refresh    int
-	}{o.Version, streams, o.ReportHTML != nil, statusRefresh})
+		Version           string
+		Streams           []metrics.StreamState
+		More, MoreTrouble int
+		ReportHTML        bool
+		Refresh           int
+	}{o.Version, shown, more, moreTrouble, o.ReportHTML != nil, statusRefresh})
 	if err != nil {
 		return err
 	}
