@@ -41,6 +41,11 @@ type Analysis struct {
 	runs    map[string]*run
 	seen    []string        // every run in order of first event
 	targets map[string]bool // every target of the chosen or any run
+	// lastSeq is the event.sequence of the journal's last line; holes
+	// counts, per run, the sequence numbers missing before its events:
+	// events dbprobe dropped when its journal disk refused them.
+	lastSeq uint64
+	holes   map[string]uint64
 }
 
 type run struct {
@@ -66,12 +71,32 @@ func (e *SelectionError) Unwrap() error { return e.Err }
 
 // ScanJournal analyses every event of the journal in dir.
 func (a *Analysis) ScanJournal(ctx context.Context, dir string) (Scanned, error) {
-	st, err := Scan(ctx, dir, a.Observe)
+	st, err := Scan(ctx, dir, func(ev *event.Event) {
+		a.noteSequence(ev)
+		a.Observe(ev)
+	})
 	a.n += st.Bad // the events counted themselves
 	if err != nil && ctx.Err() == nil {
 		err = fmt.Errorf("read journal: %w", err)
 	}
 	return st, err
+}
+
+// noteSequence counts the holes in one journal's event.sequence numbers
+// (sequences are per journal: events from several observers, as
+// Elasticsearch holds them, do not go through here).
+func (a *Analysis) noteSequence(ev *event.Event) {
+	s := ev.Event.Sequence
+	if s == 0 {
+		return
+	}
+	if a.lastSeq > 0 && s > a.lastSeq+1 {
+		if a.holes == nil {
+			a.holes = map[string]uint64{}
+		}
+		a.holes[ev.DBProbe.RunID] += s - a.lastSeq - 1
+	}
+	a.lastSeq = s
 }
 
 // Observe analyses one event. The analysis keeps no reference to it.
@@ -152,7 +177,11 @@ func (a *Analysis) Report() (*report.Report, Choice, error) {
 		return nil, c, a.noEvents()
 	}
 	r.det.Flush()
-	return r.det.Report(), c, nil
+	rep := r.det.Report()
+	if holes := a.holes[c.RunID]; holes > 0 {
+		rep.Journal = &report.JournalLoss{DroppedEvents: holes}
+	}
+	return rep, c, nil
 }
 
 // latest is the run with the latest last event.

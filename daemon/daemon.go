@@ -6,10 +6,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +54,9 @@ type Options struct {
 	// Board, when set, is the live board to keep (the caller draws it);
 	// nil makes one.
 	Board *live.Board
+	// JournalBacklogBytes overrides the journal's in-memory backlog bound
+	// (tests); 0 keeps the default.
+	JournalBacklogBytes int
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -82,7 +87,11 @@ type Daemon struct {
 	observers []EventObserver
 
 	events      chan *event.Event
-	journalErrs int // consecutive failed appends; consumer goroutine only
+	journalErrs int         // consecutive failed appends; consumer goroutine only
+	findings    *findingLog // consumer goroutine only
+	// unwritten counts events the journal still held when it was closed
+	// with its disk refusing writes.
+	unwritten atomic.Uint64
 }
 
 // DefaultRunID derives a run ID from the start time, so that every restart
@@ -133,12 +142,14 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, runID: cfg.RunID}
+	d.findings = newFindingLog(d.log, opts.Now)
 	if d.runID == "" {
 		d.runID = DefaultRunID(opts.Now())
 	}
 	j, err := journal.Open(cfg.Sinks.Journal.Dir, journal.Options{
 		SegmentBytes: cfg.Sinks.Journal.SegmentSize.Bytes,
 		SyncInterval: cfg.Sinks.Journal.SyncInterval.Duration,
+		BacklogBytes: opts.JournalBacklogBytes,
 		Logger:       d.log,
 	})
 	if err != nil {
@@ -214,6 +225,10 @@ func (d *Daemon) setupOutputs() error {
 	for _, s := range d.streams {
 		d.board.AddStream(s.Key())
 	}
+	m.SetJournal(func() metrics.JournalStats {
+		st := d.journal.Stats() // atomics: safe on the scrape goroutine
+		return metrics.JournalStats{BacklogBytes: st.BacklogBytes, WriteErrors: st.WriteErrors, DroppedEvents: st.DroppedEvents}
+	})
 	d.observers = append(d.observers, m, d.board)
 	for _, w := range d.cfg.Notify.Webhooks {
 		o := webhook.FromConfig(w)
@@ -250,10 +265,10 @@ func (d *Daemon) setupOutputs() error {
 		Board:          d.board.Snapshot,
 		Version:        d.opts.Version,
 		Logger:         d.log,
-		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.detect.Report()) },
-		ReportHTML:     func(_ context.Context, w io.Writer) error { return report.HTML(w, d.detect.Report()) },
+		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.Report()) },
+		ReportHTML:     func(_ context.Context, w io.Writer) error { return report.HTML(w, d.Report()) },
 		Live: func(_ context.Context, w io.Writer, l report.Live) error {
-			return report.LiveHTML(w, d.detect.Report(), l)
+			return report.LiveHTML(w, d.Report(), l)
 		},
 	})
 	return err
@@ -349,35 +364,93 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Board is what is happening now, for a live view of the run.
 func (d *Daemon) Board() *live.Board { return d.board }
 
-// Report is the analysis so far; safe to call while the daemon runs.
-func (d *Daemon) Report() *report.Report { return d.detect.Report() }
+
+// Report is the analysis so far, with what the journal is missing; safe
+// to call while the daemon runs.
+func (d *Daemon) Report() *report.Report {
+	rep := d.detect.Report()
+	if st := d.journal.Stats(); st.DroppedEvents > 0 || d.unwritten.Load() > 0 {
+		rep.Journal = &report.JournalLoss{DroppedEvents: st.DroppedEvents, UnwrittenEvents: d.unwritten.Load()}
+	}
+	return rep
+}
+
+// maxBatch bounds how many events the consumer takes from the channel
+// before writing them out.
+const maxBatch = 1024
 
 // consume is the single reader of the event channel: events reach the
-// journal in one order, and consumers that keep state need no locks.
+// journal in one order, and consumers that keep state need no locks. It
+// takes what the channel holds (up to maxBatch) and records it as one
+// batch.
 func (d *Daemon) consume() {
+	batch := make([]*event.Event, 0, maxBatch)
 	for e := range d.events {
-		d.record(e)
-		for _, f := range d.detect.Observe(e) {
-			d.record(f)
+		batch = append(batch[:0], e)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case e, ok := <-d.events:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, e)
+			default:
+				break fill
+			}
 		}
+		d.recordBatch(batch)
 	}
 }
 
-// record journals one event or finding, logs findings and hands both to
-// the observers. Journal errors are logged once per outage, never fatal.
-func (d *Daemon) record(e *event.Event) {
+// recordBatch journals a batch of events and the findings they lead to,
+// hands the whole batch to the kernel in one write, and only then shows
+// it: logs, metrics, webhooks and observers never show an event a killed
+// process would lose. The analysis sees only what the journal kept, so
+// that the report agrees with a report made from the journal.
+func (d *Daemon) recordBatch(batch []*event.Event) {
+	out := make([]*event.Event, 0, len(batch))
+	for _, e := range batch {
+		out = append(out, e)
+		if !d.append(e) || e.Event.Kind == event.KindState {
+			continue
+		}
+		for _, f := range d.detect.Observe(e) {
+			d.append(f)
+			out = append(out, f)
+		}
+	}
+	_ = d.journal.Flush() // failures are logged once per outage and counted by the journal
+	for _, e := range out {
+		d.publish(e)
+	}
+	d.findings.tick(d.opts.Now())
+}
+
+// append journals one event or finding and says whether the journal kept
+// it. Refusals are logged once per outage, never fatal.
+func (d *Daemon) append(e *event.Event) bool {
 	if err := d.journal.Append(e); err != nil {
-		d.metrics.JournalError()
+		if !errors.Is(err, journal.ErrBacklogFull) {
+			d.metrics.JournalError()
+		}
 		d.journalErrs++
 		if d.journalErrs == 1 {
-			d.log.Error("journal write failed; probing continues", "err", err)
+			d.log.Error("journal refused an event; probing continues", "err", err)
 		}
-	} else if d.journalErrs > 0 {
-		d.log.Info("journal writes recovered", "failed_writes", d.journalErrs)
+		return false
+	}
+	if d.journalErrs > 0 {
+		d.log.Info("journal takes events again", "refused_events", d.journalErrs)
 		d.journalErrs = 0
 	}
+	return true
+}
+
+// publish logs a finding and hands an event or finding to the observers.
+func (d *Daemon) publish(e *event.Event) {
 	if e.Event.Kind == event.KindState {
-		d.log.Info(e.Message, "finding", e.Event.Action, "target", e.DBProbe.Target, "mode", e.DBProbe.Mode)
+		d.findings.finding(e)
 	}
 	for _, o := range d.observers {
 		o.Observe(e)

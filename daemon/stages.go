@@ -10,6 +10,7 @@ import (
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
+	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
 // stage is one part of a running dbprobe: how it starts and how it stops.
@@ -65,7 +66,11 @@ func (d *Daemon) stages() []stage {
 
 		goStage("elasticsearch", ship...),
 		{name: "journal", stop: func() error {
-			if err := d.journal.Close(); err != nil {
+			err := d.journal.Close()
+			if ue := (*journal.UnwrittenError)(nil); errors.As(err, &ue) {
+				d.unwritten.Store(uint64(ue.Events))
+			}
+			if err != nil {
 				return fmt.Errorf("close journal: %w", err)
 			}
 			return nil
@@ -81,9 +86,8 @@ func (d *Daemon) stages() []stage {
 			stop: func() error {
 				close(d.events)
 				<-consumed
-				for _, f := range d.detect.Flush() {
-					d.record(f)
-				}
+				d.recordBatch(d.detect.Flush())
+				d.findings.flush()
 				return nil
 			}},
 		goStage("probes", probes...),
@@ -137,7 +141,7 @@ func (d *Daemon) emit(e *event.Event) { d.events <- e }
 // writeReport writes the final report beside the journal and the summary
 // where the caller asked for it.
 func (d *Daemon) writeReport() error {
-	rep := d.detect.Report()
+	rep := d.Report()
 	var err error
 	if werr := report.WriteFiles(d.JournalDir(), rep); werr != nil {
 		d.log.Error("writing the report failed", "err", werr)

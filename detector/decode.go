@@ -103,6 +103,10 @@ func (d *Decoder) event() error {
 					return d.str(&d.s.ev.Event.Action, true)
 				case "start":
 					return p.time(&d.s.ev.Event.Start)
+				case "sequence":
+					v, err := p.int()
+					d.s.ev.Event.Sequence = uint64(v)
+					return err
 				}
 				return p.skipUnless(k, metaKeys)
 			})
@@ -642,7 +646,7 @@ func use[T any](dst **T, scratch *T) {
 // the slow path so both decoders agree.
 var (
 	topKeys         = [][]byte{[]byte("@timestamp"), []byte("event"), []byte("error"), []byte("observer"), []byte("labels"), []byte("destination"), []byte("dbprobe")}
-	metaKeys        = [][]byte{[]byte("id"), []byte("kind"), []byte("action"), []byte("start")}
+	metaKeys        = [][]byte{[]byte("id"), []byte("kind"), []byte("action"), []byte("start"), []byte("sequence")}
 	errorKeys       = [][]byte{[]byte("type")}
 	observerKeys    = [][]byte{[]byte("name"), []byte("hostname"), []byte("type"), []byte("product"), []byte("version")}
 	destinationKeys = [][]byte{[]byte("address"), []byte("ip")}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -50,13 +51,22 @@ func layout(rep *Report) doc {
 		d.lines = append(d.lines, fmt.Sprintf("From %s to %s (%s), %d streams. Times are UTC.",
 			Clock(*rep.From), Clock(*rep.To), Length(rep.To.Sub(*rep.From)), len(rep.Streams)))
 	}
+	if j := rep.Journal; j != nil {
+		d.lines = append(d.lines, fmt.Sprintf("The journal is missing events: %d dropped while its disk refused writes (not analysed here either), %d still unwritten when dbprobe stopped (analysed here, absent from the journal).",
+			j.DroppedEvents, j.UnwrittenEvents))
+	}
 	if !rep.Complete {
 		d.lines = append(d.lines, "The run is still going: open windows may still close, and the latest probes may not be analysed yet.")
+	}
+	order := rankTargets(rep)
+	if n := len(order); n > maxTargetSections {
+		d.lines = append(d.lines, boundLine(n))
 	}
 	if len(rep.Targets) > 0 {
 		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "First cutover"},
 			num: []bool{false, true, true, true, false}}
-		for _, tg := range rep.Targets {
+		for _, i := range order[:min(len(order), maxSummaryRows)] {
+			tg := rep.Targets[i]
 			write := "not probed"
 			if tg.WriteSeconds != nil {
 				write = Seconds(*tg.WriteSeconds)
@@ -69,10 +79,65 @@ func layout(rep *Report) doc {
 		}
 		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
 	}
-	for i := range rep.Targets {
+	for _, i := range order[:min(len(order), maxTargetSections)] {
 		d.sections = append(d.sections, targetSection(rep, &rep.Targets[i], tf))
 	}
 	return d
+}
+
+// What a rendered report shows of a run with many targets (an overloaded
+// dbprobe, a consensus of many observers): the page must stay a few
+// megabytes that a browser opens and a status page serves at once. The
+// JSON report keeps everything.
+const (
+	// maxTargetSections is how many targets get a section of their own,
+	// with timelines and every finding.
+	maxTargetSections = 20
+	// maxSummaryRows is how many targets the summary table lists.
+	maxSummaryRows = 200
+)
+
+// boundLine says what a report of n targets leaves out.
+func boundLine(n int) string {
+	listed := "all are listed in the summary"
+	if n > maxSummaryRows {
+		listed = fmt.Sprintf("the summary lists the %d with the most downtime", maxSummaryRows)
+	}
+	return fmt.Sprintf("%d targets: %s, and the %d with the most downtime get a section of their own, worst first. "+
+		"The JSON report has every target; dbprobe report --target NAME shows any one in full.", n, listed, maxTargetSections)
+}
+
+// rankTargets orders the report's targets for display: as they are when
+// all fit, else the most downtime first (then a cutover, then the name).
+func rankTargets(rep *Report) []int {
+	order := make([]int, len(rep.Targets))
+	for i := range order {
+		order[i] = i
+	}
+	if len(order) <= maxTargetSections {
+		return order
+	}
+	worst := func(t *Target) float64 {
+		w := t.ReadSeconds
+		if t.WriteSeconds != nil {
+			w = max(w, *t.WriteSeconds)
+		}
+		return w
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ta, tb := &rep.Targets[a], &rep.Targets[b]
+		if c := cmp.Compare(worst(tb), worst(ta)); c != 0 {
+			return c
+		}
+		if (ta.FirstCutover != nil) != (tb.FirstCutover != nil) {
+			if ta.FirstCutover != nil {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(ta.Name, tb.Name)
+	})
+	return order
 }
 
 // timeFormat picks how instants are shown: time of day when the report

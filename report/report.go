@@ -65,9 +65,23 @@ type Report struct {
 	To   *time.Time `json:"to"`
 	// Complete is false while the run is still going: open windows may
 	// still close and recent probes may not be analysed yet.
-	Complete bool     `json:"complete"`
-	Targets  []Target `json:"targets"`
-	Streams  []Stream `json:"streams"`
+	Complete bool `json:"complete"`
+	// Journal says what the run's journal is missing; null when nothing.
+	Journal *JournalLoss `json:"journal,omitempty"`
+	Targets []Target     `json:"targets"`
+	Streams []Stream     `json:"streams"`
+}
+
+// JournalLoss is what the journal could not keep while its disk refused
+// writes.
+type JournalLoss struct {
+	// DroppedEvents were probed but never journaled: the disk refused
+	// writes and the in-memory backlog was full. The analysis leaves them
+	// out, as a report made later from the journal does.
+	DroppedEvents uint64 `json:"dropped_events"`
+	// UnwrittenEvents were still waiting for the disk when dbprobe
+	// stopped: this report counts them, the journal does not have them.
+	UnwrittenEvents uint64 `json:"unwritten_events"`
 }
 
 // Target summarises every stream of one target.

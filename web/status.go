@@ -2,11 +2,13 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/dbprobe/dbprobe/live"
@@ -59,6 +61,7 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 {{end}}</div>
 </article>
 {{else}}<p>No streams.</p>
+{{end}}{{if .More}}<p class="more">{{.More}} more streams not shown ({{.MoreTrouble}} of them not OK): the targets in trouble come first; /metrics and the report have every stream.</p>
 {{end}}<p class="live-links">Updates every second. {{if .ReportHTML}}<a href="report">report</a> · {{end}}<a href="api/v1/report">report (JSON)</a> · <a href="metrics">metrics</a> · <a href="-/healthy">healthy</a> · <a href="-/ready">ready</a></p>
 </section>
 `))
@@ -77,12 +80,50 @@ func liveFragment(w io.Writer, o Options) error {
 	if o.Now != nil {
 		now = o.Now
 	}
+	shown, more, moreTrouble := boundTargets(targets)
 	return statusTmpl.Execute(w, struct {
-		Version    string
-		Now        time.Time
-		Targets    []live.Target
-		ReportHTML bool
-	}{o.Version, now(), targets, o.ReportHTML != nil})
+		Version           string
+		Now               time.Time
+		Targets           []live.Target
+		More, MoreTrouble int
+		ReportHTML        bool
+	}{o.Version, now(), shown, more, moreTrouble, o.ReportHTML != nil})
+}
+
+// maxStatusCards bounds the stream cards of the live part: with thousands
+// of streams the page must still answer at once and be readable. Targets
+// in trouble come first, worst first; the rest are counted, not drawn.
+const maxStatusCards = 200
+
+// boundTargets keeps targets, worst first (ties in their original order),
+// until maxStatusCards stream cards are drawn, and counts the streams it
+// left out and how many of those are not OK.
+func boundTargets(targets []live.Target) (shown []live.Target, more, moreTrouble int) {
+	cards := 0
+	for i := range targets {
+		cards += len(targets[i].Streams)
+	}
+	if cards <= maxStatusCards {
+		return targets, 0, 0
+	}
+	sorted := slices.Clone(targets)
+	slices.SortStableFunc(sorted, func(a, b live.Target) int { return cmp.Compare(b.Severity(), a.Severity()) })
+	cards = 0
+	for i := range sorted {
+		t := &sorted[i]
+		if cards+len(t.Streams) <= maxStatusCards {
+			shown = append(shown, *t)
+			cards += len(t.Streams)
+			continue
+		}
+		for j := range t.Streams {
+			more++
+			if t.Streams[j].Severity() != live.OK {
+				moreTrouble++
+			}
+		}
+	}
+	return shown, more, moreTrouble
 }
 
 func statusPage(ctx context.Context, w io.Writer, o Options) error {

@@ -179,3 +179,36 @@ func TestReportCommandCancelled(t *testing.T) {
 		t.Errorf("stderr = %q, want the cancellation", te.stderr)
 	}
 }
+
+// TestReportCountsWhatTheJournalMisses removes lines from the middle of a
+// journal, as a journal that dropped events on a full disk has them
+// missing (their event.sequence numbers unused): the report must say how
+// many events the journal misses, in every format.
+func TestReportCountsWhatTheJournalMisses(t *testing.T) {
+	dir := writeJournal(t, runStreams("run-gap", reportStart))
+	path := filepath.Join(dir, journal.SegmentName(1))
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(raw), "\n")
+	kept := append(append([]string(nil), lines[:30]...), lines[37:]...)
+	if err := os.WriteFile(path, []byte(strings.Join(kept, "")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	te := newEnv(nil)
+	if code := mainExit(context.Background(), []string{"report", "--journal", dir, "--format", "json"}, te.env); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, te.stderr)
+	}
+	rep := reportJSON(t, te.stdout.String())
+	if rep.Journal == nil || rep.Journal.DroppedEvents != 7 {
+		t.Fatalf("report says the journal misses %+v; want 7 dropped events", rep.Journal)
+	}
+	te = newEnv(nil)
+	if code := mainExit(context.Background(), []string{"report", "--journal", dir, "--format", "text"}, te.env); code != 0 {
+		t.Fatalf("exit %d, stderr: %s", code, te.stderr)
+	}
+	if !strings.Contains(te.stdout.String(), "The journal is missing events: 7 dropped") {
+		t.Errorf("text report does not say what the journal misses:\n%s", te.stdout)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/dbprobe/dbprobe/console"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/live"
+	"github.com/dbprobe/dbprobe/sink/journal"
 	"github.com/dbprobe/dbprobe/web"
 )
 
@@ -75,6 +77,11 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board})
 	if errors.Is(err, web.ErrWebConfig) {
 		return usageError{err}
+	}
+	// Another dbprobe on the directory, or a directory not safe to write:
+	// the configuration points at the wrong place.
+	if re := (*journal.RefusedError)(nil); errors.As(err, &re) {
+		return usageError{fmt.Errorf("sinks.journal.dir: %w", re)}
 	}
 	if err != nil {
 		return err

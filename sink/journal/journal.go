@@ -1,11 +1,19 @@
 // Package journal is dbprobe's local, durable record of every event: an
 // append-only directory of JSON-lines segments, one event per line.
 //
-// Durability contract: Append queues the line in memory; it reaches the
-// operating system within one sync interval (or once 64 KiB are queued) and
-// is fsynced at the same cadence, so a killed process or a machine crash
-// loses at most the last sync interval. A crash can leave a torn last line; Open cuts it, logging how many
-// bytes it dropped, and never touches earlier lines.
+// Durability contract: Append queues the line in memory and Flush hands
+// every queued line to the operating system in one write; the daemon
+// flushes each batch of events it holds before anything else (metrics,
+// webhooks, the analysis) sees them, so a killed process loses no event it
+// has shown anywhere. fsync runs once per sync interval: only a machine
+// crash (power, kernel) can lose what the last interval wrote. A crash can
+// leave a torn last line; Open cuts it, logging how many bytes it dropped,
+// and never touches earlier lines.
+//
+// When the disk refuses writes (full, I/O errors) lines wait in a bounded
+// backlog and are written, whole lines only, as soon as space allows;
+// events that find the backlog full are dropped and counted (Stats), and
+// their sequence numbers stay unused so that the journal shows the hole.
 //
 // Readers (the report, the Elasticsearch shipper) open the segments on their
 // own and see every complete line the writer has flushed; they never block or
@@ -27,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
@@ -47,13 +56,27 @@ const (
 type Options struct {
 	SegmentBytes int64
 	SyncInterval time.Duration
+	// BacklogBytes bounds what the writer holds in memory while the disk
+	// refuses writes (full, I/O errors); beyond it Append drops events
+	// and says so. Default DefaultBacklogBytes.
+	BacklogBytes int
 	Logger       *slog.Logger
 }
 
-// maxPending bounds what the writer holds in memory while the disk refuses
-// writes (full, I/O errors); beyond it Append reports events it could not
-// keep.
-const maxPending = 64 << 20
+// DefaultBacklogBytes is the default in-memory backlog: at 20 streams
+// probed every 100 ms (about 200 events of 600 bytes a second) it holds
+// about nine minutes of a full disk.
+const DefaultBacklogBytes = 64 << 20
+
+// Stats is what the writer's health looks like from outside.
+type Stats struct {
+	// BacklogBytes are appended lines not yet handed to the kernel.
+	BacklogBytes int64
+	// WriteErrors counts failed writes, fsyncs and segment rotations.
+	WriteErrors uint64
+	// DroppedEvents counts events not kept because the backlog was full.
+	DroppedEvents uint64
+}
 
 // Writer appends events to the journal. It is safe for concurrent use.
 type Writer struct {
@@ -61,22 +84,29 @@ type Writer struct {
 	opts Options
 	log  *slog.Logger
 
+	// lock holds the directory's lock (flock) for the writer's life.
+	lock *os.File
+
 	mu      sync.Mutex
 	f       *os.File
 	segment uint64
 	// flushed is how many bytes of the segment are in the file; pending
-	// holds appended lines not written yet. After a failed write the file
-	// is cut back to flushed and pending is kept for the next attempt, so
-	// one disk error never leaves half a line or loses what was appended.
+	// holds appended lines not written yet. A write the disk cuts short
+	// keeps the whole lines it wrote and cuts only the part of a line
+	// after them, so what reached the file stays and no half line does.
 	flushed int64
 	pending []byte
 	seq     uint64
-	// lastSeq mirrors seq for Sequence, which metrics scrapes call: it
-	// must not wait for the lock an fsync holds.
-	lastSeq atomic.Uint64
-	dirty   bool // written since the last fsync
-	failing bool // the last write or fsync failed; logged once per outage
-	closed  bool
+	// lastSeq mirrors seq for Sequence, and the atomics below mirror the
+	// writer's health for Stats, which metrics scrapes call: they must not
+	// wait for the lock a write or fsync holds.
+	lastSeq     atomic.Uint64
+	backlog     atomic.Int64
+	writeErrors atomic.Uint64
+	dropped     atomic.Uint64
+	dirty       bool // written since the last fsync
+	failing     bool // the last write or fsync failed; logged once per outage
+	closed      bool
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -119,6 +149,9 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = DefaultSyncInterval
 	}
+	if opts.BacklogBytes <= 0 {
+		opts.BacklogBytes = DefaultBacklogBytes
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -126,23 +159,37 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create journal dir: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	segs, err := Segments(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list journal: %w", err)
+	if err := checkDir(dir); err != nil {
+		return nil, err
 	}
-	if len(segs) == 0 {
-		if err := w.openSegment(1); err != nil {
-			return nil, err
-		}
-	} else {
-		last := segs[len(segs)-1]
-		if err := w.recover(last); err != nil {
-			return nil, err
-		}
+	lock, err := lockDir(dir, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, opts: opts, log: log, lock: lock, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := w.openLast(); err != nil {
+		lock.Close()
+		return nil, err
 	}
 	go w.syncLoop()
 	return w, nil
+}
+
+// openLast opens the newest segment for appending (creating the first
+// one in an empty journal), after checking that every segment is a file
+// of its own.
+func (w *Writer) openLast() error {
+	segs, err := Segments(w.dir)
+	if err != nil {
+		return fmt.Errorf("list journal: %w", err)
+	}
+	if err := checkSegments(w.dir, segs); err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		return w.openSegment(1)
+	}
+	return w.recover(segs[len(segs)-1])
 }
 
 // tailBytes is how much of the last segment recover reads to find the last
@@ -153,7 +200,7 @@ const tailBytes = 1 << 20
 // and opens the segment for appending.
 func (w *Writer) recover(n uint64) error {
 	path := filepath.Join(w.dir, SegmentName(n))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return fmt.Errorf("open last segment: %w", err)
 	}
@@ -172,7 +219,7 @@ func (w *Writer) recover(n uint64) error {
 	w.seq = lastSequence(tail)
 	if w.seq == 0 && n > 1 {
 		// The last segment is empty; the sequence continues from the one before.
-		if pf, err := os.Open(filepath.Join(w.dir, SegmentName(n-1))); err == nil {
+		if pf, err := openSegmentFile(w.dir, n-1); err == nil {
 			if _, ptail, err := completeTail(pf); err == nil {
 				w.seq = lastSequence(ptail)
 			}
@@ -226,12 +273,30 @@ func lastSequence(data []byte) uint64 {
 }
 
 func (w *Writer) openSegment(n uint64) error {
-	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := w.createSegment(n)
 	if err != nil {
-		return fmt.Errorf("create segment: %w", err)
+		return err
 	}
 	w.f, w.segment, w.flushed = f, n, 0
-	return syncDir(w.dir)
+	return nil
+}
+
+// createSegment creates segment n and makes its name durable.
+func (w *Writer) createSegment(n uint64) (*os.File, error) {
+	// O_EXCL: a name planted since the directory was checked is refused,
+	// never followed or appended to.
+	f, err := os.OpenFile(filepath.Join(w.dir, SegmentName(n)), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		// The segment exists and takes lines; only a machine crash
+		// could lose its name. Keep it rather than leave a created
+		// name that the next attempt could not create again.
+		w.writeErrors.Add(1)
+		w.log.Error("journal: fsync of the directory failed", "segment", SegmentName(n), "err", err)
+	}
+	return f, nil
 }
 
 func syncDir(dir string) error {
@@ -247,12 +312,13 @@ func syncDir(dir string) error {
 var ErrClosed = errors.New("journal closed")
 
 // ErrBacklogFull is returned by Append when the disk has refused writes for
-// so long that maxPending bytes wait in memory: the event is not kept.
+// so long that the backlog bound is reached: the event is not kept (it is
+// counted in Stats.DroppedEvents and its sequence number stays unused).
 var ErrBacklogFull = errors.New("journal: disk refuses writes and the in-memory backlog is full")
 
-// Append assigns e the next sequence number and queues its line for the
-// file; lines reach the file at the latest one sync interval later, or once
-// 64 KiB are queued. A non-nil error means the event was not kept.
+// Append assigns e the next sequence number and queues its line; Flush (or
+// 64 KiB of queued lines, or the sync tick) hands it to the kernel. A
+// non-nil error means the event was not kept.
 func (w *Writer) Append(e *event.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -264,23 +330,36 @@ func (w *Writer) Append(e *event.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if len(w.pending)+len(line)+1 > maxPending {
-		return ErrBacklogFull
-	}
-	if size := w.flushed + int64(len(w.pending)); size > 0 && size+int64(len(line)) >= w.opts.SegmentBytes {
-		// Rotation waits for a healthy disk: a segment never ends on a
-		// line that did not make it.
-		if err := w.rotateLocked(); err != nil {
-			w.noteLocked(err)
+	w.seq++
+	w.lastSeq.Store(w.seq)
+	if len(w.pending)+len(line)+1 > w.opts.BacklogBytes {
+		// Try the disk once more before giving the event up.
+		w.noteLocked(w.flushLocked())
+		if len(w.pending)+len(line)+1 > w.opts.BacklogBytes {
+			w.dropped.Add(1)
+			return ErrBacklogFull
 		}
 	}
 	w.pending = append(append(w.pending, line...), '\n')
-	w.seq++
-	w.lastSeq.Store(w.seq)
+	w.backlog.Store(int64(len(w.pending)))
 	if len(w.pending) >= 64<<10 {
 		w.noteLocked(w.flushLocked())
 	}
 	return nil
+}
+
+// Flush hands every queued line to the kernel, in as few writes as the
+// segment size allows. After it returns nil, a killed process loses
+// nothing appended so far.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	err := w.flushLocked()
+	w.noteLocked(err)
+	return err
 }
 
 // noteLocked logs the first failure of an outage and its end.
@@ -288,29 +367,66 @@ func (w *Writer) noteLocked(err error) {
 	switch {
 	case err != nil && !w.failing:
 		w.failing = true
-		w.log.Error("journal: writing to disk failed; events are kept in memory and retried", "err", err, "pending_bytes", len(w.pending))
+		w.log.Error("journal: writing to disk failed; events are kept in memory and written as space allows", "err", err,
+			"backlog_bytes", len(w.pending), "backlog_limit_bytes", w.opts.BacklogBytes)
 	case err == nil && w.failing:
 		w.failing = false
-		w.log.Info("journal: writing to disk works again")
+		w.log.Info("journal: writing to disk works again", "dropped_events_so_far", w.dropped.Load())
 	}
 }
 
+// flushLocked writes pending lines, whole lines only, never letting a
+// segment outgrow its size: a segment that the next line would overflow
+// is finished first (a line longer than a segment gets one of its own).
 func (w *Writer) flushLocked() error {
-	if len(w.pending) == 0 {
-		return nil
-	}
-	n, err := w.f.Write(w.pending)
-	if err != nil {
-		// Cut back whatever part of a line made it, keep the lines.
-		if terr := w.f.Truncate(w.flushed); terr != nil {
-			return fmt.Errorf("write journal: %w (and cutting the partial write failed: %w)", err, terr)
+	defer func() { w.backlog.Store(int64(len(w.pending))) }()
+	for len(w.pending) > 0 {
+		chunk := w.pending
+		if room := w.opts.SegmentBytes - w.flushed; int64(len(chunk)) > room {
+			cut := bytes.LastIndexByte(chunk[:max(room, 0)], '\n') + 1
+			if cut == 0 && w.flushed > 0 {
+				if err := w.rotateLocked(); err != nil {
+					return err
+				}
+				continue
+			}
+			if cut == 0 {
+				cut = bytes.IndexByte(chunk, '\n') + 1
+			}
+			chunk = chunk[:cut]
 		}
-		return fmt.Errorf("write journal: %w", err)
+		n, err := w.f.Write(chunk)
+		if err != nil {
+			n = w.keepWholeLines(chunk, n)
+		}
+		if n > 0 {
+			w.flushed += int64(n)
+			w.pending = w.pending[n:]
+			w.dirty = true
+		}
+		if err != nil {
+			w.writeErrors.Add(1)
+			return fmt.Errorf("write journal: %w", err)
+		}
 	}
-	w.flushed += int64(n)
 	w.pending = w.pending[:0]
-	w.dirty = true
 	return nil
+}
+
+// keepWholeLines is called after a write of chunk stopped after n bytes: it
+// cuts the part of a line the write left at the end of the file and returns
+// how many bytes of chunk stay written. Should the cut fail, the partial
+// line stays and the rest of it is written next (a crash in between leaves
+// a torn last line, which Open cuts).
+func (w *Writer) keepWholeLines(chunk []byte, n int) int {
+	whole := bytes.LastIndexByte(chunk[:n], '\n') + 1
+	if whole == n {
+		return n
+	}
+	if err := w.f.Truncate(w.flushed + int64(whole)); err != nil {
+		return n
+	}
+	return whole
 }
 
 func (w *Writer) syncLocked() error {
@@ -321,20 +437,40 @@ func (w *Writer) syncLocked() error {
 		return nil
 	}
 	if err := w.f.Sync(); err != nil {
+		w.writeErrors.Add(1)
 		return fmt.Errorf("fsync journal: %w", err)
 	}
 	w.dirty = false
 	return nil
 }
 
+// rotateLocked finishes the segment and starts the next. The next one is
+// created first, so that a disk that refuses it leaves the writer on the
+// old segment, to try again later.
 func (w *Writer) rotateLocked() error {
-	if err := w.syncLocked(); err != nil {
+	next, err := w.createSegment(w.segment + 1)
+	if err != nil {
+		w.writeErrors.Add(1)
 		return err
 	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("close segment: %w", err)
+	if w.dirty {
+		if err := w.f.Sync(); err != nil {
+			// The lines are in the kernel's hands; a failed fsync only
+			// weakens what a machine crash may lose.
+			w.writeErrors.Add(1)
+			w.log.Error("journal: fsync of a finished segment failed", "segment", SegmentName(w.segment), "err", err)
+		}
 	}
-	return w.openSegment(w.segment + 1)
+	if err := w.f.Close(); err != nil {
+		w.log.Error("journal: closing a finished segment failed", "segment", SegmentName(w.segment), "err", err)
+	}
+	w.f, w.segment, w.flushed, w.dirty = next, w.segment+1, 0, false
+	return nil
+}
+
+// Stats reports the writer's backlog and failures. It never blocks.
+func (w *Writer) Stats() Stats {
+	return Stats{BacklogBytes: w.backlog.Load(), WriteErrors: w.writeErrors.Load(), DroppedEvents: w.dropped.Load()}
 }
 
 // Sync writes and fsyncs everything appended so far.
@@ -383,13 +519,27 @@ func (w *Writer) Close() error {
 	w.closed = true
 	err := w.syncLocked()
 	if err != nil && len(w.pending) > 0 {
-		err = fmt.Errorf("%w; %d bytes of events could not be written", err, len(w.pending))
+		err = &UnwrittenError{Events: bytes.Count(w.pending, []byte{'\n'}), Bytes: len(w.pending), Err: err}
 	}
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close segment: %w", cerr)
 	}
+	w.lock.Close() // releases the directory for the next dbprobe
 	return err
 }
+
+// UnwrittenError is Close's error when the disk still refused the last
+// events: they are lost.
+type UnwrittenError struct {
+	Events, Bytes int
+	Err           error
+}
+
+func (e *UnwrittenError) Error() string {
+	return fmt.Sprintf("%v; %d events (%d bytes) could not be written", e.Err, e.Events, e.Bytes)
+}
+
+func (e *UnwrittenError) Unwrap() error { return e.Err }
 
 // Position is a place in the journal: a segment and a byte offset in it.
 // Positions are what shippers persist as their checkpoint.
@@ -531,7 +681,7 @@ func (r *Reader) openAt() (bool, error) {
 	if seg != r.pos.Segment {
 		r.pos = Position{Segment: seg}
 	}
-	f, err := os.Open(filepath.Join(r.dir, SegmentName(seg)))
+	f, err := openSegmentFile(r.dir, seg)
 	if err != nil {
 		return false, fmt.Errorf("open segment: %w", err)
 	}

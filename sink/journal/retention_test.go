@@ -22,7 +22,10 @@ func retentionJournal(t *testing.T, age time.Duration) (dir string, sizes []int6
 	for seg := 0; seg < 5; seg++ {
 		if seg > 0 {
 			w.mu.Lock()
-			err := w.rotateLocked()
+			err := w.flushLocked()
+			if err == nil {
+				err = w.rotateLocked()
+			}
 			w.mu.Unlock()
 			if err != nil {
 				t.Fatal(err)

@@ -144,7 +144,7 @@ type Metrics struct {
 	lastCutover, lastDNS    *prometheus.GaugeVec
 	bgPhase, replLag        *prometheus.GaugeVec
 	bgRollbacks             *prometheus.CounterVec
-	journalErrors           prometheus.Counter
+	journal                 *journalCollector
 	sinks                   *sinkCollector
 
 	mu        sync.Mutex
@@ -206,15 +206,14 @@ type window struct {
 func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	streamLabels := []string{"target", "mode"}
 	families := map[string]string{
-		namespace + "_journal_errors_total": "counter",
-		namespace + "_build_info":           "gauge",
-		namespace + "_observer_info":        "gauge",
-		namespace + "_sink_backlog_events":  "gauge",
-		namespace + "_sink_backlog_bytes":   "gauge",
-		namespace + "_sink_lag_seconds":     "gauge",
-		namespace + "_sink_up":              "gauge",
-		namespace + "_sink_failures_total":  "counter",
-		namespace + "_sink_dropped_total":   "counter",
+		namespace + "_build_info":          "gauge",
+		namespace + "_observer_info":       "gauge",
+		namespace + "_sink_backlog_events": "gauge",
+		namespace + "_sink_backlog_bytes":  "gauge",
+		namespace + "_sink_lag_seconds":    "gauge",
+		namespace + "_sink_up":             "gauge",
+		namespace + "_sink_failures_total": "counter",
+		namespace + "_sink_dropped_total":  "counter",
 	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		families[namespace+"_"+name] = "counter"
@@ -263,13 +262,12 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		downtime:      counter("downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", with("signal")...),
 		interruptionDur: histogram("interruption_duration_seconds", "Duration of closed interruption windows.",
 			InterruptionBuckets, false, with("signal")...),
-		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
-		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
-		bgPhase:     gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
-		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
-		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
-		journalErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "journal_errors_total",
-			Help: "Events the journal failed to write."}),
+		lastCutover:   gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
+		lastDNS:       gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
+		bgPhase:       gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
+		bgRollbacks:   counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
+		replLag:       gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
+		journal:       newJournalCollector(families),
 		latencyNative: prometheus.NewHistogramVec(histogramOpts(latencyName, latencyHelp, LatencyBuckets, true), with("phase")),
 		classic:       prometheus.NewRegistry(),
 		native:        prometheus.NewRegistry(),
@@ -290,7 +288,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
 		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
 		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journalErrors, m.sinks, build, observer,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journal, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -405,9 +403,6 @@ func (m *Metrics) targetLocked(name string) *target {
 	m.targets[name] = t
 	return t
 }
-
-// JournalError counts one event the journal failed to write.
-func (m *Metrics) JournalError() { m.journalErrors.Inc() }
 
 // AddSink registers a sink whose stats are read at every scrape, as
 // dbprobe_sink_backlog_events, dbprobe_sink_backlog_bytes,

@@ -524,6 +524,16 @@ func TestSinks(t *testing.T) {
 	if v, _ := sample(t, reg, "dbprobe_journal_errors_total", nil); v != 1 {
 		t.Errorf("dbprobe_journal_errors_total = %v, want 1", v)
 	}
+	m.SetJournal(func() JournalStats { return JournalStats{BacklogBytes: 4096, WriteErrors: 5, DroppedEvents: 2} })
+	for name, want := range map[string]float64{
+		"dbprobe_journal_errors_total":         1 + 5 + 2,
+		"dbprobe_journal_backlog_bytes":        4096,
+		"dbprobe_journal_dropped_events_total": 2,
+	} {
+		if v, _ := sample(t, reg, name, nil); v != want {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
 	if v, _ := sample(t, reg, "dbprobe_build_info", map[string]string{"version": "1.2.3"}); v != 1 {
 		t.Errorf("dbprobe_build_info = %v, want 1", v)
 	}
