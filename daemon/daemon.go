@@ -364,7 +364,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Board is what is happening now, for a live view of the run.
 func (d *Daemon) Board() *live.Board { return d.board }
 
-
 // Report is the analysis so far, with what the journal is missing; safe
 // to call while the daemon runs.
 func (d *Daemon) Report() *report.Report {

@@ -106,7 +106,8 @@ func lockDir(dir string, started time.Time) (*os.File, error) {
 	}
 	host, _ := os.Hostname()
 	who := fmt.Sprintf("pid %d on host %s, started %s\n", os.Getpid(), host, started.UTC().Format(time.RFC3339))
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(who), 0)
 	}
 	if err != nil {
