@@ -113,7 +113,7 @@ func (k *comparer) proxied(st *report.Stream) {
 		for _, sig := range []struct {
 			name string
 			ws   []report.Window
-		}{{"read", st.Read.Windows}, {"write", st.Write.Windows}} {
+		}{{event.SignalRead, st.Read.Windows}, {event.SignalWrite, st.Write.Windows}} {
 			k.absent(fmt.Sprintf("%s %s window (held, not failed)", st.Mode, sig.name), len(sig.ws) > 0, windowAt(sig.ws))
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // Severity of a target or stream, for colours: a person should see at a
@@ -52,7 +54,8 @@ func (t *Target) Severity() Severity {
 // switchingOver is true for the Blue/Green phases during which clients may
 // see the switchover.
 func switchingOver(phase string) bool {
-	return phase == "PREPARATION" || phase == "IN_PROGRESS" || phase == "POST"
+	r, _ := event.BlueGreenRank(phase)
+	return event.BlueGreenUnderway(r)
 }
 
 // Verdict says in one line what is happening to a target now, e.g.
@@ -82,7 +85,7 @@ func (t *Target) Verdict(now time.Time) string {
 			parts[0] += ", stale connection"
 		}
 	}
-	if t.Phase != "" && t.Phase != "NOT_CREATED" {
+	if t.Phase != "" && t.Phase != event.BlueGreenNotCreated {
 		word := "Blue/Green"
 		if switchingOver(t.Phase) {
 			word = "switchover"

@@ -339,7 +339,11 @@ func (p *plot) phaseLane(phases []Phase, y float64, tf func(time.Time) string) {
 			continue
 		}
 		x0, x1 := p.x(later(ph.At, p.t0)), p.x(end)
-		cls := "phase phase-" + strings.ToLower(strings.TrimPrefix(ph.Phase, "SWITCHOVER_"))
+		cls := "phase"
+		if r, ok := event.BlueGreenRank(ph.Phase); ok {
+			// By the phase's name, also when the event gave only its status.
+			cls += " phase-" + strings.ToLower(event.BlueGreenPhases[r].Name)
+		}
 		if ph.Rollback {
 			cls += " rollback"
 		}
