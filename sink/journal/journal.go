@@ -64,8 +64,8 @@ type Options struct {
 }
 
 // DefaultBacklogBytes is the default in-memory backlog: at 20 streams
-// probed every 100 ms (about 200 events of 600 bytes a second) it holds
-// about nine minutes of a full disk.
+// probed every 100 ms (200 events of about 900 bytes a second) it holds
+// about six minutes of a full disk.
 const DefaultBacklogBytes = 64 << 20
 
 // Stats is what the writer's health looks like from outside.
