@@ -37,6 +37,7 @@ func TestStatusPageBounded(t *testing.T) {
 	if len(body) > 256<<10 {
 		t.Errorf("status page for %d streams is %d bytes; want at most 256 KiB", len(targets), len(body))
 	}
+	t.Logf("GET / for %d streams: %d bytes", len(targets), len(body)) // docs/benchmarks.md
 	for _, k := range down {
 		if !strings.Contains(body, k) {
 			t.Errorf("stream %s is down but not on the status page", k)

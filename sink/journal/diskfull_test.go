@@ -153,3 +153,32 @@ func TestBacklogBoundDropsAndCounts(t *testing.T) {
 		t.Errorf("the journal's sequence numbers miss %d events; %d were dropped", holes, refused)
 	}
 }
+
+// TestCloseOnFullDiskCountsUnwritten closes the writer while the disk still
+// refuses writes: Close must say exactly how many events it could not
+// write (what the shutdown report counts as unwritten), and the journal
+// must hold the others, whole.
+func TestCloseOnFullDiskCountsUnwritten(t *testing.T) {
+	disk := tmpfs.Mount(t, 256<<10)
+	dir := filepath.Join(disk, "journal")
+	w, err := Open(dir, Options{SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpfs.Fill(t, disk, 4<<10)
+	const total = 200
+	for i := range total {
+		if err := w.Append(ev(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = w.Close()
+	var ue *UnwrittenError
+	if !errors.As(err, &ue) {
+		t.Fatalf("Close on a full disk = %v; want an *UnwrittenError", err)
+	}
+	got := readAll(t, dir)
+	if len(got)+ue.Events != total || ue.Events == 0 {
+		t.Errorf("%d events journaled and %d said unwritten; want %d together, some unwritten", len(got), ue.Events, total)
+	}
+}

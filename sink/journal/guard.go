@@ -31,8 +31,9 @@ func (e *RefusedError) Error() string {
 }
 
 // checkDir refuses a directory others may write to, unless it is sticky
-// and ours (like /tmp for its owner): anyone who can write it can plant a
-// segment name or replace a segment.
+// and ours (like /tmp for its owner) or only group-writable by dbprobe's
+// own group: anyone who can write it can plant a segment name or replace a
+// segment.
 func checkDir(dir string) error {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -50,11 +51,20 @@ func checkDir(dir string) error {
 		who = "world"
 	}
 	sys, ok := st.Sys().(*syscall.Stat_t)
-	if st.Mode()&os.ModeSticky != 0 && ok && int(sys.Uid) == os.Geteuid() {
+	if !ok {
+		return &RefusedError{Dir: dir, Reason: fmt.Sprintf("is %s-writable (mode %v) and its owner is unknown", who, st.Mode())}
+	}
+	if st.Mode()&os.ModeSticky != 0 && int(sys.Uid) == os.Geteuid() {
+		return nil
+	}
+	// A group of dbprobe's own, as a volume mounted for it gets one
+	// (Kubernetes' fsGroup makes the volume group-writable for the pod's
+	// group): only dbprobe's user and group may write there.
+	if who == "group" && int(sys.Gid) == os.Getegid() {
 		return nil
 	}
 	return &RefusedError{Dir: dir, Reason: fmt.Sprintf("is %s-writable (mode %v): others could plant or replace journal files; "+
-		"remove the write permission (chmod go-w) or make it sticky and owned by this user", who, st.Mode())}
+		"remove the write permission (chmod go-w), or make it sticky and owned by this user", who, st.Mode())}
 }
 
 // checkSegments refuses segment names that are not plain files (a planted

@@ -116,20 +116,26 @@ func TestPlantedSymlinkIsRefused(t *testing.T) {
 // TestUnsafeDirectoryIsRefused: a directory others may write to lets them
 // plant files; it is refused unless sticky and owned by this user.
 func TestUnsafeDirectoryIsRefused(t *testing.T) {
+	ours, other := os.Getegid(), os.Getegid()+4242
 	for _, c := range []struct {
-		name string
-		mode os.FileMode
-		ok   bool
+		name  string
+		mode  os.FileMode
+		group int
+		ok    bool
 	}{
-		{"private", 0o750, true},
-		{"group writable", 0o770, false},
-		{"world writable", 0o777, false},
-		{"world writable, sticky, ours", 0o777 | os.ModeSticky, true},
+		{"private", 0o750, ours, true},
+		{"group writable, another group", 0o770, other, false},
+		{"group writable, our group", 0o2770, ours, true},
+		{"world writable", 0o777, ours, false},
+		{"world writable, sticky, ours", 0o777 | os.ModeSticky, ours, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "j")
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
+			}
+			if err := os.Chown(dir, -1, c.group); err != nil {
+				t.Skipf("giving the directory group %d needs root: %v", c.group, err)
 			}
 			if err := os.Chmod(dir, c.mode); err != nil {
 				t.Fatal(err)

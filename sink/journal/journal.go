@@ -64,8 +64,8 @@ type Options struct {
 }
 
 // DefaultBacklogBytes is the default in-memory backlog: at 20 streams
-// probed every 100 ms (about 200 events of 600 bytes a second) it holds
-// about nine minutes of a full disk.
+// probed every 100 ms (200 events of about 900 bytes a second) it holds
+// about six minutes of a full disk.
 const DefaultBacklogBytes = 64 << 20
 
 // Stats is what the writer's health looks like from outside.
@@ -106,6 +106,9 @@ type Writer struct {
 	dropped     atomic.Uint64
 	dirty       bool // written since the last fsync
 	failing     bool // the last write or fsync failed; logged once per outage
+	failedAt    time.Time
+	lastErr     error
+	now         func() time.Time
 	closed      bool
 
 	stop      chan struct{}
@@ -166,7 +169,7 @@ func Open(dir string, opts Options) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{dir: dir, opts: opts, log: log, lock: lock, stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{dir: dir, opts: opts, log: log, lock: lock, now: time.Now, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := w.openLast(); err != nil {
 		lock.Close()
 		return nil, err
@@ -334,7 +337,9 @@ func (w *Writer) Append(e *event.Event) error {
 	w.lastSeq.Store(w.seq)
 	if len(w.pending)+len(line)+1 > w.opts.BacklogBytes {
 		// Try the disk once more before giving the event up.
-		w.noteLocked(w.flushLocked())
+		if !w.resting() {
+			w.noteLocked(w.flushLocked())
+		}
 		if len(w.pending)+len(line)+1 > w.opts.BacklogBytes {
 			w.dropped.Add(1)
 			return ErrBacklogFull
@@ -342,7 +347,7 @@ func (w *Writer) Append(e *event.Event) error {
 	}
 	w.pending = append(append(w.pending, line...), '\n')
 	w.backlog.Store(int64(len(w.pending)))
-	if len(w.pending) >= 64<<10 {
+	if len(w.pending) >= 64<<10 && !w.resting() {
 		w.noteLocked(w.flushLocked())
 	}
 	return nil
@@ -357,13 +362,30 @@ func (w *Writer) Flush() error {
 	if w.closed {
 		return ErrClosed
 	}
+	if w.resting() {
+		return w.lastErr
+	}
 	err := w.flushLocked()
 	w.noteLocked(err)
 	return err
 }
 
+// retryEvery is how often writes are tried while the disk refuses them:
+// space that frees up is used within it, and a full disk does not cost a
+// failed write (and a count in WriteErrors) for every batch of events.
+// The sync tick and Close always try.
+const retryEvery = 100 * time.Millisecond
+
+// resting says whether the last write failed less than retryEvery ago.
+func (w *Writer) resting() bool {
+	return w.failing && w.now().Sub(w.failedAt) < retryEvery
+}
+
 // noteLocked logs the first failure of an outage and its end.
 func (w *Writer) noteLocked(err error) {
+	if err != nil {
+		w.failedAt, w.lastErr = w.now(), err
+	}
 	switch {
 	case err != nil && !w.failing:
 		w.failing = true
