@@ -44,6 +44,8 @@ func manyStreams(n int, addr, journalYAML string) string {
 		fmt.Fprintf(&b, "  - {name: db%02d, dsn: \"probe:pw@tcp(%s)/x\", modes: [fresh, pooled]}\n", i, addr)
 	}
 	b.WriteString("sinks: {journal: " + journalYAML + "}\n")
+	// No HTTP server: the default port may be taken by another dbprobe.
+	b.WriteString("http: {listen: \"\"}\n")
 	return b.String()
 }
 
