@@ -5,6 +5,7 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -16,9 +17,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbprobe/dbprobe/awsrds"
 	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
@@ -66,9 +69,34 @@ type Endpoint struct {
 	PasswordFile string `yaml:"password_file"`
 	Database     string `yaml:"database"`
 	TLS          *TLS   `yaml:"tls"`
+	// Auth is "password" (the default) or "iam": an RDS IAM
+	// authentication token, made from the AWS credentials, is the
+	// password of every new connection. IAM needs TLS.
+	Auth string `yaml:"auth"`
+	// AWS says how to reach AWS for auth: iam (and the target's
+	// aws_events): region and an optional role to assume.
+	AWS *AWS `yaml:"aws"`
 
-	mysql *mysql.Config // resolved by validate
+	mysql *mysql.Config       // resolved by validate
+	iam   *awsrds.TokenSource // set by validate when Auth is "iam"
+	aws   *aws.Config         // loaded by validate when IAM or AWS events need it
 }
+
+// AWS is how dbprobe reaches AWS: the default credential chain
+// (environment, shared profile, web identity, ECS task role, instance
+// profile), optionally assuming RoleARN, in Region.
+type AWS struct {
+	// Region defaults to AWS_REGION or the profile's region, then to the
+	// region in an RDS endpoint name.
+	Region  string `yaml:"region"`
+	RoleARN string `yaml:"role_arn"`
+}
+
+// Authentication methods.
+const (
+	AuthPassword = "password"
+	AuthIAM      = "iam"
+)
 
 // Target is one MySQL endpoint to probe.
 type Target struct {
@@ -95,7 +123,7 @@ type Target struct {
 	dns      DNS
 }
 
-// TLS configures TLS for a target given by host/port.
+// TLS configures TLS for a target, given by host/port or by DSN.
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`
@@ -350,8 +378,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
 	t.mysql = t.Endpoint.build(p, e)
+	t.Endpoint.auth(p, e)
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)
+		t.Green.auth(p+".green", e)
 		if t.Write == nil {
 			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
 		}
@@ -361,10 +391,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 // build turns the DSN or the discrete fields into a driver config.
 // Messages never quote the DSN or the password.
 func (t *Endpoint) build(p string, e *errs) *mysql.Config {
-	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != "" || t.TLS != nil
+	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != ""
 	switch {
 	case t.DSN != "" && discrete:
-		e.add(p+".dsn", "give either dsn or host/port/user/password/database/tls, not both")
+		e.add(p+".dsn", "give either dsn or host/port/user/password/database, not both")
 		return nil
 	case t.DSN != "":
 		mc, err := mysql.ParseDSN(t.DSN)
@@ -379,9 +409,20 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			e.add(p+".dsn", "only tcp(host:port) addresses can be probed (got %q)", mc.Net)
 			return nil
 		}
-		if _, _, err := net.SplitHostPort(mc.Addr); err != nil {
+		host, _, err := net.SplitHostPort(mc.Addr)
+		if err != nil {
 			e.add(p+".dsn", "address must be host:port (got %q)", mc.Addr)
 			return nil
+		}
+		if t.TLS != nil {
+			if mc.TLSConfig != "" {
+				e.add(p+".tls", "the DSN sets tls=%s too; give TLS in one place", mc.TLSConfig)
+			}
+			tc, err := t.TLS.build(host)
+			if err != nil {
+				e.add(p+".tls", "%v", err)
+			}
+			mc.TLS = tc
 		}
 		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
@@ -424,6 +465,96 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 	}
 	return mc
 }
+
+// auth sets up IAM authentication on the built driver config. IAM tokens
+// travel as clear-text passwords, so IAM without TLS (or with TLS that may
+// fall back to plain text) is refused.
+func (t *Endpoint) auth(p string, e *errs) {
+	switch t.Auth {
+	case "", AuthPassword:
+		return
+	case AuthIAM:
+	default:
+		e.add(p+".auth", "must be password or iam (got %q)", t.Auth)
+		return
+	}
+	mc := t.mysql
+	if mc == nil {
+		return
+	}
+	if mc.Passwd != "" {
+		e.add(p+".auth", "iam makes the password from AWS credentials; remove the password from %s", passwordField(t))
+	}
+	if mc.User == "" {
+		e.add(p+".user", "auth: iam needs the database user the token is for")
+	}
+	switch {
+	case mc.TLS == nil:
+		e.add(p+".auth", "iam sends its token in clear text, so it needs TLS: add %s.tls (e.g. {ca_file: /etc/ssl/rds-global-bundle.pem}) or tls=true to the DSN", p)
+		return
+	case mc.AllowFallbackToPlaintext:
+		e.add(p+".auth", "iam needs TLS that never falls back to plain text (got tls=preferred in the DSN); use tls=true or %s.tls", p)
+		return
+	case mc.TLS.InsecureSkipVerify:
+		e.add(p+".auth", "iam needs TLS that verifies the server, or the token goes to whoever answers (got insecure_skip_verify or tls=skip-verify)")
+		return
+	}
+	host, _, _ := net.SplitHostPort(mc.Addr)
+	s := AWS{}
+	if t.AWS != nil {
+		s = *t.AWS
+	}
+	cfg, err := t.loadAWS(p, s, host)
+	if err != nil {
+		e.add(p+".aws", "%v", err)
+		return
+	}
+	t.iam = awsrds.NewTokenSource(mc.Addr, cfg.Region, mc.User, cfg.Credentials, nil)
+	if err := awsrds.Attach(mc, t.iam); err != nil {
+		e.add(p+".auth", "%v", err)
+	}
+}
+
+// loadAWS loads the AWS configuration of the endpoint once: the region is
+// the configured one, else the SDK's (AWS_REGION, profile), else the one in
+// the RDS endpoint name.
+func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
+	if t.aws != nil {
+		return t.aws, nil
+	}
+	if s.RoleARN != "" && !strings.HasPrefix(s.RoleARN, "arn:") {
+		return nil, fmt.Errorf("role_arn must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", s.RoleARN)
+	}
+	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = awsrds.RegionFromHost(host)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region: set %s.aws.region (or AWS_REGION)", p)
+	}
+	t.aws = &cfg
+	return t.aws, nil
+}
+
+func passwordField(t *Endpoint) string {
+	switch {
+	case t.DSN != "":
+		return "the DSN"
+	case t.PasswordFile != "":
+		return "password_file"
+	}
+	return "password"
+}
+
+// IAM returns the endpoint's IAM token source, nil unless auth is iam.
+func (t *Endpoint) IAM() *awsrds.TokenSource { return t.iam }
+
+// AWSConfig returns the AWS configuration loaded for IAM or AWS events,
+// nil when neither is on.
+func (t *Endpoint) AWSConfig() *aws.Config { return t.aws }
 
 // dsnPassword finds the password in a DSN the driver could not parse, the
 // way the driver splits it: user:password before the last "@" that comes

@@ -853,3 +853,25 @@ func mustReport(t *testing.T, events []*event.Event) *report.Report {
 	rep, _ := analyse(t, detector.Options{}, events)
 	return rep
 }
+
+// TestNoTokenIsNoDowntime checks that probes which had no IAM token (class
+// iam_token) open no window: dbprobe never tried the database, so they are
+// a gap, one per run of them, not an outage.
+func TestNoTokenIsNoDowntime(t *testing.T) {
+	s := newStream(event.ModeFresh).Server(srvA).Up(5).Down(3, "iam_token").Up(2).Down(2, "iam_token").Down(2, "timeout").Up(1)
+	rep, _ := analyse(t, detector.Options{}, s.Events())
+	st := stream(t, rep, event.ModeFresh)
+	got := wins(st.Read.Windows)
+	if len(got) != 1 || got[0].failed != 2 || got[0].begins != report.BeginsAfterGap {
+		t.Errorf("read windows %+v; want one of the 2 timeouts, beginning after the token gap", got)
+	}
+	var tokenGaps []int64
+	for _, g := range st.Gaps {
+		if g.Kind == report.GapNoToken {
+			tokenGaps = append(tokenGaps, g.Ticks)
+		}
+	}
+	if fmt.Sprint(tokenGaps) != "[3 2]" {
+		t.Errorf("iam_token gaps of %v ticks; want [3 2]", tokenGaps)
+	}
+}

@@ -59,11 +59,15 @@ var Phases = []Phase{
 // "class" label of metrics). They are the contract users filter and alert
 // on.
 const (
-	ClassDNSNotFound        = "dns_not_found"
-	ClassDNSError           = "dns_error"
-	ClassConnectRefused     = "connect_refused"
-	ClassConnectTimeout     = "connect_timeout"
-	ClassAuth               = "auth"
+	ClassDNSNotFound    = "dns_not_found"
+	ClassDNSError       = "dns_error"
+	ClassConnectRefused = "connect_refused"
+	ClassConnectTimeout = "connect_timeout"
+	ClassAuth           = "auth"
+	// ClassIAMToken is a failure to make the IAM authentication token:
+	// dbprobe could not try the database at all, so it is never counted as
+	// the database's fault.
+	ClassIAMToken           = "iam_token"
 	ClassOffline            = "offline"
 	ClassTooManyConnections = "too_many_connections"
 	ClassReadOnly           = "read_only"
@@ -99,6 +103,8 @@ var Classes = []Class{
 		"the network path: security group and NACL inbound rules for this host, routes, VPN"},
 	{ClassAuth, "access denied, or the account is locked",
 		"credentials (user, password, password_file, ${VAR}) and grants: SELECT, and INSERT/UPDATE on the write table"},
+	{ClassIAMToken, "dbprobe could not make the IAM authentication token (no or expired AWS credentials, STS unreachable), so it did not try the database: a gap, never downtime",
+		"the AWS credentials on this host (instance profile, web identity, AWS_* variables), aws.role_arn, and that STS is reachable; dbprobe check shows the identity"},
 	{ClassOffline, "the server is in offline mode",
 		"the server: it is shutting down or in offline_mode"},
 	{ClassTooManyConnections, "the server or the user has too many connections",

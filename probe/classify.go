@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/dbprobe/dbprobe/awsrds"
 	"github.com/dbprobe/dbprobe/event"
 )
 
@@ -44,6 +45,10 @@ var serverClasses = map[uint16]string{
 // reports (often a closed connection) is a consequence of dbprobe giving up,
 // not the cause.
 func classify(ctx context.Context, phase string, err error) (class string, number uint16) {
+	var te *awsrds.TokenError
+	if errors.As(err, &te) {
+		return event.ClassIAMToken, 0
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		if c, ok := serverClasses[me.Number]; ok {

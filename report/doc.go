@@ -310,8 +310,11 @@ func gapsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) 
 	for _, s := range streams {
 		for _, g := range s.Gaps {
 			why := "dbprobe could not run on schedule"
-			if g.Kind == GapMissing {
+			switch g.Kind {
+			case GapMissing:
 				why = "no events (dbprobe not running, or lost)"
+			case GapNoToken:
+				why = "no IAM token: dbprobe could not try the database"
 			}
 			t.rows = append(t.rows, []string{name(s), tf(g.From), tf(g.To), Seconds(g.Seconds), strconv.FormatInt(g.Ticks, 10), why})
 		}

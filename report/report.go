@@ -53,6 +53,10 @@ const (
 	// GapMissing: ticks for which no event exists at all (the process was
 	// stopped, or the journal lost them).
 	GapMissing = "missing"
+	// GapNoToken: probes that could not try the database because dbprobe
+	// had no IAM authentication token (class iam_token). Their outcome is
+	// unknown, not a failure of the database.
+	GapNoToken = "iam_token"
 )
 
 // Report is the whole downtime report of one run.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbprobe/dbprobe/awsrds"
+	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/redact"
@@ -56,6 +58,10 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		results := preflight.Run(pctx, pt)
 		cancel()
 		fmt.Fprintf(e.stdout, "\npreflight %s:\n", t.Name)
+		printIAM(ctx, e.stdout, "iam", &t.Endpoint)
+		if t.Green != nil {
+			printIAM(ctx, e.stdout, "iam green", t.Green)
+		}
 		for _, r := range results {
 			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, safetext.Line(secrets.String(r.Detail)))
 			if r.Fix != "" {
@@ -81,6 +87,19 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		return errCheckFailed
 	}
 	return nil
+}
+
+// printIAM says whose AWS identity signs the endpoint's IAM tokens and for
+// which region and endpoint, so a wrong role or region shows before a run.
+func printIAM(ctx context.Context, w io.Writer, label string, ep *config.Endpoint) {
+	src := ep.IAM()
+	if src == nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	fmt.Fprintf(w, "  %-4s  %-20s tokens for %s@%s in %s, signed as %s\n", "info", label, ep.MySQL().User, src.Endpoint(), src.Region(),
+		awsrds.Identity(ictx, *ep.AWSConfig()))
 }
 
 // printProbe prints one probe's result. Every string the server or the

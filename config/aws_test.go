@@ -1,0 +1,131 @@
+package config
+
+import (
+	"crypto/tls"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// isolateAWS keeps the machine's AWS settings out of a test.
+func isolateAWS(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+}
+
+func TestIAMValidation(t *testing.T) {
+	isolateAWS(t)
+	const rdsHost = "orders.cluster-abc.eu-west-1.rds.amazonaws.com"
+	tests := []struct {
+		name, target string
+		want         []string // substrings of the error; none means valid
+	}{
+		{"host with tls", `{name: a, host: ` + rdsHost + `, user: probe, auth: iam, tls: {}}`, nil},
+		{"dsn with tls=true", `{name: a, dsn: "probe@tcp(` + rdsHost + `:3306)/?tls=true", auth: iam}`, nil},
+		{"dsn with tls block", `{name: a, dsn: "probe@tcp(` + rdsHost + `:3306)/", auth: iam, tls: {server_name: x.example}}`, nil},
+		{"explicit region", `{name: a, host: 10.0.0.1, user: probe, auth: iam, tls: {}, aws: {region: us-east-1}}`, nil},
+		{"no tls", `{name: a, host: ` + rdsHost + `, user: probe, auth: iam}`,
+			[]string{"targets[0].auth: iam sends its token in clear text, so it needs TLS", "targets[0].tls"}},
+		{"dsn without tls", `{name: a, dsn: "probe@tcp(` + rdsHost + `:3306)/", auth: iam}`,
+			[]string{"targets[0].auth: iam sends its token in clear text"}},
+		{"dsn tls=preferred", `{name: a, dsn: "probe@tcp(` + rdsHost + `:3306)/?tls=preferred", auth: iam}`,
+			[]string{"targets[0].auth: iam needs TLS that never falls back to plain text (got tls=preferred"}},
+		{"password too", `{name: a, host: ` + rdsHost + `, user: probe, password: s3cretpw, auth: iam, tls: {}}`,
+			[]string{"targets[0].auth: iam makes the password from AWS credentials; remove the password from password"}},
+		{"password in dsn", `{name: a, dsn: "probe:s3cretpw@tcp(` + rdsHost + `:3306)/?tls=true", auth: iam}`,
+			[]string{"remove the password from the DSN"}},
+		{"no region", `{name: a, host: 10.0.0.1, user: probe, auth: iam, tls: {}}`,
+			[]string{"targets[0].aws: no AWS region: set targets[0].aws.region (or AWS_REGION)"}},
+		{"bad role", `{name: a, host: ` + rdsHost + `, user: probe, auth: iam, tls: {}, aws: {role_arn: dbprobe}}`,
+			[]string{`targets[0].aws: role_arn must be an ARN`, `(got "dbprobe")`}},
+		{"skip verify", `{name: a, host: ` + rdsHost + `, user: probe, auth: iam, tls: {insecure_skip_verify: true}}`,
+			[]string{"targets[0].auth: iam needs TLS that verifies the server"}},
+		{"bad auth", `{name: a, host: ` + rdsHost + `, user: probe, auth: kerberos}`,
+			[]string{`targets[0].auth: must be password or iam (got "kerberos")`}},
+		{"green without tls", `{name: a, host: ` + rdsHost + `, user: probe, write: {table: hb}, green: {host: g.example, user: probe, auth: iam, aws: {region: eu-west-1}}}`,
+			[]string{"targets[0].green.auth: iam sends its token in clear text"}},
+		{"tls twice", `{name: a, dsn: "probe:pw@tcp(` + rdsHost + `:3306)/?tls=true", tls: {}}`,
+			[]string{"targets[0].tls: the DSN sets tls=true too"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte("targets:\n  - "+tt.target+"\n"), noEnv)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				tg := &c.Targets[0]
+				if tg.IAM() == nil {
+					t.Fatal("no IAM token source")
+				}
+				mc := tg.MySQL()
+				if !mc.AllowCleartextPasswords || mc.TLS == nil || mc.Passwd != "" {
+					t.Errorf("driver config: cleartext=%v tls=%v password set=%v; want cleartext over TLS, no password",
+						mc.AllowCleartextPasswords, mc.TLS != nil, mc.Passwd != "")
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded; want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cretpw") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestIAMRegion(t *testing.T) {
+	isolateAWS(t)
+	for _, tt := range []struct{ env, cfg, host, want string }{
+		{"", "", "db.cluster-x.ap-south-1.rds.amazonaws.com", "ap-south-1"},
+		{"us-west-2", "", "db.cluster-x.ap-south-1.rds.amazonaws.com", "us-west-2"},
+		{"us-west-2", "eu-central-1", "db.cluster-x.ap-south-1.rds.amazonaws.com", "eu-central-1"},
+	} {
+		t.Setenv("AWS_REGION", tt.env)
+		src := "targets:\n  - {name: a, host: " + tt.host + ", user: probe, auth: iam, tls: {}"
+		if tt.cfg != "" {
+			src += ", aws: {region: " + tt.cfg + "}"
+		}
+		c, err := Parse([]byte(src+"}\n"), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Targets[0].IAM().Region(); got != tt.want {
+			t.Errorf("env %q, aws.region %q, host %s: region %q, want %q", tt.env, tt.cfg, tt.host, got, tt.want)
+		}
+		if got := c.Targets[0].IAM().Endpoint(); got != tt.host+":3306" {
+			t.Errorf("token endpoint %q, want %s:3306", got, tt.host)
+		}
+	}
+}
+
+func TestDSNTLS(t *testing.T) {
+	c, err := Parse([]byte(`targets:
+  - {name: a, dsn: "probe:pw@tcp(db.example:3306)/", tls: {server_name: proxy.example}}
+  - {name: b, dsn: "probe:pw@tcp(db.example:3306)/", tls: {}}
+  - {name: c, dsn: "probe:pw@tcp(db.example:3306)/"}
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"proxy.example", "db.example", ""} {
+		tc := c.Targets[i].MySQL().TLS
+		switch {
+		case want == "" && tc != nil:
+			t.Errorf("target %d: TLS on without tls", i)
+		case want != "" && (tc == nil || tc.ServerName != want || tc.MinVersion != tls.VersionTLS12):
+			t.Errorf("target %d: TLS %+v, want server name %q and TLS 1.2+", i, tc, want)
+		}
+	}
+}
