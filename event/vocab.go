@@ -67,7 +67,10 @@ const (
 	// ClassIAMToken is a failure to make the IAM authentication token:
 	// dbprobe could not try the database at all, so it is never counted as
 	// the database's fault.
-	ClassIAMToken           = "iam_token"
+	ClassIAMToken = "iam_token"
+	// ClassTLS is a failed TLS handshake: often a certificate the
+	// switchover regenerated, or the wrong CA bundle.
+	ClassTLS                = "tls"
 	ClassOffline            = "offline"
 	ClassTooManyConnections = "too_many_connections"
 	ClassReadOnly           = "read_only"
@@ -103,6 +106,8 @@ var Classes = []Class{
 		"the network path: security group and NACL inbound rules for this host, routes, VPN"},
 	{ClassAuth, "access denied, or the account is locked",
 		"credentials (user, password, password_file, ${VAR}) and grants: SELECT, and INSERT/UPDATE on the write table"},
+	{ClassTLS, "the TLS handshake failed: a certificate not signed by a CA dbprobe trusts, without the expected name, or expired; or the server does not offer TLS",
+		"tls.ca_file (the RDS bundle for RDS, the system roots for RDS Proxy), tls.server_name against the names in the certificate, and its expiry"},
 	{ClassIAMToken, "dbprobe could not make the IAM authentication token (no or expired AWS credentials, STS unreachable), so it did not try the database: a gap, never downtime",
 		"the AWS credentials on this host (instance profile, web identity, AWS_* variables), aws.role_arn, and that STS is reachable; dbprobe check shows the identity"},
 	{ClassOffline, "the server is in offline mode",

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -49,6 +51,9 @@ func classify(ctx context.Context, phase string, err error) (class string, numbe
 	if errors.As(err, &te) {
 		return event.ClassIAMToken, 0
 	}
+	if tlsFailure(err) {
+		return event.ClassTLS, 0
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		if c, ok := serverClasses[me.Number]; ok {
@@ -92,4 +97,20 @@ func classify(ctx context.Context, phase string, err error) (class string, numbe
 		return event.ClassConnLost, 0
 	}
 	return event.ClassOther, 0
+}
+
+// tlsFailure reports whether err is a failed TLS handshake or certificate
+// check, or a server refusing TLS.
+func tlsFailure(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.Is(err, mysql.ErrNoTLS)
 }
