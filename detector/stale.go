@@ -183,6 +183,9 @@ func (t *target) answered(srv *event.Server, at time.Time) {
 	}
 	s := &t.servers[i]
 	s.Probes++
+	if srv.Role != "" && !slices.Contains(s.Roles, srv.Role) {
+		s.Roles = append(s.Roles, srv.Role)
+	}
 	if at.After(s.LastSeen) {
 		s.LastSeen = at
 	}

@@ -565,7 +565,7 @@ func (r *identityTracker) spanSnapshot() []report.Span {
 
 func sameServer(a, b *event.Server) bool {
 	return a.Identity == b.Identity && a.Address == b.Address && a.Hostname == b.Hostname &&
-		a.Version == b.Version && eqBool(a.ReadOnly, b.ReadOnly) &&
+		a.Version == b.Version && a.Role == b.Role && eqBool(a.ReadOnly, b.ReadOnly) &&
 		eqBool(a.SuperReadOnly, b.SuperReadOnly) && eqBool(a.InnoDBReadOnly, b.InnoDBReadOnly)
 }
 

@@ -184,10 +184,20 @@ type Server struct {
 	ReadOnly       *bool  `json:"read_only,omitempty"`
 	SuperReadOnly  *bool  `json:"super_read_only,omitempty"`
 	InnoDBReadOnly *bool  `json:"innodb_read_only,omitempty"`
+	// Role is the Aurora instance's role, RoleWriter or RoleReader, from
+	// innodb_read_only (OFF on the writer, ON on readers); absent on
+	// servers that are not Aurora, whose read-only flags say less.
+	Role string `json:"role,omitempty"`
 	// Address is the ip:port this answer came over (equal to
 	// destination.address on probe events; kept here so findings can carry it).
 	Address string `json:"address,omitempty"`
 }
+
+// Aurora instance roles (Server.Role).
+const (
+	RoleWriter = "writer"
+	RoleReader = "reader"
+)
 
 // AnyReadOnly reports whether the server says it refuses writes in any of the
 // ways MySQL-family servers can.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ type Target struct {
 	Green *mysql.Config
 	// BlueGreen enables the mysql.rds_topology poller.
 	BlueGreen bool
+
+	// auroraIDVar, when set, is the variable read in place of
+	// aurora_server_id. Only tests set it, to make a MariaDB stand in for
+	// an Aurora instance (MariaDB has no aurora_server_id); see docs/aws.md.
+	auroraIDVar string
 }
 
 // identityVars are the variables dbprobe asks every server for. Which of
@@ -49,9 +55,15 @@ var identityVars = []string{
 	"version", "version_comment", "read_only", "super_read_only", "innodb_read_only",
 }
 
+// auroraIDVar is Aurora's instance id variable; its presence is what tells
+// an Aurora instance, whose role innodb_read_only then gives.
+const auroraIDVar = "aurora_server_id"
+
 // discoverQuery works on every MySQL-family server and returns only the
-// variables the server has.
-var discoverQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(identityVars, "','") + "')"
+// variables, of names, the server has.
+func discoverQuery(names []string) string {
+	return "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(names, "','") + "')"
+}
 
 // errUnknownVariable is ER_UNKNOWN_SYSTEM_VARIABLE: the server at an address
 // changed kind since discovery.
@@ -73,6 +85,10 @@ type prober struct {
 	write string
 	// lag measures replication lag to the green side, when configured.
 	lag *lagTracker
+	// discover asks the server which identity variables it has; alias
+	// maps a variable read in place of an identity variable back to it.
+	discover string
+	alias    map[string]string
 }
 
 type pooledConn struct {
@@ -117,7 +133,12 @@ func (v *varCache) set(addr string, names []string) {
 }
 
 func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
-	p := &prober{t: t, mode: mode, env: env, vars: vars}
+	p := &prober{t: t, mode: mode, env: env, vars: vars, discover: discoverQuery(identityVars)}
+	if t.auroraIDVar != "" {
+		names := slices.Clone(identityVars)
+		names[slices.Index(names, auroraIDVar)] = t.auroraIDVar
+		p.discover, p.alias = discoverQuery(names), map[string]string{t.auroraIDVar: auroraIDVar}
+	}
 	if mode == event.ModePooled {
 		p.pool = make(chan *pooledConn, 1)
 		p.pool <- nil
@@ -329,7 +350,7 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 		if err == nil && len(vals) == len(vs.names) {
 			m := make(map[string]string, len(vs.names))
 			for i, n := range vs.names {
-				m[n] = vals[i]
+				m[p.canonical(n)] = vals[i]
 			}
 			return serverFrom(m), nil
 		}
@@ -338,7 +359,7 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 		}
 		p.vars.set(addr, nil)
 	}
-	rows, err := q.QueryContext(ctx, discoverQuery, nil)
+	rows, err := q.QueryContext(ctx, p.discover, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -357,11 +378,19 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 			return nil, errors.New("unexpected SHOW VARIABLES shape")
 		}
 		name := strings.ToLower(text(dest[0]))
-		m[name] = text(dest[1])
+		m[p.canonical(name)] = text(dest[1])
 		names = append(names, name)
 	}
 	p.vars.set(addr, names)
 	return serverFrom(m), nil
+}
+
+// canonical is the identity variable a server variable stands for.
+func (p *prober) canonical(name string) string {
+	if a, ok := p.alias[name]; ok {
+		return a
+	}
+	return name
 }
 
 func queryRow(ctx context.Context, q driver.QueryerContext, query string) ([]string, error) {
@@ -411,6 +440,12 @@ func serverFrom(m map[string]string) *event.Server {
 		InnoDBReadOnly: parseBool(m, "innodb_read_only"),
 	}
 	s.Identity = Identity(s)
+	if s.AuroraServerID != "" && s.InnoDBReadOnly != nil {
+		s.Role = event.RoleWriter
+		if *s.InnoDBReadOnly {
+			s.Role = event.RoleReader
+		}
+	}
 	return s
 }
 

@@ -335,10 +335,10 @@ func blueGreenTable(tg *Target, tf func(time.Time) string) table {
 }
 
 func serversTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "First answer", "Last answer", "Probes"},
-		num: []bool{false, false, false, false, false, true}}
+	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
+		num: []bool{false, false, false, false, false, false, true}}
 	for _, s := range tg.Servers {
-		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
 	}
 	return t
 }

@@ -111,6 +111,9 @@ type ServerSeen struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Probes    int64     `json:"probes"`
+	// Roles are the Aurora roles it answered in ("writer", "reader"), in
+	// the order first seen: a reader promoted by a failover shows both.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Phase is one Blue/Green switchover phase as first seen.
