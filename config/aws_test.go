@@ -129,3 +129,50 @@ func TestDSNTLS(t *testing.T) {
 		}
 	}
 }
+
+func TestAWSEventsValidation(t *testing.T) {
+	isolateAWS(t)
+	const host = "orders.cluster-abc.eu-west-1.rds.amazonaws.com"
+	tests := []struct {
+		name, events string
+		want         []string
+	}{
+		{"cluster", `{cluster: orders}`, nil},
+		{"all", `{cluster: orders, instances: [orders-1, orders-2], bluegreen_deployment: bgd-abc123, interval: 30s}`, nil},
+		{"nothing", `{}`, []string{"targets[0].aws_events: name at least one of cluster, instances, bluegreen_deployment"}},
+		{"bad cluster", `{cluster: "orders;drop"}`, []string{`targets[0].aws_events.cluster: must be a DB cluster identifier (got "orders;drop")`}},
+		{"bad instance", `{instances: [ok, "1bad"]}`, []string{`targets[0].aws_events.instances[1]: must be a DB instance identifier (got "1bad")`}},
+		{"bad deployment", `{bluegreen_deployment: orders-upgrade}`, []string{`targets[0].aws_events.bluegreen_deployment: must be a Blue/Green deployment identifier`}},
+		{"too often", `{cluster: orders, interval: 500ms}`, []string{"targets[0].aws_events.interval: must be at least 2s (got 500ms)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte("targets:\n  - {name: a, host: "+host+", user: probe, aws_events: "+tt.events+"}\n"), noEnv)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tg := &c.Targets[0]
+				if tg.AWSConfig() == nil || tg.AWSConfig().Region != "eu-west-1" || len(tg.AWSEvents.Sources()) == 0 {
+					t.Errorf("aws config %+v, sources %v", tg.AWSConfig(), tg.AWSEvents.Sources())
+				}
+				if tg.AWSEvents.Interval.Duration < MinAWSEventsInterval {
+					t.Errorf("interval %v", tg.AWSEvents.Interval.Duration)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Parse succeeded; want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n%v\nwant it to contain %q", err, w)
+				}
+			}
+		})
+	}
+	_, err := Parse([]byte("targets:\n  - {name: a, host: 10.0.0.1, user: probe, aws_events: {cluster: orders}}\n"), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "targets[0].aws: no AWS region: set targets[0].aws.region") {
+		t.Errorf("no region: %v", err)
+	}
+}

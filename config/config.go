@@ -92,6 +92,77 @@ type AWS struct {
 	RoleARN string `yaml:"role_arn"`
 }
 
+// AWSEvents names the RDS resources whose events (DescribeEvents) are
+// polled, and a Blue/Green deployment whose status is polled too. The
+// target's aws block says how to reach AWS.
+type AWSEvents struct {
+	Cluster             string   `yaml:"cluster"`
+	Instances           []string `yaml:"instances"`
+	BlueGreenDeployment string   `yaml:"bluegreen_deployment"`
+	Interval            Duration `yaml:"interval"`
+}
+
+// Limits of aws_events.interval: RDS allows an account about 12 API calls a
+// second, shared by everything in the region.
+const (
+	MinAWSEventsInterval     = 2 * time.Second
+	DefaultAWSEventsInterval = 10 * time.Second
+)
+
+var (
+	rdsIdentRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,62}$`)
+	bgDeploymentRE = regexp.MustCompile(`^bgd-[a-z0-9]{1,60}$`)
+)
+
+func (a *AWSEvents) validate(t *Target, tp string, e *errs) {
+	p := tp + ".aws_events"
+	if a.Cluster == "" && len(a.Instances) == 0 && a.BlueGreenDeployment == "" {
+		e.add(p, "name at least one of cluster, instances, bluegreen_deployment")
+	}
+	if a.Cluster != "" && !rdsIdentRE.MatchString(a.Cluster) {
+		e.add(p+".cluster", "must be a DB cluster identifier (got %q)", a.Cluster)
+	}
+	for i, id := range a.Instances {
+		if !rdsIdentRE.MatchString(id) {
+			e.add(fmt.Sprintf("%s.instances[%d]", p, i), "must be a DB instance identifier (got %q)", id)
+		}
+	}
+	if a.BlueGreenDeployment != "" && !bgDeploymentRE.MatchString(a.BlueGreenDeployment) {
+		e.add(p+".bluegreen_deployment", "must be a Blue/Green deployment identifier such as bgd-abc123 (got %q)", a.BlueGreenDeployment)
+	}
+	if a.Interval.raw == "" {
+		a.Interval.Duration = DefaultAWSEventsInterval
+	} else {
+		a.Interval.check(e, p+".interval", MinAWSEventsInterval, time.Hour)
+	}
+	if t.mysql == nil {
+		return
+	}
+	host, _, _ := net.SplitHostPort(t.mysql.Addr)
+	s := AWS{}
+	if t.AWS != nil {
+		s = *t.AWS
+	}
+	if _, err := t.loadAWS(tp, s, host); err != nil {
+		e.add(tp+".aws", "%v", err)
+	}
+}
+
+// Sources lists what to poll, as awsrds names it.
+func (a *AWSEvents) Sources() []awsrds.EventSource {
+	var out []awsrds.EventSource
+	if a.Cluster != "" {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceCluster, ID: a.Cluster})
+	}
+	for _, id := range a.Instances {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceInstance, ID: id})
+	}
+	if a.BlueGreenDeployment != "" {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceBlueGreen, ID: a.BlueGreenDeployment})
+	}
+	return out
+}
+
 // Authentication methods.
 const (
 	AuthPassword = "password"
@@ -116,6 +187,10 @@ type Target struct {
 	// on every tick for the heartbeat row to measure replication lag, and
 	// checked by `dbprobe check`.
 	Green *Endpoint `yaml:"green"`
+
+	// AWSEvents polls AWS's own events about the target's database, to
+	// show them beside the measurement.
+	AWSEvents *AWSEvents `yaml:"aws_events"`
 
 	// resolved by validate
 	interval time.Duration
@@ -379,6 +454,9 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	}
 	t.mysql = t.Endpoint.build(p, e)
 	t.Endpoint.auth(p, e)
+	if t.AWSEvents != nil {
+		t.AWSEvents.validate(t, p, e)
+	}
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)
 		t.Green.auth(p+".green", e)

@@ -219,6 +219,9 @@ func (d *Decoder) dbprobe() error {
 			return nested(d, &x.Replication, &s.repl, d.replication)
 		case "bluegreen":
 			return nested(d, &x.BlueGreen, &s.bg, d.bluegreen)
+		case "aws":
+			// AWS's events are rare: the general decoder reads them.
+			return errSlow
 		}
 		return p.skipUnless(key, dbprobeKeys)
 	})

@@ -172,7 +172,7 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 	for _, t := range []table{
 		windowsTable(streams, name, tf), readOnlyTable(streams, name, tf), cutoversTable(streams, name, tf),
 		dnsTable(streams, name, tf), staleTable(streams, name, tf), gapsTable(streams, name, tf),
-		blueGreenTable(tg, tf), serversTable(tg, tf),
+		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, tf),
 	} {
 		if len(t.rows) > 0 {
 			sec.tables = append(sec.tables, t.dropEmptyColumns())
@@ -330,6 +330,14 @@ func blueGreenTable(tg *Target, tf func(time.Time) string) table {
 			note = "rollback"
 		}
 		t.rows = append(t.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
+	}
+	return t
+}
+
+func awsEventsTable(tg *Target, tf func(time.Time) string) table {
+	t := table{title: "AWS events (what AWS reported)", head: []string{"At", "Source", "Message"}}
+	for _, e := range tg.AWSEvents {
+		t.rows = append(t.rows, []string{tf(e.At), e.Source, e.Message})
 	}
 	return t
 }

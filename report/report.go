@@ -101,6 +101,18 @@ type Target struct {
 	// Servers lists every server that answered, in order of first answer.
 	Servers   []ServerSeen `json:"servers"`
 	BlueGreen []Phase      `json:"bluegreen"`
+	// AWSEvents is what AWS itself reported about the target's database
+	// (aws_events), in the order of AWS's dates.
+	AWSEvents []AWSEvent `json:"aws_events,omitempty"`
+}
+
+// AWSEvent is one event AWS reported: an RDS event or a Blue/Green
+// deployment's status as dbprobe read it.
+type AWSEvent struct {
+	At time.Time `json:"at"`
+	// Source is "<source type> <identifier>", e.g. "db-cluster orders".
+	Source  string `json:"source"`
+	Message string `json:"message"`
 }
 
 // ServerSeen is one server that answered probes of a target.
