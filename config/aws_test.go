@@ -176,3 +176,37 @@ func TestAWSEventsValidation(t *testing.T) {
 		t.Errorf("no region: %v", err)
 	}
 }
+
+func TestReadAndPoolValidation(t *testing.T) {
+	tests := []struct {
+		name, extra string
+		want        string // "" means valid
+	}{
+		{"select", `read: {statement: "SELECT COUNT(*) FROM app.orders WHERE status = 'open'", expect_value: "3"}`, ""},
+		{"with", `read: {statement: "WITH o AS (SELECT id FROM app.orders) SELECT COUNT(*) FROM o", expect_rows: 1}`, ""},
+		{"show and comment", `read: {statement: "/* app */ SHOW TABLES FROM app"}`, ""},
+		{"quoted words", "read: {statement: \"SELECT 'update; delete' AS `insert` FROM dual;\"}", ""},
+		{"insert", `read: {statement: "INSERT INTO app.orders VALUES (1)"}`, `targets[0].read.statement: must be a read (SELECT, SHOW, WITH ... SELECT, DESCRIBE, EXPLAIN); got one starting "INSERT"`},
+		{"cte delete", `read: {statement: "WITH x AS (SELECT 1) DELETE FROM app.orders"}`, "targets[0].read.statement: must only read, but has DELETE outside quotes"},
+		{"for update", `read: {statement: "SELECT * FROM app.orders FOR UPDATE"}`, "has UPDATE outside quotes"},
+		{"outfile", `read: {statement: "SELECT * FROM app.orders INTO OUTFILE '/tmp/x'"}`, "has OUTFILE outside quotes"},
+		{"two statements", `read: {statement: "SELECT 1; DROP TABLE app.orders"}`, "targets[0].read.statement: must be one statement"},
+		{"unterminated", `read: {statement: "SELECT 'x"}`, "has an unterminated ' quote"},
+		{"empty", `read: {statement: " "}`, "targets[0].read.statement: is required"},
+		{"negative rows", `read: {statement: "SELECT 1", expect_rows: -1}`, "targets[0].read.expect_rows: must be 0 or more (got -1)"},
+		{"pool", `modes: [pooled], pool: {max_lifetime: 30m, validate_on_borrow: true, reject_read_only: true}`, ""},
+		{"pool without pooled", `pool: {validate_on_borrow: true}`, "targets[0].pool: only applies to the pooled mode"},
+		{"pool lifetime", `modes: [pooled], pool: {max_lifetime: 10ms}`, "targets[0].pool.max_lifetime: must be at least 1s (got 10ms)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("targets:\n  - {name: a, host: db.example, user: probe, "+tt.extra+"}\n"), noEnv)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Parse: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Parse error %v; want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,127 @@ type AWS struct {
 	// region in an RDS endpoint name.
 	Region  string `yaml:"region"`
 	RoleARN string `yaml:"role_arn"`
+}
+
+// Read is a read statement with what it must return, as blackbox
+// exporters' query checks have.
+type Read struct {
+	Statement   string  `yaml:"statement"`
+	ExpectRows  *int    `yaml:"expect_rows"`
+	ExpectValue *string `yaml:"expect_value"`
+}
+
+// Pool settings of the pooled mode, each after what application pools do.
+type Pool struct {
+	// MaxLifetime retires the connection once it is this old, at its next
+	// use (database/sql SetConnMaxLifetime, HikariCP maxLifetime).
+	MaxLifetime Duration `yaml:"max_lifetime"`
+	// ValidateOnBorrow pings the connection before each probe and
+	// replaces it when the ping fails (HikariCP's isValid on getConnection).
+	ValidateOnBorrow bool `yaml:"validate_on_borrow"`
+	// RejectReadOnly is go-sql-driver's rejectReadOnly: a connection whose
+	// write is refused as read-only (1290, 1792, 1836) is dropped.
+	RejectReadOnly bool `yaml:"reject_read_only"`
+}
+
+// readKeywords may start a read statement.
+var readKeywords = map[string]bool{"SELECT": true, "SHOW": true, "WITH": true, "DESC": true, "DESCRIBE": true, "EXPLAIN": true, "VALUES": true, "TABLE": true}
+
+// writeWords may not appear, outside quotes, in a read statement: they
+// write, lock, or reach outside the database.
+var writeWords = map[string]bool{"INSERT": true, "UPDATE": true, "DELETE": true, "REPLACE": true, "MERGE": true, "CALL": true,
+	"DO": true, "SET": true, "LOAD": true, "HANDLER": true, "LOCK": true, "UNLOCK": true, "GRANT": true, "REVOKE": true,
+	"CREATE": true, "DROP": true, "ALTER": true, "TRUNCATE": true, "RENAME": true, "OUTFILE": true, "DUMPFILE": true,
+	"SHARE": true, "KILL": true, "SHUTDOWN": true, "FLUSH": true, "PURGE": true, "RESET": true, "INSTALL": true, "UNINSTALL": true}
+
+func (r *Read) validate(p string, e *errs) {
+	words, err := sqlWords(r.Statement)
+	switch {
+	case strings.TrimSpace(r.Statement) == "":
+		e.add(p+".statement", "is required")
+		return
+	case err != nil:
+		e.add(p+".statement", "%v", err)
+		return
+	case len(words) == 0 || !readKeywords[words[0]]:
+		e.add(p+".statement", "must be a read (SELECT, SHOW, WITH ... SELECT, DESCRIBE, EXPLAIN); got one starting %q", firstWord(r.Statement))
+		return
+	}
+	for _, w := range words {
+		if writeWords[w] {
+			e.add(p+".statement", "must only read, but has %s outside quotes (a statement that writes, locks or uses files is refused)", w)
+			return
+		}
+	}
+	if r.ExpectRows != nil && *r.ExpectRows < 0 {
+		e.add(p+".expect_rows", "must be 0 or more (got %d)", *r.ExpectRows)
+	}
+}
+
+// sqlWords returns the upper-cased bare words of a statement, skipping
+// comments, quoted strings and quoted identifiers; it refuses a second
+// statement after a semicolon.
+func sqlWords(stmt string) ([]string, error) {
+	var words []string
+	for i := 0; i < len(stmt); {
+		c := stmt[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for j < len(stmt) && stmt[j] != c {
+				if stmt[j] == '\\' && c != '`' {
+					j++
+				}
+				j++
+			}
+			if j >= len(stmt) {
+				return nil, fmt.Errorf("has an unterminated %c quote", c)
+			}
+			i = j + 1
+		case strings.HasPrefix(stmt[i:], "/*"):
+			end := strings.Index(stmt[i+2:], "*/")
+			if end < 0 {
+				return nil, fmt.Errorf("has an unterminated /* comment")
+			}
+			i += end + 4
+		case strings.HasPrefix(stmt[i:], "-- ") || c == '#':
+			end := strings.IndexByte(stmt[i:], '\n')
+			if end < 0 {
+				end = len(stmt) - i
+			}
+			i += end
+		case c == ';':
+			if strings.TrimSpace(stmt[i+1:]) != "" {
+				return nil, fmt.Errorf("must be one statement (found text after ';')")
+			}
+			i = len(stmt)
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(stmt) && (stmt[j] == '_' || stmt[j] == '$' || stmt[j] >= 'a' && stmt[j] <= 'z' || stmt[j] >= 'A' && stmt[j] <= 'Z' || stmt[j] >= '0' && stmt[j] <= '9') {
+				j++
+			}
+			words = append(words, strings.ToUpper(stmt[i:j]))
+			i = j
+		default:
+			i++
+		}
+	}
+	return words, nil
+}
+
+func firstWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return truncateText(f[0], 20)
+}
+
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // AWSEvents names the RDS resources whose events (DescribeEvents) are
@@ -187,6 +309,13 @@ type Target struct {
 	// on every tick for the heartbeat row to measure replication lag, and
 	// checked by `dbprobe check`.
 	Green *Endpoint `yaml:"green"`
+
+	// Read is the application's own read statement, whose result decides
+	// the probe's read outcome (the identity is still collected).
+	Read *Read `yaml:"read"`
+	// Pool makes the pooled mode's connection behave like an
+	// application pool's.
+	Pool *Pool `yaml:"pool"`
 
 	// AWSEvents polls AWS's own events about the target's database, to
 	// show them beside the measurement.
@@ -456,6 +585,17 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	t.Endpoint.auth(p, e)
 	if t.AWSEvents != nil {
 		t.AWSEvents.validate(t, p, e)
+	}
+	if t.Read != nil {
+		t.Read.validate(p+".read", e)
+	}
+	if t.Pool != nil {
+		if !slices.Contains(t.Modes, "pooled") {
+			e.add(p+".pool", "only applies to the pooled mode (add pooled to %s.modes)", p)
+		}
+		if t.Pool.MaxLifetime.raw != "" {
+			t.Pool.MaxLifetime.check(e, p+".pool.max_lifetime", time.Second, 0)
+		}
 	}
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)

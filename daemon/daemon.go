@@ -130,6 +130,12 @@ func Targets(cfg *config.Config) []*probe.Target {
 			pt.Green = t.Green.MySQL()
 		}
 		pt.BlueGreen = t.BlueGreen
+		if r := t.Read; r != nil {
+			pt.Read = &probe.ReadCheck{Statement: r.Statement, ExpectRows: r.ExpectRows, ExpectValue: r.ExpectValue}
+		}
+		if o := t.Pool; o != nil {
+			pt.Pool = probe.PoolOptions{MaxLifetime: o.MaxLifetime.Duration, ValidateOnBorrow: o.ValidateOnBorrow, RejectReadOnly: o.RejectReadOnly}
+		}
 		out = append(out, pt)
 	}
 	return out

@@ -78,8 +78,11 @@ const (
 	ClassTimeout            = "timeout"
 	ClassKilled             = "killed"
 	ClassServerError        = "server_error"
-	ClassSkipped            = "skipped"
-	ClassOther              = "other"
+	// ClassResultMismatch is a target's read statement that ran but did
+	// not return the rows or value its expectation says.
+	ClassResultMismatch = "result_mismatch"
+	ClassSkipped        = "skipped"
+	ClassOther          = "other"
 )
 
 // Class is an error class, what it means, and what to check when a target
@@ -124,6 +127,8 @@ var Classes = []Class{
 		"who kills the probe's queries (a query killer, pt-kill, an operator)"},
 	{ClassServerError, "any other MySQL error (its number is kept)",
 		"the error message: the write table exists and the statements are allowed"},
+	{ClassResultMismatch, "the target's read statement answered, but not with the rows or value read.expect_rows / read.expect_value say",
+		"the read statement and its expectation against what the database holds: run it by hand on the endpoint"},
 	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline",
 		"what makes probes hang past their deadline: the server, or the network path to it"},
 	{ClassOther, "anything else", "the error message"},

@@ -51,6 +51,10 @@ func classify(ctx context.Context, phase string, err error) (class string, numbe
 	if errors.As(err, &te) {
 		return event.ClassIAMToken, 0
 	}
+	var re *ResultError
+	if errors.As(err, &re) {
+		return event.ClassResultMismatch, 0
+	}
 	if tlsFailure(err) {
 		return event.ClassTLS, 0
 	}

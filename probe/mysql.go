@@ -40,6 +40,11 @@ type Target struct {
 	Green *mysql.Config
 	// BlueGreen enables the mysql.rds_topology poller.
 	BlueGreen bool
+	// Read, when set, is the application's own read: it decides the
+	// probe's read outcome instead of the identity query alone.
+	Read *ReadCheck
+	// Pool shapes the pooled mode's connection like an application pool's.
+	Pool PoolOptions
 
 	// auroraIDVar, when set, is the variable read in place of
 	// aurora_server_id. Only tests set it, to make a MariaDB stand in for
@@ -94,6 +99,36 @@ type prober struct {
 type pooledConn struct {
 	c      driver.Conn
 	remote netip.AddrPort
+	born   time.Time
+}
+
+// PoolOptions are the pooled mode's application-pool behaviours; the zero
+// value keeps a connection until the driver says it is broken.
+type PoolOptions struct {
+	// MaxLifetime retires a connection this old before its next use, as
+	// database/sql's SetConnMaxLifetime and HikariCP's maxLifetime do.
+	MaxLifetime time.Duration
+	// ValidateOnBorrow pings the connection before each use and replaces it
+	// when the ping fails, as HikariCP's isValid() on getConnection does.
+	ValidateOnBorrow bool
+	// RejectReadOnly is go-sql-driver's rejectReadOnly: the driver drops a
+	// connection whose statement fails as read-only (1290, 1792, 1836) and
+	// reports driver.ErrBadConn (class conn_lost).
+	RejectReadOnly bool
+}
+
+// borrow reports whether the pooled connection may be used for this probe.
+func (p *prober) borrow(ctx context.Context, pc *pooledConn) bool {
+	o := p.t.Pool
+	if o.MaxLifetime > 0 && time.Since(pc.born) >= o.MaxLifetime {
+		return false
+	}
+	if o.ValidateOnBorrow {
+		if pg, ok := pc.c.(driver.Pinger); ok && pg.Ping(ctx) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // varCache remembers, per server address, which identity variables exist
@@ -220,6 +255,10 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			return
 		}
 		defer func() { p.pool <- pooled }()
+		if pooled != nil && !p.borrow(ctx, pooled) {
+			pooled.c.Close()
+			pooled = nil
+		}
 		if pooled != nil {
 			conn, remote = pooled.c, pooled.remote
 		}
@@ -234,7 +273,7 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			return
 		}
 		if pooled != nil || p.mode == event.ModePooled {
-			pooled = &pooledConn{c: conn, remote: remote}
+			pooled = &pooledConn{c: conn, remote: remote, born: time.Now()}
 		} else {
 			defer conn.Close()
 		}
@@ -244,11 +283,16 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 	phase = event.PhaseQuery
 	t0 := time.Now()
 	srv, err := p.identify(ctx, conn, remote.String())
+	if err == nil {
+		d.Server = srv
+		srv.Address = remote.String()
+		if p.t.Read != nil {
+			err = p.t.Read.run(ctx, conn)
+		}
+	}
 	lat.Query = ms(time.Since(t0))
 	if err == nil {
 		d.Read.OK = true
-		d.Server = srv
-		srv.Address = remote.String()
 		if p.write != "" {
 			phase = event.PhaseWrite
 			t0 = time.Now()
@@ -323,6 +367,9 @@ func (p *prober) connect(ctx context.Context, ev *event.Event) (driver.Conn, net
 	// every I/O by the driver.
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 0, 0, 0
 	cfg.InterpolateParams = true
+	if p.mode == event.ModePooled && p.t.Pool.RejectReadOnly {
+		cfg.RejectReadOnly = true
+	}
 	cfg.Logger = driverLogger{p.env.Logger}
 	cfg.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
