@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dbprobe/dbprobe/awsrds/rdsfake"
 )
 
 const (
@@ -89,5 +92,37 @@ sinks: {journal: {dir: `+filepath.Join(dir, "journal")+`}}
 				t.Errorf("check output leaks a secret:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestCheckPollsAWSEvents checks that `dbprobe check` asks AWS for a
+// target's events once, through a local fake of the RDS API, and warns
+// (without failing the check) when AWS refuses.
+func TestCheckPollsAWSEvents(t *testing.T) {
+	fake := rdsfake.New(t, testAccessKey)
+	fake.Add("db-cluster", "orders", time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), "Completed failover to DB instance: orders-2")
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_ACCESS_KEY_ID", testAccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecretKey)
+	t.Setenv("AWS_ENDPOINT_URL_RDS", fake.URL)
+	cfg := writeConfig(t, `
+targets:
+  - {name: orders, host: 127.0.0.1, port: 1, user: probe, aws: {region: eu-west-1}, aws_events: {cluster: orders}}
+sinks: {journal: {dir: `+filepath.Join(dir, "journal")+`}}
+`)
+	for _, failing := range []bool{false, true} {
+		fake.SetFailing(failing)
+		te := newEnv(nil)
+		_ = dispatch(context.Background(), []string{"check", "--config", cfg}, te.env)
+		out := te.stdout.String()
+		want := "pass  aws_events           AWS answers in eu-west-1: 1 events of 1 sources"
+		if failing {
+			want = "warn  aws_events           db-cluster orders:"
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("failing %v: check output lacks %q:\n%s", failing, want, out)
+		}
 	}
 }
