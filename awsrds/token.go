@@ -34,6 +34,21 @@ const (
 	emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
+// While a still valid token is in use, a renewal may take at most
+// maxRenewBudget (and half the caller's remaining deadline), and a failed one
+// is retried after renewRetry.
+const (
+	maxRenewBudget = time.Second
+	renewRetry     = 30 * time.Second
+)
+
+func renewBudget(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return min(maxRenewBudget, time.Until(dl)/2)
+	}
+	return maxRenewBudget
+}
+
 // TokenError is a failure to make an IAM token: no credentials, expired
 // credentials, STS unreachable. It is never the database's fault, which is
 // why the probe gives it a class of its own.
@@ -79,10 +94,21 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	if s.token != "" && now.Before(s.renewAt) {
 		return s.token, nil
 	}
-	tok, expires, err := s.sign(ctx, now)
+	valid := s.token != "" && now.Before(s.expires)
+	sctx := ctx
+	if valid {
+		// A token in hand still works: renewing must not eat the probe's
+		// deadline, or a slow STS would show as a slow database.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, renewBudget(ctx))
+		defer cancel()
+	}
+	tok, expires, err := s.sign(sctx, now)
 	if err != nil {
-		if s.token != "" && now.Before(s.expires) {
+		if valid {
 			s.lastErr = err
+			// Try again later, not on every probe, while the old token lasts.
+			s.renewAt = now.Add(min(renewRetry, s.expires.Sub(now)/2))
 			return s.token, nil
 		}
 		return "", &TokenError{Err: err}

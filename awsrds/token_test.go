@@ -188,7 +188,13 @@ func TestTokenRenewalFailure(t *testing.T) {
 	if !errors.Is(s.RenewalError(), stsDown) {
 		t.Errorf("RenewalError = %v, want %v", s.RenewalError(), stsDown)
 	}
-	clk.add(4 * time.Minute) // 15 minutes: the old token has expired
+	// Not asked again on every probe while the old token lasts.
+	n := creds.n
+	clk.add(20 * time.Second)
+	if tok, err := s.Token(ctx); err != nil || tok != first || creds.n != n {
+		t.Errorf("20s after a failed renewal: err %v, same token %v, %d more retrievals; want the old token and none", err, tok == first, creds.n-n)
+	}
+	clk.add(3*time.Minute + 40*time.Second) // 15 minutes: the old token has expired
 	_, err = s.Token(ctx)
 	var te *TokenError
 	if !errors.As(err, &te) || !errors.Is(err, stsDown) {
@@ -243,5 +249,53 @@ func TestRegionFromHost(t *testing.T) {
 		if got := RegionFromHost(host); got != want {
 			t.Errorf("RegionFromHost(%q) = %q, want %q", host, got, want)
 		}
+	}
+}
+
+// slowCreds blocks until its context ends, as an unreachable STS does, and
+// records how long it was given.
+type slowCreds struct {
+	countingCreds
+	budget time.Duration
+}
+
+func (c *slowCreds) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.mu.Lock()
+	c.n++
+	slow := c.n > 1
+	c.mu.Unlock()
+	if !slow {
+		return c.creds, nil
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.budget = time.Until(dl)
+	}
+	<-ctx.Done()
+	return aws.Credentials{}, ctx.Err()
+}
+
+// TestSlowRenewalKeepsTheProbesDeadline checks that renewing while the old
+// token is still valid takes only a small part of the probe's deadline, so
+// an unreachable STS never makes a probe time out.
+func TestSlowRenewalKeepsTheProbesDeadline(t *testing.T) {
+	clk := &clock{t: t0}
+	creds := &slowCreds{countingCreds: *staticCreds()}
+	s := NewTokenSource(testEndpoint, "eu-west-1", "probe", creds, clk.now)
+	first, err := s.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(11 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tok, err := s.Token(ctx)
+	if err != nil || tok != first {
+		t.Fatalf("slow renewal: err %v, same token %v; want the old token", err, tok == first)
+	}
+	if creds.budget <= 0 || creds.budget > maxRenewBudget {
+		t.Errorf("renewal was given %v of the probe's 10s; want at most %v", creds.budget, maxRenewBudget)
+	}
+	if ctx.Err() != nil {
+		t.Error("the probe's own deadline passed during the renewal")
 	}
 }
