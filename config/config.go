@@ -5,6 +5,7 @@
 package config
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,13 +13,16 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/go-sql-driver/mysql"
 	"gopkg.in/yaml.v3"
 
+	"github.com/dbprobe/dbprobe/awsrds"
 	"github.com/dbprobe/dbprobe/internal/redact"
 )
 
@@ -66,9 +70,226 @@ type Endpoint struct {
 	PasswordFile string `yaml:"password_file"`
 	Database     string `yaml:"database"`
 	TLS          *TLS   `yaml:"tls"`
+	// Auth is "password" (the default) or "iam": an RDS IAM
+	// authentication token, made from the AWS credentials, is the
+	// password of every new connection. IAM needs TLS.
+	Auth string `yaml:"auth"`
+	// AWS says how to reach AWS for auth: iam (and the target's
+	// aws_events): region and an optional role to assume.
+	AWS *AWS `yaml:"aws"`
 
-	mysql *mysql.Config // resolved by validate
+	mysql *mysql.Config       // resolved by validate
+	iam   *awsrds.TokenSource // set by validate when Auth is "iam"
+	aws   *aws.Config         // loaded by validate when IAM or AWS events need it
 }
+
+// AWS is how dbprobe reaches AWS: the default credential chain
+// (environment, shared profile, web identity, ECS task role, instance
+// profile), optionally assuming RoleARN, in Region.
+type AWS struct {
+	// Region defaults to AWS_REGION or the profile's region, then to the
+	// region in an RDS endpoint name.
+	Region  string `yaml:"region"`
+	RoleARN string `yaml:"role_arn"`
+}
+
+// Read is a read statement with what it must return, as blackbox
+// exporters' query checks have.
+type Read struct {
+	Statement   string  `yaml:"statement"`
+	ExpectRows  *int    `yaml:"expect_rows"`
+	ExpectValue *string `yaml:"expect_value"`
+}
+
+// Pool settings of the pooled mode, each after what application pools do.
+type Pool struct {
+	// MaxLifetime retires the connection once it is this old, at its next
+	// use (database/sql SetConnMaxLifetime, HikariCP maxLifetime).
+	MaxLifetime Duration `yaml:"max_lifetime"`
+	// ValidateOnBorrow pings the connection before each probe and
+	// replaces it when the ping fails (HikariCP's isValid on getConnection).
+	ValidateOnBorrow bool `yaml:"validate_on_borrow"`
+	// RejectReadOnly is go-sql-driver's rejectReadOnly: a connection whose
+	// write is refused as read-only (1290, 1792, 1836) is dropped.
+	RejectReadOnly bool `yaml:"reject_read_only"`
+}
+
+// readKeywords may start a read statement.
+var readKeywords = map[string]bool{"SELECT": true, "SHOW": true, "WITH": true, "DESC": true, "DESCRIBE": true, "EXPLAIN": true, "VALUES": true, "TABLE": true}
+
+// writeWords may not appear, outside quotes, in a read statement: they
+// write, lock, or reach outside the database.
+var writeWords = map[string]bool{"INSERT": true, "UPDATE": true, "DELETE": true, "REPLACE": true, "MERGE": true, "CALL": true,
+	"DO": true, "SET": true, "LOAD": true, "HANDLER": true, "LOCK": true, "UNLOCK": true, "GRANT": true, "REVOKE": true,
+	"CREATE": true, "DROP": true, "ALTER": true, "TRUNCATE": true, "RENAME": true, "OUTFILE": true, "DUMPFILE": true,
+	"SHARE": true, "KILL": true, "SHUTDOWN": true, "FLUSH": true, "PURGE": true, "RESET": true, "INSTALL": true, "UNINSTALL": true}
+
+func (r *Read) validate(p string, e *errs) {
+	words, err := sqlWords(r.Statement)
+	switch {
+	case strings.TrimSpace(r.Statement) == "":
+		e.add(p+".statement", "is required")
+		return
+	case err != nil:
+		e.add(p+".statement", "%v", err)
+		return
+	case len(words) == 0 || !readKeywords[words[0]]:
+		e.add(p+".statement", "must be a read (SELECT, SHOW, WITH ... SELECT, DESCRIBE, EXPLAIN); got one starting %q", firstWord(r.Statement))
+		return
+	}
+	for _, w := range words {
+		if writeWords[w] {
+			e.add(p+".statement", "must only read, but has %s outside quotes (a statement that writes, locks or uses files is refused)", w)
+			return
+		}
+	}
+	if r.ExpectRows != nil && *r.ExpectRows < 0 {
+		e.add(p+".expect_rows", "must be 0 or more (got %d)", *r.ExpectRows)
+	}
+}
+
+// sqlWords returns the upper-cased bare words of a statement, skipping
+// comments, quoted strings and quoted identifiers; it refuses a second
+// statement after a semicolon.
+func sqlWords(stmt string) ([]string, error) {
+	var words []string
+	for i := 0; i < len(stmt); {
+		c := stmt[i]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for j < len(stmt) && stmt[j] != c {
+				if stmt[j] == '\\' && c != '`' {
+					j++
+				}
+				j++
+			}
+			if j >= len(stmt) {
+				return nil, fmt.Errorf("has an unterminated %c quote", c)
+			}
+			i = j + 1
+		case strings.HasPrefix(stmt[i:], "/*"):
+			end := strings.Index(stmt[i+2:], "*/")
+			if end < 0 {
+				return nil, fmt.Errorf("has an unterminated /* comment")
+			}
+			i += end + 4
+		case strings.HasPrefix(stmt[i:], "-- ") || c == '#':
+			end := strings.IndexByte(stmt[i:], '\n')
+			if end < 0 {
+				end = len(stmt) - i
+			}
+			i += end
+		case c == ';':
+			if strings.TrimSpace(stmt[i+1:]) != "" {
+				return nil, fmt.Errorf("must be one statement (found text after ';')")
+			}
+			i = len(stmt)
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(stmt) && (stmt[j] == '_' || stmt[j] == '$' || stmt[j] >= 'a' && stmt[j] <= 'z' || stmt[j] >= 'A' && stmt[j] <= 'Z' || stmt[j] >= '0' && stmt[j] <= '9') {
+				j++
+			}
+			words = append(words, strings.ToUpper(stmt[i:j]))
+			i = j
+		default:
+			i++
+		}
+	}
+	return words, nil
+}
+
+func firstWord(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return truncateText(f[0], 20)
+}
+
+func truncateText(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// AWSEvents names the RDS resources whose events (DescribeEvents) are
+// polled, and a Blue/Green deployment whose status is polled too. The
+// target's aws block says how to reach AWS.
+type AWSEvents struct {
+	Cluster             string   `yaml:"cluster"`
+	Instances           []string `yaml:"instances"`
+	BlueGreenDeployment string   `yaml:"bluegreen_deployment"`
+	Interval            Duration `yaml:"interval"`
+}
+
+// Limits of aws_events.interval: RDS allows an account about 12 API calls a
+// second, shared by everything in the region.
+const (
+	MinAWSEventsInterval     = 2 * time.Second
+	DefaultAWSEventsInterval = 10 * time.Second
+)
+
+var (
+	rdsIdentRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,62}$`)
+	bgDeploymentRE = regexp.MustCompile(`^bgd-[a-z0-9]{1,60}$`)
+)
+
+func (a *AWSEvents) validate(t *Target, tp string, e *errs) {
+	p := tp + ".aws_events"
+	if a.Cluster == "" && len(a.Instances) == 0 && a.BlueGreenDeployment == "" {
+		e.add(p, "name at least one of cluster, instances, bluegreen_deployment")
+	}
+	if a.Cluster != "" && !rdsIdentRE.MatchString(a.Cluster) {
+		e.add(p+".cluster", "must be a DB cluster identifier (got %q)", a.Cluster)
+	}
+	for i, id := range a.Instances {
+		if !rdsIdentRE.MatchString(id) {
+			e.add(fmt.Sprintf("%s.instances[%d]", p, i), "must be a DB instance identifier (got %q)", id)
+		}
+	}
+	if a.BlueGreenDeployment != "" && !bgDeploymentRE.MatchString(a.BlueGreenDeployment) {
+		e.add(p+".bluegreen_deployment", "must be a Blue/Green deployment identifier such as bgd-abc123 (got %q)", a.BlueGreenDeployment)
+	}
+	if a.Interval.raw == "" {
+		a.Interval.Duration = DefaultAWSEventsInterval
+	} else {
+		a.Interval.check(e, p+".interval", MinAWSEventsInterval, time.Hour)
+	}
+	if t.mysql == nil {
+		return
+	}
+	host, _, _ := net.SplitHostPort(t.mysql.Addr)
+	s := AWS{}
+	if t.AWS != nil {
+		s = *t.AWS
+	}
+	if _, err := t.loadAWS(tp, s, host); err != nil {
+		e.add(tp+".aws", "%v", err)
+	}
+}
+
+// Sources lists what to poll, as awsrds names it.
+func (a *AWSEvents) Sources() []awsrds.EventSource {
+	var out []awsrds.EventSource
+	if a.Cluster != "" {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceCluster, ID: a.Cluster})
+	}
+	for _, id := range a.Instances {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceInstance, ID: id})
+	}
+	if a.BlueGreenDeployment != "" {
+		out = append(out, awsrds.EventSource{Type: awsrds.SourceBlueGreen, ID: a.BlueGreenDeployment})
+	}
+	return out
+}
+
+// Authentication methods.
+const (
+	AuthPassword = "password"
+	AuthIAM      = "iam"
+)
 
 // Target is one MySQL endpoint to probe.
 type Target struct {
@@ -89,13 +310,24 @@ type Target struct {
 	// checked by `dbprobe check`.
 	Green *Endpoint `yaml:"green"`
 
+	// Read is the application's own read statement, whose result decides
+	// the probe's read outcome (the identity is still collected).
+	Read *Read `yaml:"read"`
+	// Pool makes the pooled mode's connection behave like an
+	// application pool's.
+	Pool *Pool `yaml:"pool"`
+
+	// AWSEvents polls AWS's own events about the target's database, to
+	// show them beside the measurement.
+	AWSEvents *AWSEvents `yaml:"aws_events"`
+
 	// resolved by validate
 	interval time.Duration
 	timeout  time.Duration
 	dns      DNS
 }
 
-// TLS configures TLS for a target given by host/port.
+// TLS configures TLS for a target, given by host/port or by DSN.
 type TLS struct {
 	CAFile             string `yaml:"ca_file"`
 	CertFile           string `yaml:"cert_file"`
@@ -350,8 +582,24 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
 	t.mysql = t.Endpoint.build(p, e)
+	t.Endpoint.auth(p, e)
+	if t.AWSEvents != nil {
+		t.AWSEvents.validate(t, p, e)
+	}
+	if t.Read != nil {
+		t.Read.validate(p+".read", e)
+	}
+	if t.Pool != nil {
+		if !slices.Contains(t.Modes, "pooled") {
+			e.add(p+".pool", "only applies to the pooled mode (add pooled to %s.modes)", p)
+		}
+		if t.Pool.MaxLifetime.raw != "" {
+			t.Pool.MaxLifetime.check(e, p+".pool.max_lifetime", time.Second, 0)
+		}
+	}
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)
+		t.Green.auth(p+".green", e)
 		if t.Write == nil {
 			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
 		}
@@ -361,10 +609,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 // build turns the DSN or the discrete fields into a driver config.
 // Messages never quote the DSN or the password.
 func (t *Endpoint) build(p string, e *errs) *mysql.Config {
-	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != "" || t.TLS != nil
+	discrete := t.Host != "" || t.Port != 0 || t.User != "" || t.Password != "" || t.PasswordFile != "" || t.Database != ""
 	switch {
 	case t.DSN != "" && discrete:
-		e.add(p+".dsn", "give either dsn or host/port/user/password/database/tls, not both")
+		e.add(p+".dsn", "give either dsn or host/port/user/password/database, not both")
 		return nil
 	case t.DSN != "":
 		mc, err := mysql.ParseDSN(t.DSN)
@@ -379,9 +627,20 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			e.add(p+".dsn", "only tcp(host:port) addresses can be probed (got %q)", mc.Net)
 			return nil
 		}
-		if _, _, err := net.SplitHostPort(mc.Addr); err != nil {
+		host, _, err := net.SplitHostPort(mc.Addr)
+		if err != nil {
 			e.add(p+".dsn", "address must be host:port (got %q)", mc.Addr)
 			return nil
+		}
+		if t.TLS != nil {
+			if mc.TLSConfig != "" {
+				e.add(p+".tls", "the DSN sets tls=%s too; give TLS in one place", mc.TLSConfig)
+			}
+			tc, err := t.TLS.build(host)
+			if err != nil {
+				e.add(p+".tls", "%v", err)
+			}
+			mc.TLS = tc
 		}
 		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
@@ -424,6 +683,96 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 	}
 	return mc
 }
+
+// auth sets up IAM authentication on the built driver config. IAM tokens
+// travel as clear-text passwords, so IAM without TLS (or with TLS that may
+// fall back to plain text) is refused.
+func (t *Endpoint) auth(p string, e *errs) {
+	switch t.Auth {
+	case "", AuthPassword:
+		return
+	case AuthIAM:
+	default:
+		e.add(p+".auth", "must be password or iam (got %q)", t.Auth)
+		return
+	}
+	mc := t.mysql
+	if mc == nil {
+		return
+	}
+	if mc.Passwd != "" {
+		e.add(p+".auth", "iam makes the password from AWS credentials; remove the password from %s", passwordField(t))
+	}
+	if mc.User == "" {
+		e.add(p+".user", "auth: iam needs the database user the token is for")
+	}
+	switch {
+	case mc.TLS == nil:
+		e.add(p+".auth", "iam sends its token in clear text, so it needs TLS: add %s.tls (e.g. {ca_file: /etc/ssl/rds-global-bundle.pem}) or tls=true to the DSN", p)
+		return
+	case mc.AllowFallbackToPlaintext:
+		e.add(p+".auth", "iam needs TLS that never falls back to plain text (got tls=preferred in the DSN); use tls=true or %s.tls", p)
+		return
+	case mc.TLS.InsecureSkipVerify:
+		e.add(p+".auth", "iam needs TLS that verifies the server, or the token goes to whoever answers (got insecure_skip_verify or tls=skip-verify)")
+		return
+	}
+	host, _, _ := net.SplitHostPort(mc.Addr)
+	s := AWS{}
+	if t.AWS != nil {
+		s = *t.AWS
+	}
+	cfg, err := t.loadAWS(p, s, host)
+	if err != nil {
+		e.add(p+".aws", "%v", err)
+		return
+	}
+	t.iam = awsrds.NewTokenSource(mc.Addr, cfg.Region, mc.User, cfg.Credentials, nil)
+	if err := awsrds.Attach(mc, t.iam); err != nil {
+		e.add(p+".auth", "%v", err)
+	}
+}
+
+// loadAWS loads the AWS configuration of the endpoint once: the region is
+// the configured one, else the SDK's (AWS_REGION, profile), else the one in
+// the RDS endpoint name.
+func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
+	if t.aws != nil {
+		return t.aws, nil
+	}
+	if s.RoleARN != "" && !strings.HasPrefix(s.RoleARN, "arn:") {
+		return nil, fmt.Errorf("role_arn must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", s.RoleARN)
+	}
+	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = awsrds.RegionFromHost(host)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region: set %s.aws.region (or AWS_REGION)", p)
+	}
+	t.aws = &cfg
+	return t.aws, nil
+}
+
+func passwordField(t *Endpoint) string {
+	switch {
+	case t.DSN != "":
+		return "the DSN"
+	case t.PasswordFile != "":
+		return "password_file"
+	}
+	return "password"
+}
+
+// IAM returns the endpoint's IAM token source, nil unless auth is iam.
+func (t *Endpoint) IAM() *awsrds.TokenSource { return t.iam }
+
+// AWSConfig returns the AWS configuration loaded for IAM or AWS events,
+// nil when neither is on.
+func (t *Endpoint) AWSConfig() *aws.Config { return t.aws }
 
 // dsnPassword finds the password in a DSN the driver could not parse, the
 // way the driver splits it: user:password before the last "@" that comes

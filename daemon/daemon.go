@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dbprobe/dbprobe/analysis"
+	"github.com/dbprobe/dbprobe/awsrds"
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
@@ -75,7 +76,7 @@ type Daemon struct {
 	log     *slog.Logger
 	runID   string
 	streams []*probe.Stream
-	pollers []*probe.BlueGreenPoller
+	pollers []poller
 	journal *journal.Writer
 	detect  *detector.Detector
 	metrics *metrics.Metrics
@@ -92,6 +93,12 @@ type Daemon struct {
 	// unwritten counts events the journal still held when it was closed
 	// with its disk refusing writes.
 	unwritten atomic.Uint64
+}
+
+// poller reads something beside the probes (mysql.rds_topology, AWS's
+// events) and emits events until ctx is done.
+type poller interface {
+	Run(ctx context.Context, emit func(*event.Event))
 }
 
 // DefaultRunID derives a run ID from the start time, so that every restart
@@ -123,6 +130,12 @@ func Targets(cfg *config.Config) []*probe.Target {
 			pt.Green = t.Green.MySQL()
 		}
 		pt.BlueGreen = t.BlueGreen
+		if r := t.Read; r != nil {
+			pt.Read = &probe.ReadCheck{Statement: r.Statement, ExpectRows: r.ExpectRows, ExpectValue: r.ExpectValue}
+		}
+		if o := t.Pool; o != nil {
+			pt.Pool = probe.PoolOptions{MaxLifetime: o.MaxLifetime.Duration, ValidateOnBorrow: o.ValidateOnBorrow, RejectReadOnly: o.RejectReadOnly}
+		}
 		out = append(out, pt)
 	}
 	return out
@@ -176,6 +189,24 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			}
 			d.pollers = append(d.pollers, p)
 		}
+	}
+	for i := range cfg.Targets {
+		t := &cfg.Targets[i]
+		if t.AWSEvents == nil {
+			continue
+		}
+		d.pollers = append(d.pollers, &awsrds.EventPoller{
+			Target:   t.Name,
+			Sources:  t.AWSEvents.Sources(),
+			Client:   awsrds.NewRDSClient(*t.AWSConfig(), ""),
+			Interval: t.AWSEvents.Interval.Duration,
+			RunID:    d.runID,
+			Observer: env.Observer,
+			Labels:   env.Labels,
+			Logger:   d.log,
+			// The metrics exist before any poller runs.
+			OnFailure: func() { d.metrics.AWSEventsPollFailed(t.Name) },
+		})
 	}
 	d.detect = detector.New(detector.Options{
 		RunID: d.runID,

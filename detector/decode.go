@@ -219,6 +219,9 @@ func (d *Decoder) dbprobe() error {
 			return nested(d, &x.Replication, &s.repl, d.replication)
 		case "bluegreen":
 			return nested(d, &x.BlueGreen, &s.bg, d.bluegreen)
+		case "aws":
+			// AWS's events are rare: the general decoder reads them.
+			return errSlow
 		}
 		return p.skipUnless(key, dbprobeKeys)
 	})
@@ -282,6 +285,8 @@ func (d *Decoder) server(k []byte) error {
 		return d.str(&s.VersionComment, true)
 	case "address":
 		return d.str(&s.Address, true)
+	case "role":
+		return d.str(&s.Role, true)
 	case "server_id":
 		return d.optInt(&s.ServerID, &d.s.ints[0])
 	case "port":
@@ -653,7 +658,7 @@ var (
 	dbprobeKeys     = [][]byte{[]byte("schema"), []byte("run_id"), []byte("target"), []byte("mode"), []byte("tick"), []byte("scheduled"), []byte("latency_ms"), []byte("dns"), []byte("server"), []byte("read"), []byte("write"), []byte("gap"), []byte("bluegreen"), []byte("replication")}
 	latencyKeys     = [][]byte{[]byte("total")}
 	dnsKeys         = [][]byte{[]byte("answers")}
-	serverKeys      = [][]byte{[]byte("identity"), []byte("hostname"), []byte("server_uuid"), []byte("aurora_server_id"), []byte("version"), []byte("version_comment"), []byte("address"), []byte("server_id"), []byte("port"), []byte("read_only"), []byte("super_read_only"), []byte("innodb_read_only")}
+	serverKeys      = [][]byte{[]byte("identity"), []byte("hostname"), []byte("server_uuid"), []byte("aurora_server_id"), []byte("version"), []byte("version_comment"), []byte("address"), []byte("role"), []byte("server_id"), []byte("port"), []byte("read_only"), []byte("super_read_only"), []byte("innodb_read_only")}
 	outcomeKeys     = [][]byte{[]byte("ok")}
 	gapKeys         = [][]byte{[]byte("first_tick"), []byte("last_tick"), []byte("ticks"), []byte("from"), []byte("to")}
 	bluegreenKeys   = [][]byte{[]byte("phase"), []byte("status")}

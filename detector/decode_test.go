@@ -77,6 +77,14 @@ func sampleEvents(t testing.TB) []*event.Event {
 	lag := 0.25
 	events[2].DBProbe.Replication = &event.Replicate{LagSeconds: &lag}
 	events[3].DBProbe.Replication = &event.Replicate{Error: "green unreachable"}
+	for _, e := range events {
+		if e.DBProbe.Server != nil {
+			srv := *e.DBProbe.Server
+			srv.AuroraServerID, srv.Role = "orders-instance-2", event.RoleReader
+			e.DBProbe.Server = &srv
+			break
+		}
+	}
 	return events
 }
 

@@ -126,6 +126,10 @@ func (d *Detector) Observe(ev *event.Event) []*event.Event {
 	switch ev.Event.Action {
 	case event.ActionProbe, event.ActionGap:
 		d.observeProbe(ev)
+	case event.ActionAWSEvent:
+		if a := ev.DBProbe.AWS; a != nil {
+			d.target(ev.DBProbe.Target).awsEvent(a)
+		}
 	default:
 		if ev.DBProbe.BlueGreen != nil {
 			d.target(ev.DBProbe.Target).phases.observe(d, ev)
@@ -263,6 +267,7 @@ func (t *target) snapshot(streams []report.Stream) report.Target {
 		Name:      t.name,
 		Servers:   append([]report.ServerSeen{}, t.servers...),
 		BlueGreen: t.phases.snapshot(),
+		AWSEvents: t.aws.snapshot(),
 	}
 	for i := range streams {
 		s := &streams[i]

@@ -853,3 +853,60 @@ func mustReport(t *testing.T, events []*event.Event) *report.Report {
 	rep, _ := analyse(t, detector.Options{}, events)
 	return rep
 }
+
+// TestNoTokenIsNoDowntime checks that probes which had no IAM token (class
+// iam_token) open no window: dbprobe never tried the database, so they are
+// a gap, one per run of them, not an outage.
+func TestNoTokenIsNoDowntime(t *testing.T) {
+	s := newStream(event.ModeFresh).Server(srvA).Up(5).Down(3, "iam_token").Up(2).Down(2, "iam_token").Down(2, "timeout").Up(1)
+	rep, _ := analyse(t, detector.Options{}, s.Events())
+	st := stream(t, rep, event.ModeFresh)
+	got := wins(st.Read.Windows)
+	if len(got) != 1 || got[0].failed != 2 || got[0].begins != report.BeginsAfterGap {
+		t.Errorf("read windows %+v; want one of the 2 timeouts, beginning after the token gap", got)
+	}
+	var tokenGaps []int64
+	for _, g := range st.Gaps {
+		if g.Kind == report.GapNoToken {
+			tokenGaps = append(tokenGaps, g.Ticks)
+		}
+	}
+	if fmt.Sprint(tokenGaps) != "[3 2]" {
+		t.Errorf("iam_token gaps of %v ticks; want [3 2]", tokenGaps)
+	}
+}
+
+// TestAuroraRoles follows an Aurora failover through the cluster endpoint:
+// instance 1 (writer) answers, then instance 2 while still a reader, then
+// instance 2 promoted. The servers list and the cutover say which role each
+// answered in.
+func TestAuroraRoles(t *testing.T) {
+	aurora := func(id, addr string, reader bool) *event.Server {
+		s := detectortest.NewServer("aurora:"+id, addr)
+		s.AuroraServerID, s.Role = id, event.RoleWriter
+		if reader {
+			on := true
+			s.InnoDBReadOnly, s.Role = &on, event.RoleReader
+		}
+		return s
+	}
+	s := newStream(event.ModeFresh).
+		Server(aurora("orders-1", "10.0.0.1:3306", false)).Up(5).
+		Server(aurora("orders-2", "10.0.0.2:3306", true)).Up(3).
+		Server(aurora("orders-2", "10.0.0.2:3306", false)).Up(4)
+	rep, _ := analyse(t, detector.Options{}, s.Events())
+	var roles []string
+	for _, srv := range rep.Targets[0].Servers {
+		roles = append(roles, srv.Identity+"="+strings.Join(srv.Roles, ","))
+	}
+	if got := strings.Join(roles, " "); got != "aurora:orders-1=writer aurora:orders-2=reader,writer" {
+		t.Errorf("servers and roles: %s", got)
+	}
+	st := stream(t, rep, event.ModeFresh)
+	if len(st.Cutovers) != 1 || st.Cutovers[0].To.Role != event.RoleReader {
+		t.Fatalf("cutovers %+v; want one, to orders-2 as a reader", st.Cutovers)
+	}
+	if got := report.Server(st.Cutovers[0].To); got != "aurora:orders-2 reader (10.0.0.2:3306)" {
+		t.Errorf("cutover to %q", got)
+	}
+}

@@ -158,10 +158,12 @@ type target struct {
 	servers  []report.ServerSeen
 	serverAt map[string]int
 	phases   phaseTracker
+	aws      capped[report.AWSEvent]
 }
 
 func newTarget(name string, listCap int) *target {
-	return &target{name: name, serverAt: map[string]int{}, phases: phaseTracker{list: capped[report.Phase]{max: listCap}}}
+	return &target{name: name, serverAt: map[string]int{}, phases: phaseTracker{list: capped[report.Phase]{max: listCap}},
+		aws: capped[report.AWSEvent]{max: listCap}}
 }
 
 func (t *target) advance(at time.Time) {
@@ -183,6 +185,9 @@ func (t *target) answered(srv *event.Server, at time.Time) {
 	}
 	s := &t.servers[i]
 	s.Probes++
+	if srv.Role != "" && !slices.Contains(s.Roles, srv.Role) {
+		s.Roles = append(s.Roles, srv.Role)
+	}
 	if at.After(s.LastSeen) {
 		s.LastSeen = at
 	}
@@ -260,4 +265,20 @@ func (t *target) judgeStale(horizon time.Duration, force bool) {
 			s.stale.judge(s, limit, force)
 		}
 	}
+}
+
+// awsEvent records what AWS reported, kept in the order of AWS's dates
+// (events of several sources arrive interleaved).
+func (t *target) awsEvent(a *event.AWSEvent) {
+	e := report.AWSEvent{At: a.Date.UTC(), Source: a.SourceType + " " + a.SourceID, Message: a.Message}
+	if t.aws.full() {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(t.aws.items, e.At, func(x report.AWSEvent, at time.Time) int {
+		if x.At.After(at) {
+			return 1
+		}
+		return -1
+	})
+	t.aws.items = slices.Insert(t.aws.items, i, e)
 }

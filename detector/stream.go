@@ -28,12 +28,15 @@ type item struct {
 
 // stream analyses one stream (observer x target x mode).
 type stream struct {
-	d        *Detector
-	tgt      *target
-	key      event.StreamKey
-	runID    string
-	observer event.Observer
-	labels   map[string]string
+	// noTokenTick is the last probe that had no IAM token, so a run of
+	// them is one gap.
+	noTokenTick int64
+	d           *Detector
+	tgt         *target
+	key         event.StreamKey
+	runID       string
+	observer    event.Observer
+	labels      map[string]string
 
 	// Reorder buffer: items wait here until every older tick is in, or until
 	// they are older than the reorder horizon (see Options.Reorder).
@@ -241,6 +244,12 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	if ev.Error != nil {
 		class = ev.Error.Type
 	}
+	if class == event.ClassIAMToken {
+		// dbprobe could not even try: nothing is known of the database.
+		s.probes++
+		s.noToken(tick, t)
+		return
+	}
 	readOK := p.Read != nil && p.Read.OK
 	writeSeen := p.Write != nil
 	writeOK := writeSeen && p.Write.OK
@@ -342,16 +351,36 @@ func connectedIP(ev *event.Event, srv *event.Server) string {
 // so every open window, read-only stretch and stale episode ends at its last
 // observation and nothing carries its bounds across.
 func (s *stream) gap(tick int64, from, to time.Time, ticks int64, kind string) {
+	s.unknown(tick, from)
+	if !s.gaps.add(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: ticks, Kind: kind}) {
+		s.omit("gaps")
+	}
+	s.tgt.advance(to)
+}
+
+// unknown ends what is known at tick: nothing carries across it.
+func (s *stream) unknown(tick int64, t time.Time) {
 	s.read.gap(s, tick)
 	s.write.gap(s, tick)
 	s.ro.gap(s, tick)
 	s.id.gap()
 	s.dns.gap()
-	s.stale.push(staleEntry{t: from, tick: tick, gap: true})
-	if !s.gaps.add(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: ticks, Kind: kind}) {
+	s.stale.push(staleEntry{t: t, tick: tick, gap: true})
+}
+
+// noToken applies a probe that had no IAM token: a gap, extended while the
+// following probes have none either.
+func (s *stream) noToken(tick int64, t time.Time) {
+	s.unknown(tick, t)
+	if n := len(s.gaps.items); n > 0 && s.noTokenTick == tick-1 && s.gaps.items[n-1].Kind == report.GapNoToken {
+		g := &s.gaps.items[n-1]
+		g.To, g.Ticks = t, g.Ticks+1
+		g.Seconds = seconds(g.To.Sub(g.From))
+	} else if !s.gaps.add(report.Gap{From: t, To: t, Ticks: 1, Kind: report.GapNoToken}) {
 		s.omit("gaps")
 	}
-	s.tgt.advance(to)
+	s.noTokenTick = tick
+	s.tgt.advance(t)
 }
 
 // snapshot renders the stream as it stands.
@@ -536,7 +565,7 @@ func (r *identityTracker) spanSnapshot() []report.Span {
 
 func sameServer(a, b *event.Server) bool {
 	return a.Identity == b.Identity && a.Address == b.Address && a.Hostname == b.Hostname &&
-		a.Version == b.Version && eqBool(a.ReadOnly, b.ReadOnly) &&
+		a.Version == b.Version && a.Role == b.Role && eqBool(a.ReadOnly, b.ReadOnly) &&
 		eqBool(a.SuperReadOnly, b.SuperReadOnly) && eqBool(a.InnoDBReadOnly, b.InnoDBReadOnly)
 }
 

@@ -31,6 +31,10 @@ const (
 	// ActionBlueGreenStatus records what the Blue/Green poller read from
 	// mysql.rds_topology, each time it changes.
 	ActionBlueGreenStatus = "bluegreen_status"
+	// ActionAWSEvent records what AWS itself said about the database: an
+	// RDS event (DescribeEvents) or a Blue/Green deployment's status
+	// (DescribeBlueGreenDeployments), polled beside the probes.
+	ActionAWSEvent = "aws_event"
 )
 
 // Finding actions (event.kind "state"), written by the detector.
@@ -138,6 +142,7 @@ type DBProbe struct {
 	Gap         *Gap       `json:"gap,omitempty"`
 	Replication *Replicate `json:"replication,omitempty"`
 	BlueGreen   *BlueGreen `json:"bluegreen,omitempty"`
+	AWS         *AWSEvent  `json:"aws,omitempty"`
 
 	// Finding events.
 	Finding *Finding `json:"finding,omitempty"`
@@ -184,10 +189,20 @@ type Server struct {
 	ReadOnly       *bool  `json:"read_only,omitempty"`
 	SuperReadOnly  *bool  `json:"super_read_only,omitempty"`
 	InnoDBReadOnly *bool  `json:"innodb_read_only,omitempty"`
+	// Role is the Aurora instance's role, RoleWriter or RoleReader, from
+	// innodb_read_only (OFF on the writer, ON on readers); absent on
+	// servers that are not Aurora, whose read-only flags say less.
+	Role string `json:"role,omitempty"`
 	// Address is the ip:port this answer came over (equal to
 	// destination.address on probe events; kept here so findings can carry it).
 	Address string `json:"address,omitempty"`
 }
+
+// Aurora instance roles (Server.Role).
+const (
+	RoleWriter = "writer"
+	RoleReader = "reader"
+)
 
 // AnyReadOnly reports whether the server says it refuses writes in any of the
 // ways MySQL-family servers can.
@@ -239,6 +254,25 @@ type BlueGreen struct {
 	Status string `json:"status,omitempty"`
 	// Rows is the table as read, one "role status endpoint:port" per row.
 	Rows []string `json:"rows,omitempty"`
+}
+
+// AWSEvent is what AWS said: an RDS event or a Blue/Green deployment's
+// status. AWS's events carry no id, only these fields.
+type AWSEvent struct {
+	// SourceType is RDS's: db-instance, db-cluster, blue-green-deployment.
+	SourceType string `json:"source_type"`
+	SourceID   string `json:"source_id"`
+	SourceARN  string `json:"source_arn,omitempty"`
+	// Message is AWS's text, e.g. "Started cross AZ failover to DB
+	// instance: orders-2".
+	Message    string   `json:"message"`
+	Categories []string `json:"categories,omitempty"`
+	// Date is when AWS says it happened; for a deployment status, when
+	// dbprobe read it.
+	Date time.Time `json:"date"`
+	// Status is a Blue/Green deployment's status (SWITCHOVER_IN_PROGRESS,
+	// ...), set only on status events.
+	Status string `json:"status,omitempty"`
 }
 
 // Finding is a detector result. Which fields are set depends on

@@ -59,11 +59,18 @@ var Phases = []Phase{
 // "class" label of metrics). They are the contract users filter and alert
 // on.
 const (
-	ClassDNSNotFound        = "dns_not_found"
-	ClassDNSError           = "dns_error"
-	ClassConnectRefused     = "connect_refused"
-	ClassConnectTimeout     = "connect_timeout"
-	ClassAuth               = "auth"
+	ClassDNSNotFound    = "dns_not_found"
+	ClassDNSError       = "dns_error"
+	ClassConnectRefused = "connect_refused"
+	ClassConnectTimeout = "connect_timeout"
+	ClassAuth           = "auth"
+	// ClassIAMToken is a failure to make the IAM authentication token:
+	// dbprobe could not try the database at all, so it is never counted as
+	// the database's fault.
+	ClassIAMToken = "iam_token"
+	// ClassTLS is a failed TLS handshake: often a certificate the
+	// switchover regenerated, or the wrong CA bundle.
+	ClassTLS                = "tls"
 	ClassOffline            = "offline"
 	ClassTooManyConnections = "too_many_connections"
 	ClassReadOnly           = "read_only"
@@ -71,8 +78,11 @@ const (
 	ClassTimeout            = "timeout"
 	ClassKilled             = "killed"
 	ClassServerError        = "server_error"
-	ClassSkipped            = "skipped"
-	ClassOther              = "other"
+	// ClassResultMismatch is a target's read statement that ran but did
+	// not return the rows or value its expectation says.
+	ClassResultMismatch = "result_mismatch"
+	ClassSkipped        = "skipped"
+	ClassOther          = "other"
 )
 
 // Class is an error class, what it means, and what to check when a target
@@ -99,6 +109,10 @@ var Classes = []Class{
 		"the network path: security group and NACL inbound rules for this host, routes, VPN"},
 	{ClassAuth, "access denied, or the account is locked",
 		"credentials (user, password, password_file, ${VAR}) and grants: SELECT, and INSERT/UPDATE on the write table"},
+	{ClassTLS, "the TLS handshake failed: a certificate not signed by a CA dbprobe trusts, without the expected name, or expired; or the server does not offer TLS",
+		"tls.ca_file (the RDS bundle for RDS, the system roots for RDS Proxy), tls.server_name against the names in the certificate, and its expiry"},
+	{ClassIAMToken, "dbprobe could not make the IAM authentication token (no or expired AWS credentials, STS unreachable), so it did not try the database: a gap, never downtime",
+		"the AWS credentials on this host (instance profile, web identity, AWS_* variables), aws.role_arn, and that STS is reachable; dbprobe check shows the identity"},
 	{ClassOffline, "the server is in offline mode",
 		"the server: it is shutting down or in offline_mode"},
 	{ClassTooManyConnections, "the server or the user has too many connections",
@@ -113,6 +127,8 @@ var Classes = []Class{
 		"who kills the probe's queries (a query killer, pt-kill, an operator)"},
 	{ClassServerError, "any other MySQL error (its number is kept)",
 		"the error message: the write table exists and the statements are allowed"},
+	{ClassResultMismatch, "the target's read statement answered, but not with the rows or value read.expect_rows / read.expect_value say",
+		"the read statement and its expectation against what the database holds: run it by hand on the endpoint"},
 	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline",
 		"what makes probes hang past their deadline: the server, or the network path to it"},
 	{ClassOther, "anything else", "the error message"},

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/dbprobe/dbprobe/awsrds"
 	"github.com/dbprobe/dbprobe/event"
 )
 
@@ -44,6 +47,17 @@ var serverClasses = map[uint16]string{
 // reports (often a closed connection) is a consequence of dbprobe giving up,
 // not the cause.
 func classify(ctx context.Context, phase string, err error) (class string, number uint16) {
+	var te *awsrds.TokenError
+	if errors.As(err, &te) {
+		return event.ClassIAMToken, 0
+	}
+	var re *ResultError
+	if errors.As(err, &re) {
+		return event.ClassResultMismatch, 0
+	}
+	if tlsFailure(err) {
+		return event.ClassTLS, 0
+	}
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		if c, ok := serverClasses[me.Number]; ok {
@@ -87,4 +101,20 @@ func classify(ctx context.Context, phase string, err error) (class string, numbe
 		return event.ClassConnLost, 0
 	}
 	return event.ClassOther, 0
+}
+
+// tlsFailure reports whether err is a failed TLS handshake or certificate
+// check, or a server refusing TLS.
+func tlsFailure(err error) bool {
+	var (
+		verify    *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		record    tls.RecordHeaderError
+		alert     tls.AlertError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
+		errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert) ||
+		errors.Is(err, mysql.ErrNoTLS)
 }

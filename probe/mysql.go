@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,16 @@ type Target struct {
 	Green *mysql.Config
 	// BlueGreen enables the mysql.rds_topology poller.
 	BlueGreen bool
+	// Read, when set, is the application's own read: it decides the
+	// probe's read outcome instead of the identity query alone.
+	Read *ReadCheck
+	// Pool shapes the pooled mode's connection like an application pool's.
+	Pool PoolOptions
+
+	// auroraIDVar, when set, is the variable read in place of
+	// aurora_server_id. Only tests set it, to make a MariaDB stand in for
+	// an Aurora instance (MariaDB has no aurora_server_id); see docs/aws.md.
+	auroraIDVar string
 }
 
 // identityVars are the variables dbprobe asks every server for. Which of
@@ -49,9 +60,15 @@ var identityVars = []string{
 	"version", "version_comment", "read_only", "super_read_only", "innodb_read_only",
 }
 
+// auroraIDVar is Aurora's instance id variable; its presence is what tells
+// an Aurora instance, whose role innodb_read_only then gives.
+const auroraIDVar = "aurora_server_id"
+
 // discoverQuery works on every MySQL-family server and returns only the
-// variables the server has.
-var discoverQuery = "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(identityVars, "','") + "')"
+// variables, of names, the server has.
+func discoverQuery(names []string) string {
+	return "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('" + strings.Join(names, "','") + "')"
+}
 
 // errUnknownVariable is ER_UNKNOWN_SYSTEM_VARIABLE: the server at an address
 // changed kind since discovery.
@@ -73,11 +90,45 @@ type prober struct {
 	write string
 	// lag measures replication lag to the green side, when configured.
 	lag *lagTracker
+	// discover asks the server which identity variables it has; alias
+	// maps a variable read in place of an identity variable back to it.
+	discover string
+	alias    map[string]string
 }
 
 type pooledConn struct {
 	c      driver.Conn
 	remote netip.AddrPort
+	born   time.Time
+}
+
+// PoolOptions are the pooled mode's application-pool behaviours; the zero
+// value keeps a connection until the driver says it is broken.
+type PoolOptions struct {
+	// MaxLifetime retires a connection this old before its next use, as
+	// database/sql's SetConnMaxLifetime and HikariCP's maxLifetime do.
+	MaxLifetime time.Duration
+	// ValidateOnBorrow pings the connection before each use and replaces it
+	// when the ping fails, as HikariCP's isValid() on getConnection does.
+	ValidateOnBorrow bool
+	// RejectReadOnly is go-sql-driver's rejectReadOnly: the driver drops a
+	// connection whose statement fails as read-only (1290, 1792, 1836) and
+	// reports driver.ErrBadConn (class conn_lost).
+	RejectReadOnly bool
+}
+
+// borrow reports whether the pooled connection may be used for this probe.
+func (p *prober) borrow(ctx context.Context, pc *pooledConn) bool {
+	o := p.t.Pool
+	if o.MaxLifetime > 0 && time.Since(pc.born) >= o.MaxLifetime {
+		return false
+	}
+	if o.ValidateOnBorrow {
+		if pg, ok := pc.c.(driver.Pinger); ok && pg.Ping(ctx) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // varCache remembers, per server address, which identity variables exist
@@ -117,7 +168,12 @@ func (v *varCache) set(addr string, names []string) {
 }
 
 func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
-	p := &prober{t: t, mode: mode, env: env, vars: vars}
+	p := &prober{t: t, mode: mode, env: env, vars: vars, discover: discoverQuery(identityVars)}
+	if t.auroraIDVar != "" {
+		names := slices.Clone(identityVars)
+		names[slices.Index(names, auroraIDVar)] = t.auroraIDVar
+		p.discover, p.alias = discoverQuery(names), map[string]string{t.auroraIDVar: auroraIDVar}
+	}
 	if mode == event.ModePooled {
 		p.pool = make(chan *pooledConn, 1)
 		p.pool <- nil
@@ -199,6 +255,10 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			return
 		}
 		defer func() { p.pool <- pooled }()
+		if pooled != nil && !p.borrow(ctx, pooled) {
+			pooled.c.Close()
+			pooled = nil
+		}
 		if pooled != nil {
 			conn, remote = pooled.c, pooled.remote
 		}
@@ -213,7 +273,7 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			return
 		}
 		if pooled != nil || p.mode == event.ModePooled {
-			pooled = &pooledConn{c: conn, remote: remote}
+			pooled = &pooledConn{c: conn, remote: remote, born: time.Now()}
 		} else {
 			defer conn.Close()
 		}
@@ -223,11 +283,16 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 	phase = event.PhaseQuery
 	t0 := time.Now()
 	srv, err := p.identify(ctx, conn, remote.String())
+	if err == nil {
+		d.Server = srv
+		srv.Address = remote.String()
+		if p.t.Read != nil {
+			err = p.t.Read.run(ctx, conn)
+		}
+	}
 	lat.Query = ms(time.Since(t0))
 	if err == nil {
 		d.Read.OK = true
-		d.Server = srv
-		srv.Address = remote.String()
 		if p.write != "" {
 			phase = event.PhaseWrite
 			t0 = time.Now()
@@ -302,6 +367,9 @@ func (p *prober) connect(ctx context.Context, ev *event.Event) (driver.Conn, net
 	// every I/O by the driver.
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 0, 0, 0
 	cfg.InterpolateParams = true
+	if p.mode == event.ModePooled && p.t.Pool.RejectReadOnly {
+		cfg.RejectReadOnly = true
+	}
 	cfg.Logger = driverLogger{p.env.Logger}
 	cfg.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var dl net.Dialer
@@ -329,7 +397,7 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 		if err == nil && len(vals) == len(vs.names) {
 			m := make(map[string]string, len(vs.names))
 			for i, n := range vs.names {
-				m[n] = vals[i]
+				m[p.canonical(n)] = vals[i]
 			}
 			return serverFrom(m), nil
 		}
@@ -338,7 +406,7 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 		}
 		p.vars.set(addr, nil)
 	}
-	rows, err := q.QueryContext(ctx, discoverQuery, nil)
+	rows, err := q.QueryContext(ctx, p.discover, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -357,11 +425,19 @@ func (p *prober) identify(ctx context.Context, conn driver.Conn, addr string) (*
 			return nil, errors.New("unexpected SHOW VARIABLES shape")
 		}
 		name := strings.ToLower(text(dest[0]))
-		m[name] = text(dest[1])
+		m[p.canonical(name)] = text(dest[1])
 		names = append(names, name)
 	}
 	p.vars.set(addr, names)
 	return serverFrom(m), nil
+}
+
+// canonical is the identity variable a server variable stands for.
+func (p *prober) canonical(name string) string {
+	if a, ok := p.alias[name]; ok {
+		return a
+	}
+	return name
 }
 
 func queryRow(ctx context.Context, q driver.QueryerContext, query string) ([]string, error) {
@@ -411,6 +487,12 @@ func serverFrom(m map[string]string) *event.Server {
 		InnoDBReadOnly: parseBool(m, "innodb_read_only"),
 	}
 	s.Identity = Identity(s)
+	if s.AuroraServerID != "" && s.InnoDBReadOnly != nil {
+		s.Role = event.RoleWriter
+		if *s.InnoDBReadOnly {
+			s.Role = event.RoleReader
+		}
+	}
 	return s
 }
 

@@ -172,7 +172,7 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 	for _, t := range []table{
 		windowsTable(streams, name, tf), readOnlyTable(streams, name, tf), cutoversTable(streams, name, tf),
 		dnsTable(streams, name, tf), staleTable(streams, name, tf), gapsTable(streams, name, tf),
-		blueGreenTable(tg, tf), serversTable(tg, tf),
+		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, tf),
 	} {
 		if len(t.rows) > 0 {
 			sec.tables = append(sec.tables, t.dropEmptyColumns())
@@ -310,8 +310,11 @@ func gapsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) 
 	for _, s := range streams {
 		for _, g := range s.Gaps {
 			why := "dbprobe could not run on schedule"
-			if g.Kind == GapMissing {
+			switch g.Kind {
+			case GapMissing:
 				why = "no events (dbprobe not running, or lost)"
+			case GapNoToken:
+				why = "no IAM token: dbprobe could not try the database"
 			}
 			t.rows = append(t.rows, []string{name(s), tf(g.From), tf(g.To), Seconds(g.Seconds), strconv.FormatInt(g.Ticks, 10), why})
 		}
@@ -331,11 +334,19 @@ func blueGreenTable(tg *Target, tf func(time.Time) string) table {
 	return t
 }
 
+func awsEventsTable(tg *Target, tf func(time.Time) string) table {
+	t := table{title: "AWS events (what AWS reported)", head: []string{"At", "Source", "Message"}}
+	for _, e := range tg.AWSEvents {
+		t.rows = append(t.rows, []string{tf(e.At), e.Source, e.Message})
+	}
+	return t
+}
+
 func serversTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "First answer", "Last answer", "Probes"},
-		num: []bool{false, false, false, false, false, true}}
+	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
+		num: []bool{false, false, false, false, false, false, true}}
 	for _, s := range tg.Servers {
-		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
 	}
 	return t
 }

@@ -73,6 +73,9 @@ func Server(s *event.Server) string {
 	if name == "" {
 		name = "unidentified server"
 	}
+	if s.Role != "" {
+		name += " " + s.Role
+	}
 	if s.Address != "" {
 		name += " (" + s.Address + ")"
 	}

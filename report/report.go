@@ -53,6 +53,10 @@ const (
 	// GapMissing: ticks for which no event exists at all (the process was
 	// stopped, or the journal lost them).
 	GapMissing = "missing"
+	// GapNoToken: probes that could not try the database because dbprobe
+	// had no IAM authentication token (class iam_token). Their outcome is
+	// unknown, not a failure of the database.
+	GapNoToken = "iam_token"
 )
 
 // Report is the whole downtime report of one run.
@@ -97,6 +101,18 @@ type Target struct {
 	// Servers lists every server that answered, in order of first answer.
 	Servers   []ServerSeen `json:"servers"`
 	BlueGreen []Phase      `json:"bluegreen"`
+	// AWSEvents is what AWS itself reported about the target's database
+	// (aws_events), in the order of AWS's dates.
+	AWSEvents []AWSEvent `json:"aws_events,omitempty"`
+}
+
+// AWSEvent is one event AWS reported: an RDS event or a Blue/Green
+// deployment's status as dbprobe read it.
+type AWSEvent struct {
+	At time.Time `json:"at"`
+	// Source is "<source type> <identifier>", e.g. "db-cluster orders".
+	Source  string `json:"source"`
+	Message string `json:"message"`
 }
 
 // ServerSeen is one server that answered probes of a target.
@@ -107,6 +123,9 @@ type ServerSeen struct {
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
 	Probes    int64     `json:"probes"`
+	// Roles are the Aurora roles it answered in ("writer", "reader"), in
+	// the order first seen: a reader promoted by a failover shows both.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Phase is one Blue/Green switchover phase as first seen.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/detector/detectortest"
+	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/report"
 )
 
@@ -225,5 +226,40 @@ func TestHTMLDetailFiguresForLongRuns(t *testing.T) {
 	}
 	if len(html) > 200_000 {
 		t.Errorf("html report of 40003 probes is %d bytes; the timeline should keep it small", len(html))
+	}
+}
+
+// TestAWSEventsInReport checks that what AWS reported (aws_events) is in
+// the report's tables, in the order of AWS's dates, and on the timeline.
+func TestAWSEventsInReport(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	fresh, pooled, phases := detectortest.Switchover("run1", "probe-eu-1", t0, 100*time.Millisecond, 40)
+	d := detector.New(detector.Options{Reorder: 3 * time.Second})
+	for _, e := range detectortest.ByCompletion(fresh.Events(), pooled.Events(), phases) {
+		d.Observe(e)
+	}
+	aws := func(at time.Duration, typ, id, msg string) *event.Event {
+		return &event.Event{Timestamp: t0.Add(at), Event: event.Meta{Kind: event.KindEvent, Action: event.ActionAWSEvent},
+			DBProbe: event.DBProbe{RunID: "run1", Target: fresh.Target, AWS: &event.AWSEvent{SourceType: typ, SourceID: id, Message: msg, Date: t0.Add(at)}}}
+	}
+	// Arriving out of AWS's order, as events of two sources do.
+	d.Observe(aws(9*time.Second, "blue-green-deployment", "bgd-abc123", "Switchover completed on blue/green deployment."))
+	d.Observe(aws(4*time.Second, "blue-green-deployment", "bgd-abc123", "Switchover started on blue/green deployment."))
+	d.Flush()
+	rep := d.Report()
+	var txt, html bytes.Buffer
+	if err := report.Text(&txt, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.HTML(&html, rep); err != nil {
+		t.Fatal(err)
+	}
+	started := strings.Index(txt.String(), "Switchover started on blue/green deployment.")
+	completed := strings.Index(txt.String(), "Switchover completed on blue/green deployment.")
+	if !strings.Contains(txt.String(), "AWS events (what AWS reported)") || started < 0 || completed < started {
+		t.Errorf("text report lacks the AWS events in order:\n%s", txt.String())
+	}
+	if n := strings.Count(html.String(), `class="aws-event"`); n != 2 {
+		t.Errorf("timeline has %d AWS event marks, want 2", n)
 	}
 }

@@ -249,6 +249,9 @@ func drawTimeline(streams []*Stream, tg *Target, tf func(time.Time) string, t0, 
 	if len(tg.BlueGreen) > 0 {
 		height += svgPhase + 6
 	}
+	if len(tg.AWSEvents) > 0 {
+		height += svgPhase + 6
+	}
 	height += float64(len(streams)) * (svgLatency + svgServer + svgReadOnly + 6 + svgStreamGap)
 
 	p.printf(`<svg class="timeline" viewBox="0 0 %g %g" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`,
@@ -261,6 +264,10 @@ func drawTimeline(streams []*Stream, tg *Target, tf func(time.Time) string, t0, 
 
 	if len(tg.BlueGreen) > 0 {
 		p.phaseLane(tg.BlueGreen, y, tf)
+		y += svgPhase + 6
+	}
+	if len(tg.AWSEvents) > 0 {
+		p.awsLane(tg.AWSEvents, y, tf)
 		y += svgPhase + 6
 	}
 	for _, s := range streams {
@@ -353,6 +360,21 @@ func (p *plot) phaseLane(phases []Phase, y float64, tf func(time.Time) string) {
 			p.printf(`<text x="%.1f" y="%.1f">%s</text>`, x0+3, y+14, esc(label))
 		}
 		p.printf(`</g>`)
+	}
+	p.printf(`</g></g>`)
+}
+
+// awsLane marks what AWS reported, each event a tick with its message as
+// the tooltip, so AWS's claims sit above the measured windows.
+func (p *plot) awsLane(events []AWSEvent, y float64, tf func(time.Time) string) {
+	p.printf(`<g class="aws"><text class="lane" x="%g" y="%.1f" text-anchor="end">AWS</text><g clip-path="url(#plot-%s)">`, svgLeft-6, y+14, p.id)
+	for _, e := range events {
+		if e.At.Before(p.t0) || e.At.After(p.t1) {
+			continue
+		}
+		x := p.x(e.At)
+		p.printf(`<g><title>%s</title><rect class="aws-event" x="%.1f" y="%.1f" width="3" height="%g"/></g>`,
+			esc(tf(e.At)+" "+e.Source+": "+e.Message), x-1, y, svgPhase)
 	}
 	p.printf(`</g></g>`)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbprobe/dbprobe/awsrds"
+	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
 	"github.com/dbprobe/dbprobe/internal/redact"
@@ -56,6 +58,11 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		results := preflight.Run(pctx, pt)
 		cancel()
 		fmt.Fprintf(e.stdout, "\npreflight %s:\n", t.Name)
+		printIAM(ctx, e.stdout, "iam", &t.Endpoint)
+		if t.Green != nil {
+			printIAM(ctx, e.stdout, "iam green", t.Green)
+		}
+		printAWSEvents(ctx, e.stdout, t)
 		for _, r := range results {
 			fmt.Fprintf(e.stdout, "  %-4s  %-20s %s\n", r.Level, r.Check, safetext.Line(secrets.String(r.Detail)))
 			if r.Fix != "" {
@@ -81,6 +88,39 @@ func checkCmd(ctx context.Context, args []string, e *env) error {
 		return errCheckFailed
 	}
 	return nil
+}
+
+// printIAM says whose AWS identity signs the endpoint's IAM tokens and for
+// which region and endpoint, so a wrong role or region shows before a run.
+func printIAM(ctx context.Context, w io.Writer, label string, ep *config.Endpoint) {
+	src := ep.IAM()
+	if src == nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	fmt.Fprintf(w, "  %-4s  %-20s tokens for %s@%s in %s, signed as %s\n", "info", label, ep.MySQL().User, src.Endpoint(), src.Region(),
+		safetext.Line(awsrds.Identity(ictx, *ep.AWSConfig())))
+}
+
+// printAWSEvents polls the target's AWS events once, so missing
+// permissions or a wrong region show before a run. It warns rather than
+// fails: AWS's events never affect probing.
+func printAWSEvents(ctx context.Context, w io.Writer, t *config.Target) {
+	if t.AWSEvents == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg := *t.AWSConfig()
+	p := &awsrds.EventPoller{Target: t.Name, Sources: t.AWSEvents.Sources(), Client: awsrds.NewRDSClient(cfg, "")}
+	n := 0
+	if err := p.Poll(pctx, func(*event.Event) { n++ }); err != nil {
+		fmt.Fprintf(w, "  %-4s  %-20s %s\n", preflight.Warn, "aws_events", safetext.Line(err.Error()))
+		fmt.Fprintf(w, "        %-20s -> %s\n", "", "check aws.region and that this identity may call rds:DescribeEvents (and rds:DescribeBlueGreenDeployments)")
+		return
+	}
+	fmt.Fprintf(w, "  %-4s  %-20s AWS answers in %s: %d events of %d sources in the last 15 minutes\n", preflight.Pass, "aws_events", cfg.Region, n, len(p.Sources))
 }
 
 // printProbe prints one probe's result. Every string the server or the

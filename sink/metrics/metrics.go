@@ -145,6 +145,7 @@ type Metrics struct {
 	bgPhase, replLag        *prometheus.GaugeVec
 	bgRollbacks             *prometheus.CounterVec
 	journal                 *journalCollector
+	awsEvents, awsFailures  *prometheus.CounterVec
 	sinks                   *sinkCollector
 
 	mu        sync.Mutex
@@ -268,6 +269,8 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		bgRollbacks:   counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
 		replLag:       gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
 		journal:       newJournalCollector(families),
+		awsEvents:     counter("aws_events_total", "Events AWS reported about the target's database (RDS events, Blue/Green deployment status changes).", "target"),
+		awsFailures:   counter("aws_events_poll_failures_total", "Polls of AWS's events that failed (throttled, no credentials, unreachable); probing is unaffected.", "target"),
 		latencyNative: prometheus.NewHistogramVec(histogramOpts(latencyName, latencyHelp, LatencyBuckets, true), with("phase")),
 		classic:       prometheus.NewRegistry(),
 		native:        prometheus.NewRegistry(),
@@ -288,7 +291,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
 		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
 		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.journal, m.sinks, build, observer,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.journal, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -412,6 +415,9 @@ func (m *Metrics) targetLocked(name string) *target {
 // replaces the earlier function.
 func (m *Metrics) AddSink(name string, stats func() SinkStats) { m.sinks.add(name, stats) }
 
+// AWSEventsPollFailed counts one failed poll of the target's AWS events.
+func (m *Metrics) AWSEventsPollFailed(target string) { m.awsFailures.WithLabelValues(target).Inc() }
+
 // Ready reports whether every stream has finished its first probe. With no
 // streams it is false: a prober that probes nothing is not ready.
 func (m *Metrics) Ready() bool {
@@ -441,6 +447,8 @@ func (m *Metrics) Observe(e *event.Event) {
 		if g := e.DBProbe.Gap; g != nil {
 			m.streamLocked(k).missed.Add(float64(g.Ticks))
 		}
+	case e.Event.Action == event.ActionAWSEvent:
+		m.awsEvents.WithLabelValues(e.DBProbe.Target).Inc()
 	case e.DBProbe.BlueGreen != nil:
 		// The poller's phase events and the detector's bluegreen_phase
 		// findings; the findings alone say whether it was a rollback.

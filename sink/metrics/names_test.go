@@ -22,6 +22,9 @@ func TestFamiliesMatchExposition(t *testing.T) {
 	bg := finding(event.ActionBlueGreenPhase, 1, event.Finding{Phase: "AVAILABLE"})
 	bg.DBProbe.BlueGreen = &event.BlueGreen{Phase: "AVAILABLE"}
 	m.Observe(bg)
+	m.Observe(&event.Event{Event: event.Meta{Kind: event.KindEvent, Action: event.ActionAWSEvent},
+		DBProbe: event.DBProbe{Target: key.Target, AWS: &event.AWSEvent{SourceType: "db-cluster", SourceID: "orders", Message: "Completed failover"}}})
+	m.AWSEventsPollFailed(key.Target)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
