@@ -7,9 +7,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 IMAGE    ?= dbprobe:$(VERSION)
 DOCKER   ?= docker
+GORELEASER ?= $(shell command -v goreleaser 2>/dev/null || echo $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1)
 export PATH := $(PATH):/usr/sbin:$(GOBIN)
 
-.PHONY: all build deps deps-test demo test lint unit bench clean image image-scratch
+.PHONY: all build deps deps-test demo test lint unit bench clean image image-scratch release-snapshot
 
 all: build
 
@@ -54,6 +55,12 @@ image:
 
 image-scratch:
 	deploy/container/build-scratch.sh $(IMAGE) $(VERSION)
+
+# Release archives for Linux and macOS (amd64, arm64) and checksums.txt in
+# dist/, from .goreleaser.yaml, publishing nothing. Without goreleaser on
+# PATH, go run builds it first (minutes, once).
+release-snapshot:
+	$(GORELEASER) release --snapshot --clean
 
 clean:
 	rm -rf bin dist
