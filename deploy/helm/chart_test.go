@@ -9,6 +9,7 @@ package helm_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,9 +19,10 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	appsv1 "k8s.io/api/apps/v1"
@@ -61,34 +63,32 @@ func cases(t *testing.T) []valuesCase {
 	return out
 }
 
+// TestLint is `helm lint --strict` (pkg/lint, which the command runs):
+// anything above INFO fails.
 func TestLint(t *testing.T) {
+	kv, err := chartutil.ParseKubeVersion(kubeVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			kv, err := chartutil.ParseKubeVersion(kubeVersion)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := action.NewLint()
-			l.Strict, l.Namespace, l.KubeVersion = true, namespace, kv
-			res := l.Run([]string{chartDir}, c.vals)
+			res := lint.AllWithKubeVersion(chartDir, c.vals, namespace, kv)
 			for _, m := range res.Messages {
 				if m.Severity > support.InfoSev {
 					t.Errorf("lint: %s", m)
 				}
 			}
-			for _, err := range res.Errors {
-				t.Errorf("lint: %v", err)
-			}
-			if res.TotalChartsLinted != 1 {
-				t.Errorf("linted %d charts", res.TotalChartsLinted)
-			}
 		})
 	}
 }
 
-// render is `helm template orders dbprobe -n probes --kube-version ...
-// --api-versions monitoring.coreos.com/v1`.
-func render(t *testing.T, vals map[string]any) (string, error) {
+// render does what `helm template orders dbprobe -n probes --kube-version
+// ... --api-versions monitoring.coreos.com/v1` does, through the packages it
+// uses (pkg/action would also build a Kubernetes client: twice the
+// packages to compile for nothing offline): values coalesced over the
+// defaults and checked against values.schema.json, templates rendered,
+// NOTES.txt left out.
+func render(t *testing.T, vals map[string]any) ([]string, error) {
 	t.Helper()
 	ch, err := loader.Load(chartDir)
 	if err != nil {
@@ -98,16 +98,33 @@ func render(t *testing.T, vals map[string]any) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := action.NewInstall(&action.Configuration{Log: t.Logf})
-	in.DryRun, in.ClientOnly, in.Replace = true, true, true
-	in.ReleaseName, in.Namespace = release, namespace
-	in.KubeVersion = kv
-	in.APIVersions = chartutil.VersionSet{"monitoring.coreos.com/v1"}
-	rel, err := in.Run(ch, vals)
-	if err != nil {
-		return "", err
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = *kv
+	caps.APIVersions = append(caps.APIVersions, "monitoring.coreos.com/v1")
+	if !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		t.Fatalf("chart needs Kubernetes %s", ch.Metadata.KubeVersion)
 	}
-	return rel.Manifest, nil
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: release, Namespace: namespace, Revision: 1, IsInstall: true}, caps)
+	if err != nil {
+		return nil, err
+	}
+	out, err := engine.Engine{}.Render(ch, rv)
+	if err != nil {
+		return nil, err
+	}
+	var docs []string
+	for _, name := range slices.Sorted(maps.Keys(out)) {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			continue
+		}
+		split := releaseutil.SplitManifests(out[name])
+		keys := slices.Collect(maps.Keys(split))
+		sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+		for _, k := range keys {
+			docs = append(docs, name+"#"+k+"\n"+split[k])
+		}
+	}
+	return docs, nil
 }
 
 // objects is what one rendering holds, decoded.
@@ -121,19 +138,14 @@ type objects struct {
 	prometheusRules []*monitoringv1.PrometheusRule
 }
 
-// decode decodes every manifest strictly, as the API server would: JSON
-// field names are case-sensitive, unknown and duplicate fields are errors.
-func decode(t *testing.T, manifest string) objects {
+// decode decodes every document ("template#manifest-N", a newline, its
+// YAML) strictly, as the API server would: JSON field names are
+// case-sensitive, unknown and duplicate fields are errors.
+func decode(t *testing.T, docs []string) objects {
 	t.Helper()
 	var o objects
-	split := releaseutil.SplitManifests(manifest)
-	keys := make([]string, 0, len(split))
-	for k := range split {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		m := split[k]
+	for _, d := range docs {
+		k, m, _ := strings.Cut(d, "\n")
 		j, err := yaml.YAMLToJSONStrict([]byte(m))
 		if err != nil {
 			t.Errorf("%s: %v\n%s", k, err, m)
@@ -160,7 +172,7 @@ func decode(t *testing.T, manifest string) objects {
 		case "monitoring.coreos.com/v1 PrometheusRule":
 			obj = add(&o.prometheusRules)
 		default:
-			t.Errorf("%s: unexpected %s %s: teach this test its type", k, head.APIVersion, head.Kind)
+			t.Errorf("%s: unexpected %s %s: teach this test its type\n%q", k, head.APIVersion, head.Kind, m)
 			continue
 		}
 		strict, err := kjson.UnmarshalStrict(j, obj)
@@ -184,11 +196,11 @@ func add[T any](list *[]*T) *T {
 func TestTemplate(t *testing.T) {
 	for _, c := range cases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			manifest, err := render(t, c.vals)
+			docs, err := render(t, c.vals)
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
 			}
-			o := decode(t, manifest)
+			o := decode(t, docs)
 			checkObservers(t, c, o)
 			checkMonitoring(t, c, o)
 		})
