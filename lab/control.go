@@ -27,6 +27,9 @@ import (
 //	POST /v1/switchover  SwitchoverOptions as JSON in; JSON lines out, one
 //	                     {"step": Step} per step as it happens, then
 //	                     {"truth": Truth} and, when it failed, {"error": "..."}
+//	POST /v1/failover    the same with FailoverOptions
+//	POST /v1/reboot      the same with RebootOptions
+//	POST /v1/proxy       the same with ProxyOptions (a lab up with a proxy)
 //	POST /v1/down        stops the lab (the reply comes first)
 //
 // The socket is created with mode 0600 in a 0700 directory: only its owner
@@ -56,6 +59,7 @@ type Info struct {
 	PasswordFile string `json:"password_file"`
 	Config       string `json:"config"` // a ready-made dbprobe configuration
 	SinglePort   bool   `json:"single_port,omitempty"`
+	Proxy        bool   `json:"proxy,omitempty"` // the endpoint is the lab's proxy
 }
 
 // Info describes the lab; config is the dbprobe configuration written for
@@ -73,6 +77,7 @@ func (l *Lab) Info(config string) Info {
 		PasswordFile: l.PasswordFile(),
 		Config:       config,
 		SinglePort:   l.SinglePort(),
+		Proxy:        l.proxy != nil,
 	}
 }
 
@@ -106,7 +111,9 @@ func (l *Lab) Serve(info Info) (*Control, error) {
 	c := &Control{lab: l, info: info, log: l.log, ln: ln, down: make(chan struct{}), done: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/lab", c.handleInfo)
-	mux.HandleFunc("POST /v1/switchover", c.handleSwitchover)
+	for _, sc := range Scenarios {
+		mux.HandleFunc("POST /v1/"+controlPath(sc), c.handleRun(sc))
+	}
 	mux.HandleFunc("POST /v1/down", c.handleDown)
 	c.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if err := writeJSON(filepath.Join(l.dir, InfoFile), info); err != nil {
@@ -152,46 +159,60 @@ type controlLine struct {
 	Error string `json:"error,omitempty"`
 }
 
-func (c *Control) handleSwitchover(w http.ResponseWriter, r *http.Request) {
-	o := DefaultSwitchover()
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
-		http.Error(w, "bad switchover options: "+err.Error(), http.StatusBadRequest)
-		return
+// controlPath is the control API's path of a scenario.
+func controlPath(scenario string) string {
+	if scenario == ScenarioBlueGreen {
+		return "switchover"
 	}
-	if err := o.Validate(); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	flush := func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
+	return scenario
+}
+
+// handleRun runs scenario with the knobs of the request body (missing ones
+// take the defaults) and streams its steps and truth.
+func (c *Control) handleRun(scenario string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		o := RunOptions{Scenario: scenario, Switchover: DefaultSwitchover(), Failover: DefaultFailover(),
+			Reboot: DefaultReboot(), Proxy: DefaultProxy()}
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(o.Knobs()); err != nil {
+			http.Error(w, "bad "+scenario+" options: "+err.Error(), http.StatusBadRequest)
+			return
 		}
-	}
-	enc := json.NewEncoder(w)
-	flush()
-	// The switchover runs to its end even if the client goes away: a half
-	// done switchover is worse than an unread report.
-	truth, err := c.lab.Switchover(context.WithoutCancel(r.Context()), o, func(s Step) {
-		_ = enc.Encode(controlLine{Step: &s})
-		flush()
-	})
-	if truth != nil {
-		_ = enc.Encode(controlLine{Truth: truth})
-		if len(truth.Steps) > 0 {
-			name := "truth-" + truth.Steps[0].At.UTC().Format("20060102T150405Z") + ".json"
-			if werr := writeJSON(filepath.Join(c.lab.dir, name), truth); werr != nil {
-				c.log.Warn("could not keep the switchover's ground truth", "err", werr)
+		if err := o.Validate(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flush := func() {
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
 			}
 		}
+		enc := json.NewEncoder(w)
+		flush()
+		o.Progress = func(s Step) {
+			_ = enc.Encode(controlLine{Step: &s})
+			flush()
+		}
+		// The run goes to its end even if the client goes away: a half
+		// done switchover is worse than an unread report.
+		truth, err := o.run(context.WithoutCancel(r.Context()), c.lab)
+		if truth != nil {
+			_ = enc.Encode(controlLine{Truth: truth})
+			if len(truth.Steps) > 0 {
+				name := "truth-" + truth.Steps[0].At.UTC().Format("20060102T150405Z") + ".json"
+				if werr := writeJSON(filepath.Join(c.lab.dir, name), truth); werr != nil {
+					c.log.Warn("could not keep the ground truth", "scenario", scenario, "err", werr)
+				}
+			}
+		}
+		if err != nil {
+			_ = enc.Encode(controlLine{Error: err.Error()})
+		}
+		flush()
 	}
-	if err != nil {
-		_ = enc.Encode(controlLine{Error: err.Error()})
-	}
-	flush()
 }
 
 func (c *Control) handleDown(w http.ResponseWriter, _ *http.Request) {
@@ -257,23 +278,35 @@ func (c *Client) get(ctx context.Context) (*Info, error) {
 // Switchover asks the lab to switch over and returns the ground truth;
 // progress, if not nil, sees each step as it happens.
 func (c *Client) Switchover(ctx context.Context, o SwitchoverOptions, progress func(Step)) (*Truth, error) {
-	body, err := json.Marshal(o)
+	return c.Run(ctx, ScenarioBlueGreen, o, progress)
+}
+
+// Run asks the lab to run scenario with knobs (its options: a
+// SwitchoverOptions, FailoverOptions, RebootOptions or ProxyOptions) and
+// returns the ground truth; progress, if not nil, sees each step as it
+// happens.
+func (c *Client) Run(ctx context.Context, scenario string, knobs any, progress func(Step)) (*Truth, error) {
+	if err := CheckScenario(scenario); err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	what := controlPath(scenario)
+	body, err := json.Marshal(knobs)
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://lab/v1/switchover", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://lab/v1/"+what, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("lab: switchover: %w", err)
+		return nil, fmt.Errorf("lab: %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, fmt.Errorf("lab: switchover: %s", bytes.TrimSpace(msg))
+		return nil, fmt.Errorf("lab: %s: %s", what, bytes.TrimSpace(msg))
 	}
 	var (
 		truth  *Truth
@@ -284,7 +317,7 @@ func (c *Client) Switchover(ctx context.Context, o SwitchoverOptions, progress f
 	for sc.Scan() {
 		var line controlLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return truth, fmt.Errorf("lab: switchover: bad reply line: %w", err)
+			return truth, fmt.Errorf("lab: %s: bad reply line: %w", what, err)
 		}
 		switch {
 		case line.Step != nil && progress != nil:
@@ -296,10 +329,10 @@ func (c *Client) Switchover(ctx context.Context, o SwitchoverOptions, progress f
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return truth, fmt.Errorf("lab: switchover: reply cut off: %w", err)
+		return truth, fmt.Errorf("lab: %s: reply cut off: %w", what, err)
 	}
 	if truth == nil && failed == nil {
-		return nil, errors.New("lab: switchover: the lab stopped before it finished")
+		return nil, fmt.Errorf("lab: %s: the lab stopped before it finished", what)
 	}
 	return truth, failed
 }

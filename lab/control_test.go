@@ -27,20 +27,8 @@ func TestControlDrivesALabByHand(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	ctrl, c := serveLab(t, ctx, l)
 	cfg := filepath.Join(l.Dir(), "dbprobe.yaml")
-	if err := l.WriteConfig(cfg, lab.ConfigOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	ctrl, err := l.Serve(l.Info(cfg))
-	if err != nil {
-		t.Fatalf("serve: %v", err)
-	}
-	defer ctrl.Close()
-
-	c, err := lab.Dial(ctx, l.Dir())
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
 	if c.Info.Endpoint != l.EndpointAddr() || c.Info.Config != cfg || !c.Info.SinglePort || c.Info.PID != os.Getpid() {
 		t.Errorf("info: got %+v, want endpoint %s, config %s, single port, pid %d", c.Info, l.EndpointAddr(), cfg, os.Getpid())
 	}
@@ -87,6 +75,94 @@ func TestControlDrivesALabByHand(t *testing.T) {
 	if _, err := lab.Dial(ctx, l.Dir()); !errors.Is(err, lab.ErrNoLab) {
 		t.Errorf("dial after close: got %v, want ErrNoLab", err)
 	}
+}
+
+// serveLab writes l's configuration and serves its control socket as
+// `dbprobe lab up` does, and dials it.
+func serveLab(t *testing.T, ctx context.Context, l *lab.Lab) (*lab.Control, *lab.Client) {
+	t.Helper()
+	cfg := filepath.Join(l.Dir(), "dbprobe.yaml")
+	if err := l.WriteConfig(cfg, lab.ConfigOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := l.Serve(l.Info(cfg))
+	if err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	c, err := lab.Dial(ctx, l.Dir())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return ctrl, c
+}
+
+// TestControlRunsEveryScenario drives the failover, reboot and proxy
+// scenarios of labs brought up by hand through the control socket, and
+// checks where the endpoint leads after each.
+func TestControlRunsEveryScenario(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("reboot, then failover", func(t *testing.T) {
+		l := startLab(t, false)
+		_, c := serveLab(t, ctx, l)
+		tr, err := c.Run(ctx, lab.ScenarioReboot, lab.RebootOptions{}, nil)
+		want := []string{lab.StepWriterStopping, lab.StepWriterStopped, lab.StepWriterStarted}
+		if err != nil || tr.Outcome != lab.OutcomeRestarted || !slices.Equal(stepNames(tr), want) || tr.Scenario != lab.ScenarioReboot {
+			t.Fatalf("reboot: %v, truth %+v; want outcome %s and steps %v", err, tr, lab.OutcomeRestarted, want)
+		}
+		if id, err := serverID(t, endpointConn(t, l)); err != nil || id != 101 {
+			t.Errorf("endpoint after the reboot: server %d (%v), want blue (101) again", id, err)
+		}
+		if _, err := c.Run(ctx, lab.ScenarioProxy, lab.DefaultProxy(), nil); err == nil || !strings.Contains(err.Error(), "no proxy in front") {
+			t.Errorf("proxy switch of a lab without a proxy: %v; want a refusal", err)
+		}
+		if _, err := c.Run(ctx, lab.ScenarioFailover, lab.FailoverOptions{PromoteDelay: -time.Second}, nil); err == nil || !strings.Contains(err.Error(), "promote-delay must not be negative") {
+			t.Errorf("failover with a negative delay: %v; want it refused", err)
+		}
+		tr, err = c.Run(ctx, lab.ScenarioFailover, lab.FailoverOptions{}, nil)
+		want = []string{lab.StepWriterKilled, lab.StepReplicaPromoted, lab.StepDNSSwitched}
+		if err != nil || !tr.Switched() || !slices.Equal(stepNames(tr), want) {
+			t.Fatalf("failover: %v, truth %+v; want switched with steps %v", err, tr, want)
+		}
+		if id, err := serverID(t, endpointConn(t, l)); err != nil || id != 202 {
+			t.Errorf("endpoint after the failover: server %d (%v), want green (202)", id, err)
+		}
+		if ro := query(t, l.Green(), "SELECT @@read_only"); ro != "0" {
+			t.Errorf("green's read_only after the failover: %s, want 0", ro)
+		}
+		if _, err := c.Run(ctx, lab.ScenarioReboot, lab.RebootOptions{}, nil); err == nil || !strings.Contains(err.Error(), "already moved to green") {
+			t.Errorf("a reboot after the failover: %v; want a refusal", err)
+		}
+	})
+
+	t.Run("proxy", func(t *testing.T) {
+		l := startLabWith(t, lab.Options{Proxy: true})
+		_, c := serveLab(t, ctx, l)
+		if !c.Info.Proxy {
+			t.Error("the lab's info does not say it has a proxy")
+		}
+		before := endpointConn(t, l)
+		if id, err := serverID(t, before); err != nil || id != 101 {
+			t.Fatalf("through the proxy before: server %d (%v), want blue (101)", id, err)
+		}
+		if _, err := c.Switchover(ctx, instant(), nil); err == nil || !strings.Contains(err.Error(), "has a proxy in front") {
+			t.Errorf("a Blue/Green switchover behind the proxy: %v; want a refusal", err)
+		}
+		tr, err := c.Run(ctx, lab.ScenarioProxy, lab.ProxyOptions{MaxPause: 10 * time.Second}, nil)
+		want := []string{lab.StepProxyPaused, lab.StepBlueReadOnly, lab.StepCaughtUp, lab.StepReplicaPromoted, lab.StepProxyResumed}
+		if err != nil || !tr.Switched() || !slices.Equal(stepNames(tr), want) {
+			t.Fatalf("proxy switch: %v, truth %+v; want switched with steps %v", err, tr, want)
+		}
+		// The connection from before is still up and now reaches green.
+		if id, err := serverID(t, before); err != nil || id != 202 {
+			t.Errorf("the connection from before the switch: server %d (%v), want green (202) on the same connection", id, err)
+		}
+		if _, err := c.Run(ctx, lab.ScenarioFailover, lab.DefaultFailover(), nil); err == nil || !strings.Contains(err.Error(), "has a proxy in front") {
+			t.Errorf("a failover of a lab with a proxy: %v; want a refusal", err)
+		}
+	})
 }
 
 func TestDialFindsNoLab(t *testing.T) {

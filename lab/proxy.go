@@ -28,7 +28,9 @@ import (
 //
 // It does not track transactions or session state: dbprobe runs neither
 // (autocommit statements with interpolated parameters), where RDS Proxy
-// cancels sessions in a transaction and pins sessions with state.
+// cancels sessions in a transaction and pins sessions with state. It speaks
+// no TLS and knows only mysql_native_password, which is what the lab's
+// servers use.
 type proxy struct {
 	*tcpServer
 	log      *slog.Logger

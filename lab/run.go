@@ -191,6 +191,20 @@ func (o *RunOptions) Validate() error {
 	return CheckScenario(o.Scenario)
 }
 
+// Knobs returns a pointer to the options of o's scenario: a
+// *SwitchoverOptions, *FailoverOptions, *RebootOptions or *ProxyOptions.
+func (o *RunOptions) Knobs() any {
+	switch o.Scenario {
+	case ScenarioFailover:
+		return &o.Failover
+	case ScenarioReboot:
+		return &o.Reboot
+	case ScenarioProxy:
+		return &o.Proxy
+	}
+	return &o.Switchover
+}
+
 // run runs the scenario on l.
 func (o *RunOptions) run(ctx context.Context, l *Lab) (*Truth, error) {
 	switch o.Scenario {

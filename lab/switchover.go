@@ -106,6 +106,10 @@ func (l *Lab) Switchover(ctx context.Context, o SwitchoverOptions, progress func
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("switchover: %w", err)
 	}
+	if l.proxy != nil {
+		// The endpoint names the proxy: moving it by DNS would bypass it.
+		return nil, errors.New("switchover: this lab has a proxy in front; switch it with the proxy scenario, or start a lab without one")
+	}
 	sw, done, err := l.begin("switchover", ScenarioBlueGreen, progress)
 	if err != nil {
 		return nil, err

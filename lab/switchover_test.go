@@ -20,14 +20,19 @@ import (
 
 func startLab(t *testing.T, single bool) *lab.Lab {
 	t.Helper()
+	return startLabWith(t, lab.Options{SinglePort: single})
+}
+
+// startLabWith starts a lab with o in a test directory, logging warnings
+// to the test.
+func startLabWith(t *testing.T, o lab.Options) *lab.Lab {
+	t.Helper()
 	needMariaDB(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := lab.Start(ctx, lab.Options{
-		Dir:        t.TempDir(),
-		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		SinglePort: single,
-	})
+	o.Dir = t.TempDir()
+	o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l, err := lab.Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start lab: %v", err)
 	}

@@ -27,7 +27,9 @@ func labCmd(ctx context.Context, args []string, e *env) error {
 		case "up":
 			return labUpCmd(ctx, args[1:], e)
 		case "switchover":
-			return labSwitchoverCmd(ctx, args[1:], e)
+			return labByHandCmd(ctx, args[1:], e, lab.ScenarioBlueGreen)
+		case lab.ScenarioFailover, lab.ScenarioReboot, lab.ScenarioProxy:
+			return labByHandCmd(ctx, args[1:], e, args[0])
 		case "down":
 			return labDownCmd(ctx, args[1:], e)
 		}
@@ -35,42 +37,54 @@ func labCmd(ctx context.Context, args []string, e *env) error {
 	return labRunCmd(ctx, args, e)
 }
 
-// switchoverFlags registers the switchover knobs on fs, defaulting to
-// lab.DefaultSwitchover, and returns where they land.
-func switchoverFlags(fs *flag.FlagSet) *lab.SwitchoverOptions {
-	o := lab.DefaultSwitchover()
-	fs.DurationVar(&o.Prepare, "prepare", o.Prepare, "time in PREPARATION (SWITCHOVER_INITIATED) before SWITCHOVER_IN_PROGRESS")
-	fs.DurationVar(&o.Announce, "announce", o.Announce, "time SWITCHOVER_IN_PROGRESS is readable before writes stop")
-	fs.DurationVar(&o.ReadOnlyLead, "read-only-lead", o.ReadOnlyLead, "time blue is read-only before connections drop and logins are refused")
-	fs.DurationVar(&o.Hold, "hold", o.Hold, "active-phase hold after connections drop, before green's catch-up")
-	fs.DurationVar(&o.DNSDelay, "dns-delay", o.DNSDelay, "from SWITCHOVER_IN_POST_PROCESSING to the endpoint name answering green")
-	fs.DurationVar(&o.GreenDNSRemoval, "green-dns-removal", o.GreenDNSRemoval, "from the endpoint move to the green name's removal and SWITCHOVER_COMPLETED")
-	fs.DurationVar(&o.Lag, "lag", o.Lag, "replica lag to inject: green's SQL thread stops after the guardrails and restarts this long into the catch-up")
-	fs.BoolVar(&o.Rollback, "rollback", o.Rollback, "keep green behind until the switchover times out, so it is rolled back")
-	fs.DurationVar(&o.Timeout, "switchover-timeout", o.Timeout, "switchover timeout, from SWITCHOVER_INITIATED to the end of the catch-up")
-	fs.DurationVar(&o.MaxLag, "max-lag", o.MaxLag, "guardrail: refuse the switchover when green lags more")
-	return &o
+// defaultKnobs is every scenario's knobs at their defaults.
+func defaultKnobs() *lab.RunOptions {
+	return &lab.RunOptions{Switchover: lab.DefaultSwitchover(), Failover: lab.DefaultFailover(),
+		Reboot: lab.DefaultReboot(), Proxy: lab.DefaultProxy()}
 }
 
-// scenarioFlags registers the knobs of the failover, reboot and proxy
-// scenarios on fs and returns where they land, and which scenario each flag
-// belongs to (the switchover's knobs belong to Blue/Green).
-func scenarioFlags(fs *flag.FlagSet) (*lab.RunOptions, map[string]string) {
-	o := &lab.RunOptions{Failover: lab.DefaultFailover(), Reboot: lab.DefaultReboot(), Proxy: lab.DefaultProxy()}
-	fs.StringVar(&o.Scenario, "scenario", lab.ScenarioBlueGreen, "what to run: bluegreen (an RDS Blue/Green switchover), failover (the writer dies, the replica is promoted, DNS moves), reboot (the writer restarts in place) or proxy (a connection-holding proxy moves its clients to green)")
-	fs.DurationVar(&o.Failover.PromoteDelay, "promote-delay", o.Failover.PromoteDelay, "failover: from the writer's death to the replica's promotion")
-	fs.DurationVar(&o.Failover.DNSDelay, "failover-dns-delay", o.Failover.DNSDelay, "failover: from the promotion to the endpoint name answering the new writer")
-	fs.BoolVar(&o.Failover.Hang, "hang", false, "failover: freeze the writer (SIGSTOP) instead of killing it, as AWS fences a failed writer: clients time out instead of being refused")
-	fs.DurationVar(&o.Reboot.Down, "down", o.Reboot.Down, "reboot: how long the writer stays stopped before it starts again (its start adds about a second)")
-	fs.DurationVar(&o.Proxy.Pause, "pause", o.Proxy.Pause, "proxy: how long the proxy holds traffic while the backend changes from blue to green")
-	fs.DurationVar(&o.Proxy.MaxPause, "max-pause", o.Proxy.MaxPause, "proxy: how long the proxy holds one connection or command at most before it drops it (RDS Proxy's ConnectionBorrowTimeout)")
-	owner := map[string]string{
-		"promote-delay": lab.ScenarioFailover, "failover-dns-delay": lab.ScenarioFailover, "hang": lab.ScenarioFailover,
-		"down":  lab.ScenarioReboot,
-		"pause": lab.ScenarioProxy, "max-pause": lab.ScenarioProxy,
+// knobFlags registers the knobs of scenario on fs, defaulting to and
+// landing in o.
+func knobFlags(fs *flag.FlagSet, scenario string, o *lab.RunOptions) {
+	switch scenario {
+	case lab.ScenarioBlueGreen:
+		sw := &o.Switchover
+		fs.DurationVar(&sw.Prepare, "prepare", sw.Prepare, "time in PREPARATION (SWITCHOVER_INITIATED) before SWITCHOVER_IN_PROGRESS")
+		fs.DurationVar(&sw.Announce, "announce", sw.Announce, "time SWITCHOVER_IN_PROGRESS is readable before writes stop")
+		fs.DurationVar(&sw.ReadOnlyLead, "read-only-lead", sw.ReadOnlyLead, "time blue is read-only before connections drop and logins are refused")
+		fs.DurationVar(&sw.Hold, "hold", sw.Hold, "active-phase hold after connections drop, before green's catch-up")
+		fs.DurationVar(&sw.DNSDelay, "dns-delay", sw.DNSDelay, "from SWITCHOVER_IN_POST_PROCESSING to the endpoint name answering green")
+		fs.DurationVar(&sw.GreenDNSRemoval, "green-dns-removal", sw.GreenDNSRemoval, "from the endpoint move to the green name's removal and SWITCHOVER_COMPLETED")
+		fs.DurationVar(&sw.Lag, "lag", sw.Lag, "replica lag to inject: green's SQL thread stops after the guardrails and restarts this long into the catch-up")
+		fs.BoolVar(&sw.Rollback, "rollback", sw.Rollback, "keep green behind until the switchover times out, so it is rolled back")
+		fs.DurationVar(&sw.Timeout, "switchover-timeout", sw.Timeout, "switchover timeout, from SWITCHOVER_INITIATED to the end of the catch-up")
+		fs.DurationVar(&sw.MaxLag, "max-lag", sw.MaxLag, "guardrail: refuse the switchover when green lags more")
+	case lab.ScenarioFailover:
+		fs.DurationVar(&o.Failover.PromoteDelay, "promote-delay", o.Failover.PromoteDelay, "failover: from the writer's death to the replica's promotion")
+		fs.DurationVar(&o.Failover.DNSDelay, "failover-dns-delay", o.Failover.DNSDelay, "failover: from the promotion to the endpoint name answering the new writer")
+		fs.BoolVar(&o.Failover.Hang, "hang", o.Failover.Hang, "failover: freeze the writer (SIGSTOP) instead of killing it, as AWS fences a failed writer: clients time out instead of being refused")
+	case lab.ScenarioReboot:
+		fs.DurationVar(&o.Reboot.Down, "down", o.Reboot.Down, "reboot: how long the writer stays stopped before it starts again (its start adds about a second)")
+	case lab.ScenarioProxy:
+		fs.DurationVar(&o.Proxy.Pause, "pause", o.Proxy.Pause, "proxy: how long the proxy holds traffic while the backend changes from blue to green")
+		fs.DurationVar(&o.Proxy.MaxPause, "max-pause", o.Proxy.MaxPause, "proxy: how long the proxy holds one connection or command at most before it drops it (RDS Proxy's ConnectionBorrowTimeout)")
 	}
-	for _, name := range []string{"prepare", "announce", "read-only-lead", "hold", "dns-delay", "green-dns-removal", "lag", "rollback", "switchover-timeout", "max-lag"} {
-		owner[name] = lab.ScenarioBlueGreen
+}
+
+// scenarioFlags registers --scenario and the knobs of every scenario on fs
+// and returns where they land, and which scenario each knob belongs to.
+func scenarioFlags(fs *flag.FlagSet) (*lab.RunOptions, map[string]string) {
+	o := defaultKnobs()
+	fs.StringVar(&o.Scenario, "scenario", lab.ScenarioBlueGreen, "what to run: bluegreen (an RDS Blue/Green switchover), failover (the writer dies, the replica is promoted, DNS moves), reboot (the writer restarts in place) or proxy (a connection-holding proxy moves its clients to green)")
+	owner := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) { owner[f.Name] = "" }) // not a knob
+	for _, sc := range lab.Scenarios {
+		knobFlags(fs, sc, o)
+		fs.VisitAll(func(f *flag.Flag) {
+			if _, ok := owner[f.Name]; !ok {
+				owner[f.Name] = sc
+			}
+		})
 	}
 	return o, owner
 }
@@ -83,7 +97,7 @@ func checkScenarioFlags(fs *flag.FlagSet, scenario string, owner map[string]stri
 	}
 	var errs []error
 	fs.Visit(func(f *flag.Flag) {
-		if o, ok := owner[f.Name]; ok && o != scenario {
+		if o := owner[f.Name]; o != "" && o != scenario {
 			errs = append(errs, fmt.Errorf("--%s applies to --scenario %s, not %s", f.Name, o, scenario))
 		}
 	})
@@ -141,14 +155,13 @@ func labRunCmd(ctx context.Context, args []string, e *env) error {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: dbprobe lab [flags]              run a lab scenario end to end (default: a Blue/Green switchover); compare dbprobe's report with the ground truth
        dbprobe lab up [flags]           start a lab and keep it up for your own dbprobe, Kibana and Grafana
-       dbprobe lab switchover [flags]   switch the running lab over
+       dbprobe lab switchover [flags]   switch the running lab over (or: failover, reboot, proxy)
        dbprobe lab down [--dir DIR]     stop the running lab
 See docs/lab.md. Flags of dbprobe lab:`)
 		fs.PrintDefaults()
 	}
 	var common labFlags
 	common.register(fs, "dbprobe's probe interval", "log what the lab and dbprobe do (findings as they happen)")
-	sw := switchoverFlags(fs)
 	run, owner := scenarioFlags(fs)
 	tail := fs.Duration("tail", 0, "how long dbprobe keeps probing after the last step (default max(1s, 10 intervals))")
 	slack := fs.Duration("slack", lab.DefaultSlack, "added to one interval to make each boundary's tolerance")
@@ -163,7 +176,6 @@ See docs/lab.md. Flags of dbprobe lab:`)
 	if err := checkScenarioFlags(fs, run.Scenario, owner); err != nil {
 		return err
 	}
-	run.Switchover = *sw
 	if err := run.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -218,6 +230,7 @@ func labUpCmd(ctx context.Context, args []string, e *env) error {
 	var common labFlags
 	common.register(fs, "probe interval of the dbprobe config written for the lab", "log what the lab does")
 	listen := fs.String("http", config.DefaultListen, "dbprobe's HTTP address in the config written for the lab (metrics for Prometheus); empty turns it off")
+	withProxy := fs.Bool("proxy", false, "put a connection-holding proxy in front, like RDS Proxy, for dbprobe lab proxy")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
@@ -225,7 +238,7 @@ func labUpCmd(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	log := labLogger(e.stderr, common.verbose)
-	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Logger: log, SinglePort: common.single})
+	l, err := lab.Start(ctx, lab.Options{Dir: *dir, Logger: log, SinglePort: common.single, Proxy: *withProxy})
 	if err != nil {
 		return err
 	}
@@ -246,18 +259,24 @@ func labUpCmd(ctx context.Context, args []string, e *env) error {
 		ctrl.Close()
 	}()
 	dnsHost, dnsPort, _ := net.SplitHostPort(info.DNS)
+	route, next := "blue", fmt.Sprintf(`Switch over:   dbprobe lab switchover --dir %s [--hold 2s --dns-delay 8s ...]
+Or fail over:  dbprobe lab failover --dir %s [--promote-delay 1s --failover-dns-delay 2s --hang]
+Or reboot:     dbprobe lab reboot --dir %s [--down 1s]
+`, l.Dir(), l.Dir(), l.Dir())
+	if info.Proxy {
+		route, next = "the proxy -> blue", fmt.Sprintf("Switch:        dbprobe lab proxy --dir %s [--pause 1s --max-pause 10s]\nOr reboot:     dbprobe lab reboot --dir %s [--down 1s]\n", l.Dir(), l.Dir())
+	}
 	fmt.Fprintf(e.stdout, `dbprobe lab is up in %s (stop it with Ctrl-C or: dbprobe lab down --dir %s)
   blue       %s  (server_id 101, writable, binlog ROW + GTID)
   green      %s  (server_id 202, read_only, replicating from blue)
-  endpoint   %s  -> blue
+  endpoint   %s  -> %s
   DNS        %s  (zone %s, TTL %d s; try: dig @%s -p %s %s)
   DSN        %s
   config     %s
   control    %s
 Probe it:      dbprobe run --config %s
-Switch over:   dbprobe lab switchover --dir %s [--hold 2s --dns-delay 8s ...]
-`, l.Dir(), l.Dir(), info.Blue, info.Green, info.Endpoint, info.DNS, lab.Zone, lab.TTL,
-		dnsHost, dnsPort, lab.EndpointName, l.DSN(), cfgPath, info.Control, cfgPath, l.Dir())
+%s`, l.Dir(), l.Dir(), info.Blue, info.Green, info.Endpoint, route, info.DNS, lab.Zone, lab.TTL,
+		dnsHost, dnsPort, lab.EndpointName, l.DSN(), cfgPath, info.Control, cfgPath, next)
 	if l.SinglePort() {
 		fmt.Fprintln(e.stdout, "Note: no loopback aliases here; the endpoint name answers 127.0.0.1 and a forwarder moves new connections at the DNS step.")
 	}
@@ -271,22 +290,30 @@ Switch over:   dbprobe lab switchover --dir %s [--hold 2s --dns-delay 8s ...]
 	return nil
 }
 
-func labSwitchoverCmd(ctx context.Context, args []string, e *env) error {
-	fs := flag.NewFlagSet("dbprobe lab switchover", flag.ContinueOnError)
+// labByHandCmd runs scenario on the lab brought up with `dbprobe lab up`
+// (dbprobe lab switchover, failover, reboot, proxy).
+func labByHandCmd(ctx context.Context, args []string, e *env, scenario string) error {
+	verb := scenario
+	if scenario == lab.ScenarioBlueGreen {
+		verb = "switchover"
+	}
+	fs := flag.NewFlagSet("dbprobe lab "+verb, flag.ContinueOnError)
 	dir := fs.String("dir", defaultLabDir(), "the directory of the lab brought up with dbprobe lab up")
-	sw := switchoverFlags(fs)
+	o := defaultKnobs()
+	o.Scenario = scenario
+	knobFlags(fs, scenario, o)
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
 	}
-	if err := sw.Validate(); err != nil {
+	if err := o.Validate(); err != nil {
 		return usageError{err}
 	}
 	c, err := lab.Dial(ctx, *dir)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, "switchover, as it happens (ground truth):")
-	truth, err := c.Switchover(ctx, *sw, stepPrinter(e.stdout))
+	fmt.Fprintf(e.stdout, "%s, as it happens (ground truth):\n", verb)
+	truth, err := c.Run(ctx, scenario, o.Knobs(), stepPrinter(e.stdout))
 	if truth != nil {
 		fmt.Fprintf(e.stdout, "outcome: %s; the ground truth is also in %s/truth-*.json\n", truth.Outcome, *dir)
 	}

@@ -26,6 +26,10 @@ func TestLabUsageErrors(t *testing.T) {
 		{"knob of another scenario", []string{"lab", "--scenario", "reboot", "--hold", "1s", "--pause", "1s"}, 2,
 			"--hold applies to --scenario bluegreen, not reboot\n--pause applies to --scenario proxy, not reboot"},
 		{"switchover knob without a scenario", []string{"lab", "--down", "1s"}, 2, "--down applies to --scenario reboot, not bluegreen"},
+		{"common flags belong to every scenario", []string{"lab", "--scenario", "reboot", "--interval", "50ms", "--slack", "1s", "--down", "-1s"}, 2, "down must not be negative"},
+		{"failover by hand without a lab", []string{"lab", "failover", "--hang", "--dir", empty}, 1, "no lab is up in " + empty},
+		{"proxy knob by hand", []string{"lab", "proxy", "--max-pause", "-1s", "--dir", empty}, 2, "max-pause must be positive"},
+		{"knob of another scenario by hand", []string{"lab", "reboot", "--pause", "1s", "--dir", empty}, 2, "flag provided but not defined: -pause"},
 		{"negative promote delay", []string{"lab", "--scenario", "failover", "--promote-delay", "-1s"}, 2, "promote-delay must not be negative"},
 		{"no max pause", []string{"lab", "--scenario", "proxy", "--max-pause", "0s"}, 2, "max-pause must be positive"},
 	}
