@@ -106,6 +106,7 @@ timeout: 1s
 targets:
 `+targets.String()+`
 sinks: {journal: {dir: `+dir+`, sync_interval: 1m}}
+http: {listen: ""}
 `), func(string) string { return "" })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -31,7 +31,7 @@ func esConfig(t testing.TB, url string, extra ...string) *config.Elasticsearch {
 		"backoff_min":    "1ms",
 		"backoff_max":    "20ms",
 		"flush_interval": "10ms",
-		"timeout":        "5s",
+		"timeout":        "30s", // generous: a busy machine must not look like an outage
 	}
 	for _, l := range extra {
 		k, v, _ := strings.Cut(l, ":")

@@ -126,7 +126,7 @@ func TestOutageThenRecoveryShipsEveryEventOnce(t *testing.T) {
 		{"connection dropped", "5s", 20, func(es *esfake.Server) { es.SetDown(esfake.Drop) }, func(es *esfake.Server) { es.SetDown(esfake.Up) }},
 		{"503 no master", "5s", 20, func(es *esfake.Server) { es.FailRequests(503, -1) }, func(es *esfake.Server) { es.FailRequests(0, 0) }},
 		{"429 rejected", "5s", 20, func(es *esfake.Server) { es.FailRequests(429, -1) }, func(es *esfake.Server) { es.FailRequests(0, 0) }},
-		{"too slow", "500ms", 3, func(es *esfake.Server) { es.SetSlow(time.Minute) }, func(es *esfake.Server) { es.SetSlow(0) }},
+		{"too slow", "2s", 3, func(es *esfake.Server) { es.SetSlow(time.Minute) }, func(es *esfake.Server) { es.SetSlow(0) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
