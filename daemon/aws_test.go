@@ -2,13 +2,16 @@ package daemon
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dbprobe/dbprobe/awsrds/rdsfake"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/syncbuf"
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/journal"
@@ -31,7 +34,8 @@ func TestAWSEventsJournaledAndReported(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", key)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 	t.Setenv("AWS_ENDPOINT_URL_RDS", fake.URL)
-	run := start(t, `
+	var logBuf syncbuf.Buffer
+	run := startWith(t, `
 run_id: aws
 interval: 100ms
 timeout: 200ms
@@ -44,7 +48,7 @@ targets:
     aws_events: {cluster: orders, interval: 2s}
 http: {listen: ""}
 sinks: {journal: {dir: `+dir+`}}
-`)
+`, Options{Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	journaled := func() (n int) {
 		_ = journal.Scan(run.d.JournalDir(), func(e *event.Event) error {
 			if e.Event.Action == event.ActionAWSEvent {
@@ -57,6 +61,9 @@ sinks: {journal: {dir: `+dir+`}}
 	wait.For(t, time.Minute, "two aws_event events in the journal", func() bool { return journaled() >= 2 })
 	if err := run.stop(); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(logBuf.String(), "Started cross AZ failover to DB instance: orders-2") {
+		t.Errorf("the log does not show AWS's event:\n%s", logBuf.String())
 	}
 	if n := journaled(); n != 2 {
 		t.Errorf("%d aws_event events journaled, want each of the 2 once", n)

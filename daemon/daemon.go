@@ -479,8 +479,12 @@ func (d *Daemon) append(e *event.Event) bool {
 
 // publish logs a finding and hands an event or finding to the observers.
 func (d *Daemon) publish(e *event.Event) {
-	if e.Event.Kind == event.KindState {
+	switch {
+	case e.Event.Kind == event.KindState:
 		d.findings.finding(e)
+	case e.Event.Action == event.ActionAWSEvent:
+		// Rare, and what the operator watches for beside the findings.
+		d.log.Info(e.Message, "aws_event", e.DBProbe.AWS.SourceType+" "+e.DBProbe.AWS.SourceID, "target", e.DBProbe.Target)
 	}
 	for _, o := range d.observers {
 		o.Observe(e)

@@ -77,13 +77,22 @@ type running struct {
 // if the test did not.
 func start(t *testing.T, cfg string) *running {
 	t.Helper()
+	w := &watcher{}
+	w.reset()
+	r := startWith(t, cfg, Options{Observers: []EventObserver{w}})
+	r.w = w
+	return r
+}
+
+// startWith parses cfg, starts a daemon with opts and stops it at cleanup
+// if the test did not.
+func startWith(t *testing.T, cfg string, opts Options) *running {
+	t.Helper()
 	c, err := config.Parse([]byte(cfg), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watcher{}
-	w.reset()
-	d, err := New(c, Options{Observers: []EventObserver{w}})
+	d, err := New(c, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +104,7 @@ func start(t *testing.T, cfg string) *running {
 		return <-done
 	})
 	t.Cleanup(func() { _ = stop() })
-	return &running{d: d, w: w, stop: stop}
+	return &running{d: d, stop: stop}
 }
 
 // TestOutageBoundsContainTheTruth makes two outages of known extent on a
