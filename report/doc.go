@@ -387,6 +387,8 @@ func endText(end *time.Time, ends string, tf func(time.Time) string) string {
 		return tf(*end)
 	case ends == EndsGap:
 		return "(gap)"
+	case ends == EndsStopped:
+		return "(stopped)"
 	}
 	return "(open)"
 }
@@ -411,6 +413,8 @@ func endsNote(ends string) string {
 		return "cut by a gap"
 	case EndsOpen:
 		return "still open"
+	case EndsStopped:
+		return "the stream stopped (config reload)"
 	}
 	return ""
 }

@@ -490,3 +490,43 @@ func TestNativeHistogramsReachPrometheus(t *testing.T) {
 		t.Errorf("checked %d latency and lag queries of the dashboard, want at least 3", checked)
 	}
 }
+
+// TestReloadEndpoint: POST /-/reload reloads, as in Prometheus; a refused
+// configuration answers 500 with the reason; other methods 405; without a
+// reloader, 404.
+func TestReloadEndpoint(t *testing.T) {
+	var fail atomic.Bool
+	var calls atomic.Int32
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), Reload: func(context.Context) error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("invalid config dbprobe.yaml: targets[0].interval: must be at least 10ms (got 1ms)")
+		}
+		return nil
+	}})
+	post := func(url string) (int, string) {
+		resp, err := http.Post(url, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(base + "/-/reload"); code != 200 || body != "Reloaded.\n" {
+		t.Errorf("POST /-/reload = %d %q", code, body)
+	}
+	fail.Store(true)
+	if code, body := post(base + "/-/reload"); code != 500 || !strings.Contains(body, "targets[0].interval") {
+		t.Errorf("refused POST /-/reload = %d %q", code, body)
+	}
+	if code, _, _ := get(t, http.DefaultClient, base+"/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d, want 405", code)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d reloads, want 2", n)
+	}
+	if code, _ := post(start(t, Options{Gatherer: prometheus.NewRegistry()}) + "/-/reload"); code != 404 {
+		t.Errorf("POST /-/reload without a reloader = %d, want 404", code)
+	}
+}

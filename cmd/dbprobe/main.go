@@ -26,6 +26,9 @@ type env struct {
 	// signals delivers SIGINT/SIGTERM; run uses it to tell a first signal
 	// (graceful stop) from a second (exit at once).
 	signals <-chan os.Signal
+	// hangups delivers SIGHUP to `dbprobe run`, which reloads its
+	// configuration on it instead of dying with the ssh session.
+	hangups <-chan os.Signal
 	exit    func(code int)
 	// terminalWidth is set when stdout is a terminal: `dbprobe run` then
 	// draws its live view there. It returns the width in columns.
@@ -60,6 +63,13 @@ func main() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sig, exit: os.Exit}
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		// Only run catches SIGHUP: the other commands keep the default
+		// (a hangup ends them), as a shell user expects.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		e.hangups = hup
+	}
 	if fd := int(os.Stdout.Fd()); term.IsTerminal(fd) {
 		e.terminalWidth = func() int {
 			w, _, err := term.GetSize(fd)

@@ -74,7 +74,8 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	}
 	log := newLogger(cfg.Log, logOut)
 	board = live.New(live.Options{Logger: log})
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board})
+	load := func() (*config.Config, error) { return config.Load(*cfgPath, e.getenv, ov) }
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board, Load: load})
 	if errors.Is(err, web.ErrWebConfig) {
 		return usageError{err}
 	}
@@ -95,6 +96,17 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 			view.Run(ctx)
 		}()
 	}
+	go func() {
+		for {
+			select {
+			case <-e.hangups:
+				log.Info("SIGHUP: reloading the configuration", "config", *cfgPath)
+				_ = d.Reload(ctx) // logs and counts its outcome
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		log.Info("stopping: finishing in-flight probes and flushing the journal; send the signal again to exit at once",
