@@ -43,9 +43,10 @@ type Options struct {
 	Title string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
-	// Width is the terminal's width in columns, asked at every redraw so a
-	// resized window is followed; nil or <= 0 is 80.
-	Width func() int
+	// Size is the terminal's width and height, asked at every redraw so a
+	// resized window is followed; nil or a width <= 0 is 80 columns, a
+	// height <= 0 no limit.
+	Size func() (cols, rows int)
 	// Every is the redraw period of Run; 0 is DefaultEvery.
 	Every time.Duration
 }
@@ -153,13 +154,19 @@ func (v *View) eraseLocked() {
 
 // blockLocked appends the block and records its height.
 func (v *View) blockLocked() {
-	width := 80
-	if v.o.Width != nil {
-		if w := v.o.Width(); w > 0 {
-			width = w
+	width, height := 80, 0
+	if v.o.Size != nil {
+		if w, h := v.o.Size(); w > 0 {
+			width, height = w, h
 		}
 	}
 	lines := Block(v.o.Board(), v.title, v.o.Now(), width)
+	if height > 2 && len(lines) > height-1 {
+		// A block taller than the screen cannot be redrawn in place: the
+		// cursor cannot go up past the top row.
+		more := len(lines) - (height - 2)
+		lines = append(lines[:height-2], dim+fit(fmt.Sprintf("… %d more lines: a taller terminal shows them, the status page too", more), width))
+	}
 	for _, l := range lines {
 		v.buf.WriteString(l)
 		v.buf.WriteString(reset + "\n")

@@ -30,9 +30,9 @@ type env struct {
 	// configuration on it instead of dying with the ssh session.
 	hangups <-chan os.Signal
 	exit    func(code int)
-	// terminalWidth is set when stdout is a terminal: `dbprobe run` then
-	// draws its live view there. It returns the width in columns.
-	terminalWidth func() int
+	// terminalSize is set when stdout is a terminal: `dbprobe run` then
+	// draws its live view there. It returns columns and rows.
+	terminalSize func() (cols, rows int)
 }
 
 type command struct {
@@ -71,12 +71,12 @@ func main() {
 		e.hangups = hup
 	}
 	if fd := int(os.Stdout.Fd()); term.IsTerminal(fd) {
-		e.terminalWidth = func() int {
-			w, _, err := term.GetSize(fd)
+		e.terminalSize = func() (int, int) {
+			w, h, err := term.GetSize(fd)
 			if err != nil {
-				return 0
+				return 0, 0
 			}
-			return w
+			return w, h
 		}
 	}
 	os.Exit(mainExit(context.Background(), os.Args[1:], e))

@@ -65,11 +65,11 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	logOut, summary := e.stderr, e.stdout
 	var view *console.View
 	var board *live.Board // set before the view draws: it draws from Run on
-	if e.terminalWidth != nil && !*noTTY {
+	if e.terminalSize != nil && !*noTTY {
 		// The view owns the terminal: log lines (the findings) scroll
 		// above its block, the summary prints below it at the end.
 		view = console.New(console.Options{Out: e.stdout, Board: func() []live.Target { return board.Snapshot() },
-			Width: e.terminalWidth, Title: "dbprobe"})
+			Size: e.terminalSize, Title: "dbprobe"})
 		logOut, summary = view, view
 	}
 	log := newLogger(cfg.Log, logOut)
