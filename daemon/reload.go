@@ -165,7 +165,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 			kept = append(kept, r.name)
 			continue
 		case o != nil:
-			d.stopRun(o, false)
+			d.stopRun(o, r)
 			restarted = append(restarted, r.name)
 		default:
 			started = append(started, r.name)
@@ -180,7 +180,7 @@ func (d *Daemon) apply(cfg *config.Config) error {
 	var stopped []string
 	for _, r := range d.runs {
 		if old[r.name] != nil {
-			d.stopRun(r, true)
+			d.stopRun(r, nil)
 			stopped = append(stopped, r.name)
 		}
 	}
@@ -192,24 +192,32 @@ func (d *Daemon) apply(cfg *config.Config) error {
 }
 
 // stopRun stops a target and, once its last events are in the channel,
-// has the analysis close what it left open; removed targets also leave
-// the live board and the metrics.
-func (d *Daemon) stopRun(r *targetRun, removed bool) {
+// has the analysis close what it left open. Streams that next (the
+// target's restart; nil when it was removed) does not have leave the live
+// board and the metrics, and so does the poller without a successor.
+func (d *Daemon) stopRun(r *targetRun, next *targetRun) {
 	r.stop()
+	kept := map[event.StreamKey]bool{}
+	if next != nil {
+		for _, s := range next.streams {
+			kept[s.Key()] = true
+		}
+	}
 	keys := make([]event.StreamKey, len(r.streams))
 	for i, s := range r.streams {
 		keys[i] = s.Key()
 	}
+	pollerGone := r.poller != nil && (next == nil || next.poller == nil)
 	d.events <- envelope{do: func() {
 		for _, k := range keys {
 			// Findings only: recordBatch journals them without analysing.
 			d.recordBatch(d.detect.StopStream(k))
-			if removed {
+			if !kept[k] {
 				d.board.RemoveStream(k)
 				d.metrics.RemoveStream(k)
 			}
 		}
-		if removed && len(keys) > 0 {
+		if pollerGone && len(keys) > 0 {
 			// The Blue/Green poller's series carry no mode.
 			d.metrics.RemoveStream(event.StreamKey{Observer: keys[0].Observer, Target: r.name})
 		}

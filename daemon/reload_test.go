@@ -78,7 +78,7 @@ func TestReload(t *testing.T) {
 `
 	second := head + `
   - {name: keep, dsn: ` + dsn + `}
-  - {name: change, dsn: ` + dsn + `, interval: 100ms}
+  - {name: change, dsn: ` + dsn + `, interval: 100ms, modes: [pooled]}
   - {name: new, dsn: ` + dsn + `, modes: [fresh, pooled]}
 `
 	bad := head + "  - {name: keep, dsn: " + dsn + ", interval: 1ms}\n"
@@ -126,11 +126,20 @@ func TestReload(t *testing.T) {
 	if n := pc.count("gone"); n != before {
 		t.Errorf("the removed target was probed %d more times", n-before)
 	}
-	if got := keys(d.Streams()); got != "change/fresh keep/fresh new/fresh new/pooled" {
+	if got := keys(d.Streams()); got != "change/pooled keep/fresh new/fresh new/pooled" {
 		t.Errorf("streams after the reload: %s", got)
 	}
-	if s := scrape(t, reg); strings.Contains(s, `target="gone"`) {
-		t.Errorf("the removed target's series remain:\n%s", grepLines(s, `target="gone"`))
+	for _, gone := range []string{`target="gone"`, `mode="fresh",target="change"`} {
+		if s := scrape(t, reg); strings.Contains(s, gone) {
+			t.Errorf("the series of a stream no longer probed remain:\n%s", grepLines(s, gone))
+		}
+	}
+	for _, tg := range d.Board().Snapshot() {
+		for _, st := range tg.Streams {
+			if st.Key.Target == "gone" || st.Key == (event.StreamKey{Observer: st.Key.Observer, Target: "change", Mode: "fresh"}) {
+				t.Errorf("the live board still shows %s", st.Key)
+			}
+		}
 	}
 
 	mu.Lock()
@@ -142,7 +151,7 @@ func TestReload(t *testing.T) {
 	if s := scrape(t, reg); !strings.Contains(s, "dbprobe_config_last_reload_successful 0") {
 		t.Errorf("after a refused reload:\n%s", grepLines(s, "reload"))
 	}
-	if got := keys(d.Streams()); got != "change/fresh keep/fresh new/fresh new/pooled" {
+	if got := keys(d.Streams()); got != "change/pooled keep/fresh new/fresh new/pooled" {
 		t.Errorf("streams after the refused reload: %s", got)
 	}
 	n := pc.count("keep")
