@@ -123,7 +123,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'dbprobe <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'dbprobe <command> --help' for the flags of a command.")
 }
 
 // errSignal is the cause of a context cancelled by SIGINT or SIGTERM.
