@@ -61,6 +61,7 @@ type View struct {
 	closed bool // Close: writes pass through, no more drawing
 	buf    bytes.Buffer
 	title  string
+	last   string // the block on screen
 }
 
 // SetTitle changes the title (the run id is known once the run is set up).
@@ -95,7 +96,7 @@ func (v *View) Write(p []byte) (int, error) {
 	if len(p) > 0 && p[len(p)-1] != '\n' {
 		v.buf.WriteByte('\n')
 	}
-	v.blockLocked()
+	v.writeLocked(v.renderLocked())
 	if _, err := v.o.Out.Write(v.buf.Bytes()); err != nil {
 		return 0, err
 	}
@@ -109,9 +110,15 @@ func (v *View) Draw() error {
 	if v.closed {
 		return nil
 	}
+	block := v.renderLocked()
+	if block == v.last {
+		// Nothing moved: over ssh, four redraws a second of an unchanged
+		// screen are only traffic.
+		return nil
+	}
 	v.buf.Reset()
 	v.eraseLocked()
-	v.blockLocked()
+	v.writeLocked(block)
 	_, err := v.o.Out.Write(v.buf.Bytes())
 	return err
 }
@@ -152,8 +159,8 @@ func (v *View) eraseLocked() {
 	v.buf.WriteString(eraseDown)
 }
 
-// blockLocked appends the block and records its height.
-func (v *View) blockLocked() {
+// renderLocked lays the block out for the terminal as it is now.
+func (v *View) renderLocked() string {
 	width, height := 80, 0
 	if v.o.Size != nil {
 		if w, h := v.o.Size(); w > 0 {
@@ -167,11 +174,19 @@ func (v *View) blockLocked() {
 		more := len(lines) - (height - 2)
 		lines = append(lines[:height-2], dim+fit(fmt.Sprintf("… %d more lines: a taller terminal shows them, the status page too", more), width))
 	}
+	var b strings.Builder
 	for _, l := range lines {
-		v.buf.WriteString(l)
-		v.buf.WriteString(reset + "\n")
+		b.WriteString(l)
+		b.WriteString(reset + "\n")
 	}
-	v.drawn = len(lines)
+	return b.String()
+}
+
+// writeLocked appends the block and records it and its height.
+func (v *View) writeLocked(block string) {
+	v.buf.WriteString(block)
+	v.last = block
+	v.drawn = strings.Count(block, "\n")
 }
 
 // Block lays out the block: a rule with the title and the time, then per

@@ -197,9 +197,13 @@ func TestSmallTerminal(t *testing.T) {
 	v := New(Options{Out: out, Title: "dbprobe", Now: func() time.Time { return time.Date(2026, 12, 2, 5, 25, 0, 0, time.UTC) },
 		Board: func() []live.Target { return []live.Target{{Name: "db", Streams: streams}} },
 		Size:  func() (int, int) { w, h, _ := term.GetSize(int(tty.Fd())); return w, h }})
-	for range 3 {
+	for i := range 3 {
+		before := out.want()
 		if err := v.Draw(); err != nil {
 			t.Fatal(err)
+		}
+		if i > 0 && out.want() != before {
+			t.Errorf("redraw %d of an unchanged block wrote %d bytes, want none", i, out.want()-before)
 		}
 	}
 	wait.For(t, 10*time.Second, "the screen to catch up", func() bool { return scr.Consumed() >= out.want() })
