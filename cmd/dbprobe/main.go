@@ -60,10 +60,15 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 func main() {
+	os.Exit(mainExit(context.Background(), os.Args[1:], processEnv(os.Args[1:])))
+}
+
+// processEnv is the outside world of this process, for the command in args.
+func processEnv(args []string) *env {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sig, exit: os.Exit}
-	if len(os.Args) > 1 && os.Args[1] == "run" {
+	if len(args) > 0 && args[0] == "run" {
 		// Only run catches SIGHUP: the other commands keep the default
 		// (a hangup ends them), as a shell user expects.
 		hup := make(chan os.Signal, 1)
@@ -79,7 +84,7 @@ func main() {
 			return w, h
 		}
 	}
-	os.Exit(mainExit(context.Background(), os.Args[1:], e))
+	return e
 }
 
 func mainExit(ctx context.Context, args []string, e *env) int {
