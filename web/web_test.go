@@ -187,7 +187,9 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	certPEM := writeCert(t, dir)
 	cfg := filepath.Join(dir, "web.yml")
 	writeFile(t, cfg, fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  %s: %s\n", testUser, testHash))
-	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg})
+	var reloads atomic.Int32
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg,
+		Reload: func(context.Context) error { reloads.Add(1); return nil }})
 	base = strings.Replace(base, "http://", "https://", 1)
 
 	pool := x509.NewCertPool()
@@ -205,22 +207,29 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, base+"/-/healthy", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.user != "" {
-				req.SetBasicAuth(tc.user, tc.password)
-			}
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatalf("GET over TLS: %v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("GET /-/healthy with %s = %d, want %d", tc.name, resp.StatusCode, tc.want)
+			// A reload changes what dbprobe does: it is behind the same
+			// authentication as every page.
+			for _, r := range []struct{ method, path string }{{http.MethodGet, "/-/healthy"}, {http.MethodPost, "/-/reload"}} {
+				req, err := http.NewRequest(r.method, base+r.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.user != "" {
+					req.SetBasicAuth(tc.user, tc.password)
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("%s over TLS: %v", r.method, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Errorf("%s %s with %s = %d, want %d", r.method, r.path, tc.name, resp.StatusCode, tc.want)
+				}
 			}
 		})
+	}
+	if n := reloads.Load(); n != 1 {
+		t.Errorf("%d reloads, want 1 (the authenticated one)", n)
 	}
 	// Plain HTTP to the TLS port gets no page.
 	if resp, err := http.Get(strings.Replace(base, "https://", "http://", 1) + "/-/healthy"); err == nil {
