@@ -43,9 +43,10 @@ type Options struct {
 	Title string
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
-	// Width is the terminal's width in columns, asked at every redraw so a
-	// resized window is followed; nil or <= 0 is 80.
-	Width func() int
+	// Size is the terminal's width and height, asked at every redraw so a
+	// resized window is followed; nil or a width <= 0 is 80 columns, a
+	// height <= 0 no limit.
+	Size func() (cols, rows int)
 	// Every is the redraw period of Run; 0 is DefaultEvery.
 	Every time.Duration
 }
@@ -60,6 +61,7 @@ type View struct {
 	closed bool // Close: writes pass through, no more drawing
 	buf    bytes.Buffer
 	title  string
+	last   string // the block on screen
 }
 
 // SetTitle changes the title (the run id is known once the run is set up).
@@ -94,7 +96,7 @@ func (v *View) Write(p []byte) (int, error) {
 	if len(p) > 0 && p[len(p)-1] != '\n' {
 		v.buf.WriteByte('\n')
 	}
-	v.blockLocked()
+	v.writeLocked(v.renderLocked())
 	if _, err := v.o.Out.Write(v.buf.Bytes()); err != nil {
 		return 0, err
 	}
@@ -108,9 +110,15 @@ func (v *View) Draw() error {
 	if v.closed {
 		return nil
 	}
+	block := v.renderLocked()
+	if block == v.last {
+		// Nothing moved: over ssh, four redraws a second of an unchanged
+		// screen are only traffic.
+		return nil
+	}
 	v.buf.Reset()
 	v.eraseLocked()
-	v.blockLocked()
+	v.writeLocked(block)
 	_, err := v.o.Out.Write(v.buf.Bytes())
 	return err
 }
@@ -151,20 +159,34 @@ func (v *View) eraseLocked() {
 	v.buf.WriteString(eraseDown)
 }
 
-// blockLocked appends the block and records its height.
-func (v *View) blockLocked() {
-	width := 80
-	if v.o.Width != nil {
-		if w := v.o.Width(); w > 0 {
-			width = w
+// renderLocked lays the block out for the terminal as it is now.
+func (v *View) renderLocked() string {
+	width, height := 80, 0
+	if v.o.Size != nil {
+		if w, h := v.o.Size(); w > 0 {
+			width, height = w, h
 		}
 	}
 	lines := Block(v.o.Board(), v.title, v.o.Now(), width)
-	for _, l := range lines {
-		v.buf.WriteString(l)
-		v.buf.WriteString(reset + "\n")
+	if height > 2 && len(lines) > height-1 {
+		// A block taller than the screen cannot be redrawn in place: the
+		// cursor cannot go up past the top row.
+		more := len(lines) - (height - 2)
+		lines = append(lines[:height-2], dim+fit(fmt.Sprintf("… %d more lines: a taller terminal shows them, the status page too", more), width))
 	}
-	v.drawn = len(lines)
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteString(reset + "\n")
+	}
+	return b.String()
+}
+
+// writeLocked appends the block and records it and its height.
+func (v *View) writeLocked(block string) {
+	v.buf.WriteString(block)
+	v.last = block
+	v.drawn = strings.Count(block, "\n")
 }
 
 // Block lays out the block: a rule with the title and the time, then per

@@ -79,12 +79,12 @@ func TestScreens(t *testing.T) {
 		Title: "dbprobe run-20261202T052400Z",
 		Board: func() []live.Target { mu.Lock(); defer mu.Unlock(); return targets },
 		Now:   func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
-		Width: func() int {
-			w, _, err := term.GetSize(int(tty.Fd()))
+		Size: func() (int, int) {
+			w, h, err := term.GetSize(int(tty.Fd()))
 			if err != nil {
 				t.Errorf("terminal size: %v", err)
 			}
-			return w
+			return w, h
 		},
 	})
 	check := func(name string) {
@@ -173,4 +173,39 @@ func golden(t *testing.T, name, got string) {
 	if got != string(want) {
 		t.Errorf("screen %s:\n got:\n%s\nwant:\n%s", name, got, want)
 	}
+}
+
+// TestSmallTerminal: a block taller than the terminal is cut to fit, so it
+// can still be redrawn in place, and says what it left out.
+func TestSmallTerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 6, Cols: 60}); err != nil {
+		t.Fatal(err)
+	}
+	scr := consoletest.NewScreen(6, 60)
+	go func() { _, _ = io.Copy(scr, ptmx) }()
+	var streams []live.Stream
+	for _, m := range []string{"a", "b", "c", "d", "e", "f"} {
+		streams = append(streams, live.Stream{Key: event.StreamKey{Target: "db", Mode: m}})
+	}
+	out := &counted{w: tty}
+	v := New(Options{Out: out, Title: "dbprobe", Now: func() time.Time { return time.Date(2026, 12, 2, 5, 25, 0, 0, time.UTC) },
+		Board: func() []live.Target { return []live.Target{{Name: "db", Streams: streams}} },
+		Size:  func() (int, int) { w, h, _ := term.GetSize(int(tty.Fd())); return w, h }})
+	for i := range 3 {
+		before := out.want()
+		if err := v.Draw(); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && out.want() != before {
+			t.Errorf("redraw %d of an unchanged block wrote %d bytes, want none", i, out.want()-before)
+		}
+	}
+	wait.For(t, 10*time.Second, "the screen to catch up", func() bool { return scr.Consumed() >= out.want() })
+	golden(t, "6-small-terminal", scr.String())
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,9 @@ type Options struct {
 	// JournalBacklogBytes overrides the journal's in-memory backlog bound
 	// (tests); 0 keeps the default.
 	JournalBacklogBytes int
+	// Load reads the configuration again for Reload (SIGHUP, POST
+	// /-/reload); nil refuses reloads.
+	Load func() (*config.Config, error)
 	// Observers see every event and finding, in journal order, from the
 	// daemon's single consumer goroutine. They must not block: a slow
 	// observer delays journaling (never probing, up to the event buffer).
@@ -71,28 +75,45 @@ type EventObserver interface {
 
 // Daemon is one dbprobe run.
 type Daemon struct {
-	cfg     *config.Config
-	opts    Options
-	log     *slog.Logger
-	runID   string
-	streams []*probe.Stream
-	pollers []poller
-	journal *journal.Writer
-	detect  *detector.Detector
-	metrics *metrics.Metrics
-	web     *web.Server
-	hooks   []*webhook.Notifier
-	shipper *elasticsearch.Shipper
-	board   *live.Board
+	cfg   *config.Config
+	opts  Options
+	log   *slog.Logger
+	runID string
+	// awsPollers read AWS's events for the targets that ask; they
+	// run as long as the probes and are not reloaded.
+	awsPollers []poller
+	journal    *journal.Writer
+	detect     *detector.Detector
+	metrics    *metrics.Metrics
+	web        *web.Server
+	hooks      []*webhook.Notifier
+	shipper    *elasticsearch.Shipper
+	board      *live.Board
 	// observers are the metrics, the webhooks and the caller's observers.
 	observers []EventObserver
 
-	events      chan *event.Event
+	events      chan envelope
 	journalErrs int         // consecutive failed appends; consumer goroutine only
 	findings    *findingLog // consumer goroutine only
 	// unwritten counts events the journal still held when it was closed
 	// with its disk refusing writes.
 	unwritten atomic.Uint64
+
+	// runs are the targets being probed, in the configuration's order;
+	// the probing goroutine changes them (a reload), under mu.
+	mu         sync.Mutex
+	runs       []*targetRun
+	secrets    []string // every password configured since the start
+	reloads    chan reloadRequest
+	probesDone chan struct{}
+}
+
+// envelope is what the consumer goroutine reads: an event to record, or
+// work that must run in order with the events (closing a stopped stream's
+// windows after its last event).
+type envelope struct {
+	e  *event.Event
+	do func()
 }
 
 // poller reads something beside the probes (mysql.rds_topology, AWS's
@@ -169,33 +190,19 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	d.journal = j
-	env := &probe.Env{
-		RunID:    d.runID,
-		Observer: Observer(cfg, opts.Version),
-		Labels:   cfg.Observer.Labels,
-		Secrets:  cfg.Secrets(),
-		Logger:   d.log,
-		Clock:    opts.Clock,
-	}
-	targets := Targets(cfg)
-	d.streams = probe.NewStreams(targets, env)
+	env := d.env(cfg)
+	d.runs = d.newRuns(cfg, env)
+	d.reloads, d.probesDone = make(chan reloadRequest), make(chan struct{})
 	var reorder time.Duration
-	for _, t := range targets {
-		reorder = max(reorder, t.Timeout+t.Interval)
-		if t.BlueGreen {
-			p := probe.NewBlueGreenPoller(t, env)
-			if opts.BlueGreenBaseline > 0 {
-				p.Baseline = opts.BlueGreenBaseline
-			}
-			d.pollers = append(d.pollers, p)
-		}
+	for _, s := range d.streamList() {
+		reorder = max(reorder, s.Timeout()+s.Interval())
 	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
 		if t.AWSEvents == nil {
 			continue
 		}
-		d.pollers = append(d.pollers, &awsrds.EventPoller{
+		d.awsPollers = append(d.awsPollers, &awsrds.EventPoller{
 			Target:   t.Name,
 			Sources:  t.AWSEvents.Sources(),
 			Client:   awsrds.NewRDSClient(*t.AWSConfig(), ""),
@@ -229,7 +236,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	// Deep enough to absorb a slow disk for several seconds of every
 	// stream's events without making probes wait.
-	d.events = make(chan *event.Event, 4096)
+	d.events = make(chan envelope, 4096)
 	return d, nil
 }
 
@@ -245,15 +252,16 @@ func (d *Daemon) setupOutputs() error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	for _, s := range d.streams {
+	for _, s := range d.streamList() {
 		m.AddStream(s.Key(), s.Interval())
 	}
 	d.metrics = m
+	m.Reloaded(true, d.opts.Now())
 	d.board = d.opts.Board
 	if d.board == nil {
 		d.board = live.New(live.Options{Logger: d.log})
 	}
-	for _, s := range d.streams {
+	for _, s := range d.streamList() {
 		d.board.AddStream(s.Key())
 	}
 	m.SetJournal(func() metrics.JournalStats {
@@ -287,6 +295,10 @@ func (d *Daemon) setupOutputs() error {
 	if h.Listen == "" {
 		return nil
 	}
+	var reload func(context.Context) error
+	if d.opts.Load != nil {
+		reload = d.Reload
+	}
 	d.web, err = web.Listen(web.Options{
 		Listen:         h.Listen,
 		WebConfigFile:  h.WebConfigFile,
@@ -294,6 +306,7 @@ func (d *Daemon) setupOutputs() error {
 		NativeGatherer: m.NativeGatherer(reg),
 		Ready:          m.Ready,
 		Board:          d.board.Snapshot,
+		Reload:         reload,
 		Version:        d.opts.Version,
 		Logger:         d.log,
 		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.Report()) },
@@ -374,9 +387,20 @@ func (d *Daemon) JournalDir() string { return d.cfg.Sinks.Journal.Dir }
 
 // Streams lists the streams being probed.
 func (d *Daemon) Streams() []event.StreamKey {
-	out := make([]event.StreamKey, len(d.streams))
-	for i, s := range d.streams {
-		out[i] = s.Key()
+	var out []event.StreamKey
+	for _, s := range d.streamList() {
+		out = append(out, s.Key())
+	}
+	return out
+}
+
+// streamList is every stream being probed now.
+func (d *Daemon) streamList() []*probe.Stream {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*probe.Stream
+	for _, r := range d.runs {
+		out = append(out, r.streams...)
 	}
 	return out
 }
@@ -386,7 +410,7 @@ func (d *Daemon) Streams() []event.StreamKey {
 // stages lists the parts it starts and stops, in their order. Errors writing the
 // journal are logged and counted, never fatal: probing goes on.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.log.Info("dbprobe started", "run_id", d.runID, "streams", len(d.streams), "journal", d.JournalDir())
+	d.log.Info("dbprobe started", "run_id", d.runID, "streams", len(d.streamList()), "journal", d.JournalDir())
 	err := runStages(ctx, d.stages())
 	d.log.Info("dbprobe stopped", "run_id", d.runID, "events", d.journal.Sequence())
 	return err
@@ -412,24 +436,37 @@ const maxBatch = 1024
 // consume is the single reader of the event channel: events reach the
 // journal in one order, and consumers that keep state need no locks. It
 // takes what the channel holds (up to maxBatch) and records it as one
-// batch.
+// batch. Work sent with the events (a stopped stream's close) runs in
+// its place in the order: after the events before it.
 func (d *Daemon) consume() {
 	batch := make([]*event.Event, 0, maxBatch)
-	for e := range d.events {
-		batch = append(batch[:0], e)
+	for m := range d.events {
+		if m.do != nil {
+			m.do()
+			continue
+		}
+		batch = append(batch[:0], m.e)
+		var then func()
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case e, ok := <-d.events:
+			case m, ok := <-d.events:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, e)
+				if m.do != nil {
+					then = m.do
+					break fill
+				}
+				batch = append(batch, m.e)
 			default:
 				break fill
 			}
 		}
 		d.recordBatch(batch)
+		if then != nil {
+			then()
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/probe"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
@@ -54,8 +53,8 @@ func (d *Daemon) stages() []stage {
 			}
 		})
 	}
-	probes := []func(context.Context){func(ctx context.Context) { probe.Run(ctx, d.streams, d.emit) }}
-	for _, p := range d.pollers {
+	probes := []func(context.Context){d.probe}
+	for _, p := range d.awsPollers {
 		probes = append(probes, func(ctx context.Context) { p.Run(ctx, d.emit) })
 	}
 	consumed := make(chan struct{})
@@ -136,7 +135,7 @@ func runStages(ctx context.Context, stages []stage) error {
 	return err
 }
 
-func (d *Daemon) emit(e *event.Event) { d.events <- e }
+func (d *Daemon) emit(e *event.Event) { d.events <- envelope{e: e} }
 
 // writeReport writes the final report beside the journal and the summary
 // where the caller asked for it.

@@ -105,8 +105,11 @@ func (g *signal) close(s *stream, end time.Time, tick int64, ends string) {
 		at = *w.End
 	}
 	msg := fmt.Sprintf("%ss down %s on %s: %d failed probes (%s)", g.name, report.Bounds(&w), s.key, w.FailedProbes, report.Errors(w.Errors))
-	if ends == report.EndsGap {
+	switch ends {
+	case report.EndsGap:
 		msg = fmt.Sprintf("%ss down at least %s on %s before a gap: %d failed probes (%s)", g.name, report.Seconds(w.MinSeconds), s.key, w.FailedProbes, report.Errors(w.Errors))
+	case report.EndsStopped:
+		msg = fmt.Sprintf("%ss down at least %s on %s when the stream stopped: %d failed probes (%s)", g.name, report.Seconds(w.MinSeconds), s.key, w.FailedProbes, report.Errors(w.Errors))
 	}
 	s.emit(g.closed, tick, at, w.Start, at, f, msg)
 }

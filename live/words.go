@@ -51,8 +51,7 @@ func (t *Target) Severity() Severity {
 	return sev
 }
 
-// switchingOver is true for the Blue/Green phases during which clients may
-// see the switchover.
+// switchingOver is true for the Blue/Green phases of a running switchover.
 func switchingOver(phase string) bool {
 	r, _ := event.BlueGreenRank(phase)
 	return event.BlueGreenUnderway(r)

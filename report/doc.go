@@ -398,6 +398,8 @@ func endText(end *time.Time, ends string, tf func(time.Time) string) string {
 		return tf(*end)
 	case ends == EndsGap:
 		return "(gap)"
+	case ends == EndsStopped:
+		return "(stopped)"
 	}
 	return "(open)"
 }
@@ -422,6 +424,8 @@ func endsNote(ends string) string {
 		return "cut by a gap"
 	case EndsOpen:
 		return "still open"
+	case EndsStopped:
+		return "the stream stopped (config reload)"
 	}
 	return ""
 }

@@ -44,6 +44,10 @@ const (
 	EndsGap = "gap"
 	// EndsOpen: still failing at the last probe of the report.
 	EndsOpen = "open"
+	// EndsStopped: the stream stopped while failing (its target left the
+	// configuration, or changed, on a reload); like a gap, what came after
+	// is unknown.
+	EndsStopped = "stopped"
 )
 
 // Gap kinds.

@@ -67,6 +67,8 @@ type Options struct {
 	// Board is what is happening now to every target, for the built-in
 	// status page and GET /live.
 	Board func() []live.Target
+	// Reload reloads the configuration, for POST /-/reload; nil: 404.
+	Reload func(ctx context.Context) error
 	// Now is the clock of the status page (tests); nil is time.Now.
 	Now     func() time.Time
 	Version string
@@ -94,6 +96,19 @@ func Handler(o Options) http.Handler {
 			return
 		}
 		text(w, http.StatusOK, "Ready.\n")
+	})
+	// As in Prometheus: POST only, behind the web configuration like
+	// every path; 500 with the reason when the configuration is refused.
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if o.Reload == nil {
+			text(w, http.StatusNotFound, "No configuration file to reload.\n")
+			return
+		}
+		if err := o.Reload(r.Context()); err != nil {
+			text(w, http.StatusInternalServerError, "Reload refused, the running configuration stays: "+err.Error()+"\n")
+			return
+		}
+		text(w, http.StatusOK, "Reloaded.\n")
 	})
 	mux.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
 		if o.Report == nil {

@@ -187,7 +187,9 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	certPEM := writeCert(t, dir)
 	cfg := filepath.Join(dir, "web.yml")
 	writeFile(t, cfg, fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  %s: %s\n", testUser, testHash))
-	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg})
+	var reloads atomic.Int32
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg,
+		Reload: func(context.Context) error { reloads.Add(1); return nil }})
 	base = strings.Replace(base, "http://", "https://", 1)
 
 	pool := x509.NewCertPool()
@@ -205,22 +207,29 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, base+"/-/healthy", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.user != "" {
-				req.SetBasicAuth(tc.user, tc.password)
-			}
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatalf("GET over TLS: %v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.want {
-				t.Errorf("GET /-/healthy with %s = %d, want %d", tc.name, resp.StatusCode, tc.want)
+			// A reload changes what dbprobe does: it is behind the same
+			// authentication as every page.
+			for _, r := range []struct{ method, path string }{{http.MethodGet, "/-/healthy"}, {http.MethodPost, "/-/reload"}} {
+				req, err := http.NewRequest(r.method, base+r.path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.user != "" {
+					req.SetBasicAuth(tc.user, tc.password)
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatalf("%s over TLS: %v", r.method, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Errorf("%s %s with %s = %d, want %d", r.method, r.path, tc.name, resp.StatusCode, tc.want)
+				}
 			}
 		})
+	}
+	if n := reloads.Load(); n != 1 {
+		t.Errorf("%d reloads, want 1 (the authenticated one)", n)
 	}
 	// Plain HTTP to the TLS port gets no page.
 	if resp, err := http.Get(strings.Replace(base, "https://", "http://", 1) + "/-/healthy"); err == nil {
@@ -488,5 +497,45 @@ func TestNativeHistogramsReachPrometheus(t *testing.T) {
 	}
 	if checked < 3 {
 		t.Errorf("checked %d latency and lag queries of the dashboard, want at least 3", checked)
+	}
+}
+
+// TestReloadEndpoint: POST /-/reload reloads, as in Prometheus; a refused
+// configuration answers 500 with the reason; other methods 405; without a
+// reloader, 404.
+func TestReloadEndpoint(t *testing.T) {
+	var fail atomic.Bool
+	var calls atomic.Int32
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), Reload: func(context.Context) error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("invalid config dbprobe.yaml: targets[0].interval: must be at least 10ms (got 1ms)")
+		}
+		return nil
+	}})
+	post := func(url string) (int, string) {
+		resp, err := http.Post(url, "text/plain", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(base + "/-/reload"); code != 200 || body != "Reloaded.\n" {
+		t.Errorf("POST /-/reload = %d %q", code, body)
+	}
+	fail.Store(true)
+	if code, body := post(base + "/-/reload"); code != 500 || !strings.Contains(body, "targets[0].interval") {
+		t.Errorf("refused POST /-/reload = %d %q", code, body)
+	}
+	if code, _, _ := get(t, http.DefaultClient, base+"/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d, want 405", code)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d reloads, want 2", n)
+	}
+	if code, _ := post(start(t, Options{Gatherer: prometheus.NewRegistry()}) + "/-/reload"); code != 404 {
+		t.Errorf("POST /-/reload without a reloader = %d, want 404", code)
 	}
 }

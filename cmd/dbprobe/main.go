@@ -26,10 +26,13 @@ type env struct {
 	// signals delivers SIGINT/SIGTERM; run uses it to tell a first signal
 	// (graceful stop) from a second (exit at once).
 	signals <-chan os.Signal
+	// hangups delivers SIGHUP to `dbprobe run`, which reloads its
+	// configuration on it instead of dying with the ssh session.
+	hangups <-chan os.Signal
 	exit    func(code int)
-	// terminalWidth is set when stdout is a terminal: `dbprobe run` then
-	// draws its live view there. It returns the width in columns.
-	terminalWidth func() int
+	// terminalSize is set when stdout is a terminal: `dbprobe run` then
+	// draws its live view there. It returns columns and rows.
+	terminalSize func() (cols, rows int)
 }
 
 type command struct {
@@ -57,19 +60,31 @@ func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
 func main() {
+	os.Exit(mainExit(context.Background(), os.Args[1:], processEnv(os.Args[1:])))
+}
+
+// processEnv is the outside world of this process, for the command in args.
+func processEnv(args []string) *env {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, signals: sig, exit: os.Exit}
+	if len(args) > 0 && args[0] == "run" {
+		// Only run catches SIGHUP: the other commands keep the default
+		// (a hangup ends them), as a shell user expects.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		e.hangups = hup
+	}
 	if fd := int(os.Stdout.Fd()); term.IsTerminal(fd) {
-		e.terminalWidth = func() int {
-			w, _, err := term.GetSize(fd)
+		e.terminalSize = func() (int, int) {
+			w, h, err := term.GetSize(fd)
 			if err != nil {
-				return 0
+				return 0, 0
 			}
-			return w
+			return w, h
 		}
 	}
-	os.Exit(mainExit(context.Background(), os.Args[1:], e))
+	return e
 }
 
 func mainExit(ctx context.Context, args []string, e *env) int {
@@ -113,7 +128,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'dbprobe <command> -h' for the flags of a command.")
+	fmt.Fprintln(w, "\nRun 'dbprobe <command> --help' for the flags of a command.")
 }
 
 // errSignal is the cause of a context cancelled by SIGINT or SIGTERM.

@@ -23,16 +23,18 @@ type testEnv struct {
 	stdout  *syncbuf.Buffer
 	stderr  *syncbuf.Buffer
 	signals chan os.Signal
+	hangups chan os.Signal
 	exited  chan int
 }
 
 func newEnv(vars map[string]string) *testEnv {
-	te := &testEnv{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, signals: make(chan os.Signal, 2), exited: make(chan int, 1)}
+	te := &testEnv{stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, signals: make(chan os.Signal, 2), hangups: make(chan os.Signal, 1), exited: make(chan int, 1)}
 	te.env = &env{
 		stdout:  te.stdout,
 		stderr:  te.stderr,
 		getenv:  func(k string) string { return vars[k] },
 		signals: te.signals,
+		hangups: te.hangups,
 		exit:    func(code int) { te.exited <- code },
 	}
 	return te

@@ -65,16 +65,17 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	logOut, summary := e.stderr, e.stdout
 	var view *console.View
 	var board *live.Board // set before the view draws: it draws from Run on
-	if e.terminalWidth != nil && !*noTTY {
+	if e.terminalSize != nil && !*noTTY {
 		// The view owns the terminal: log lines (the findings) scroll
 		// above its block, the summary prints below it at the end.
 		view = console.New(console.Options{Out: e.stdout, Board: func() []live.Target { return board.Snapshot() },
-			Width: e.terminalWidth, Title: "dbprobe"})
+			Size: e.terminalSize, Title: "dbprobe"})
 		logOut, summary = view, view
 	}
 	log := newLogger(cfg.Log, logOut)
 	board = live.New(live.Options{Logger: log})
-	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board})
+	load := func() (*config.Config, error) { return config.Load(*cfgPath, e.getenv, ov) }
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, Version: buildVersion(), Summary: summary, Board: board, Load: load})
 	if errors.Is(err, web.ErrWebConfig) {
 		return usageError{err}
 	}
@@ -95,6 +96,17 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 			view.Run(ctx)
 		}()
 	}
+	go func() {
+		for {
+			select {
+			case <-e.hangups:
+				log.Info("SIGHUP: reloading the configuration", "config", *cfgPath)
+				_ = d.Reload(ctx) // logs and counts its outcome
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	go func() {
 		<-ctx.Done()
 		log.Info("stopping: finishing in-flight probes and flushing the journal; send the signal again to exit at once",

@@ -57,7 +57,7 @@ http: {listen: ""}
 
 	te := newEnv(map[string]string{"PW": secret})
 	te.env.stdout = tty
-	te.env.terminalWidth = func() int { w, _, _ := term.GetSize(int(tty.Fd())); return w }
+	te.env.terminalSize = func() (int, int) { w, h, _ := term.GetSize(int(tty.Fd())); return w, h }
 	done := make(chan error, 1)
 	go func() { done <- dispatch(context.Background(), []string{"run", "--config", cfg}, te.env) }()
 

@@ -146,7 +146,14 @@ type Metrics struct {
 	bgRollbacks             *prometheus.CounterVec
 	journal                 *journalCollector
 	awsEvents, awsFailures  *prometheus.CounterVec
+	reloadOK, reloadTime    prometheus.Gauge
 	sinks                   *sinkCollector
+
+	// perStream are the vectors labelled by target and mode, for
+	// RemoveStream.
+	perStream []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}
 
 	mu        sync.Mutex
 	streams   map[event.StreamKey]*stream
@@ -207,14 +214,16 @@ type window struct {
 func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	streamLabels := []string{"target", "mode"}
 	families := map[string]string{
-		namespace + "_build_info":          "gauge",
-		namespace + "_observer_info":       "gauge",
-		namespace + "_sink_backlog_events": "gauge",
-		namespace + "_sink_backlog_bytes":  "gauge",
-		namespace + "_sink_lag_seconds":    "gauge",
-		namespace + "_sink_up":             "gauge",
-		namespace + "_sink_failures_total": "counter",
-		namespace + "_sink_dropped_total":  "counter",
+		namespace + "_config_last_reload_successful":                "gauge",
+		namespace + "_config_last_reload_success_timestamp_seconds": "gauge",
+		namespace + "_build_info":                                   "gauge",
+		namespace + "_observer_info":                                "gauge",
+		namespace + "_sink_backlog_events":                          "gauge",
+		namespace + "_sink_backlog_bytes":                           "gauge",
+		namespace + "_sink_lag_seconds":                             "gauge",
+		namespace + "_sink_up":                                      "gauge",
+		namespace + "_sink_failures_total":                          "counter",
+		namespace + "_sink_dropped_total":                           "counter",
 	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		families[namespace+"_"+name] = "counter"
@@ -263,14 +272,18 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		downtime:      counter("downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", with("signal")...),
 		interruptionDur: histogram("interruption_duration_seconds", "Duration of closed interruption windows.",
 			InterruptionBuckets, false, with("signal")...),
-		lastCutover:   gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
-		lastDNS:       gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
-		bgPhase:       gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
-		bgRollbacks:   counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
-		replLag:       gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
-		journal:       newJournalCollector(families),
-		awsEvents:     counter("aws_events_total", "Events AWS reported about the target's database (RDS events, Blue/Green deployment status changes).", "target"),
-		awsFailures:   counter("aws_events_poll_failures_total", "Polls of AWS's events that failed (throttled, no credentials, unreachable); probing is unaffected.", "target"),
+		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
+		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
+		bgPhase:     gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
+		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
+		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
+		journal:     newJournalCollector(families),
+		awsEvents:   counter("aws_events_total", "Events AWS reported about the target's database (RDS events, Blue/Green deployment status changes).", "target"),
+		awsFailures: counter("aws_events_poll_failures_total", "Polls of AWS's events that failed (throttled, no credentials, unreachable); probing is unaffected.", "target"),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt succeeded."}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload (or of the start)."}),
 		latencyNative: prometheus.NewHistogramVec(histogramOpts(latencyName, latencyHelp, LatencyBuckets, true), with("phase")),
 		classic:       prometheus.NewRegistry(),
 		native:        prometheus.NewRegistry(),
@@ -291,13 +304,20 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
 		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
 		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.journal, m.sinks, build, observer,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.journal, m.reloadOK, m.reloadTime, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	for _, c := range append(cs, m.latency, m.latencyNative) {
+		if v, ok := c.(interface {
+			DeletePartialMatch(prometheus.Labels) int
+		}); ok {
+			m.perStream = append(m.perStream, v)
 		}
 	}
 	// Fresh registries: nothing to conflict with.
@@ -405,6 +425,29 @@ func (m *Metrics) targetLocked(name string) *target {
 	t := &target{servers: map[string]int{}}
 	m.targets[name] = t
 	return t
+}
+
+// RemoveStream deletes every series of a stream that stopped for good (a
+// reload removed its target): a gauge left behind would keep saying "down"
+// and keep an alert firing for a target no longer probed.
+func (m *Metrics) RemoveStream(k event.StreamKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.perStream {
+		v.DeletePartialMatch(prometheus.Labels{"target": k.Target, "mode": k.Mode})
+	}
+	delete(m.streams, k)
+	delete(m.blueGreen, k)
+}
+
+// Reloaded records a configuration reload attempt at t, as Prometheus and
+// the exporters do. The configuration loaded at start counts as a
+// successful one.
+func (m *Metrics) Reloaded(ok bool, t time.Time) {
+	m.reloadOK.Set(boolFloat(ok))
+	if ok {
+		m.reloadTime.Set(unixSeconds(t))
+	}
 }
 
 // AddSink registers a sink whose stats are read at every scrape, as
