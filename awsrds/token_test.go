@@ -299,3 +299,49 @@ func TestSlowRenewalKeepsTheProbesDeadline(t *testing.T) {
 		t.Error("the probe's own deadline passed during the renewal")
 	}
 }
+
+// blockingCreds blocks every retrieval until release is closed, saying on
+// entered that one has started.
+type blockingCreds struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *blockingCreds) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.entered <- struct{}{}
+	<-c.release
+	return aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret, Source: "test"}, nil
+}
+
+// A probe waiting for another probe's slow token signing still ends at its
+// own deadline: the wait for the source is I/O like any other.
+func TestTokenWaitHonoursContext(t *testing.T) {
+	creds := &blockingCreds{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	src := NewTokenSource(testEndpoint, "eu-west-1", "probe", creds, (&clock{t: t0}).now)
+	first := make(chan error, 1)
+	go func() {
+		_, err := src.Token(context.Background())
+		first <- err
+	}()
+	<-creds.entered // the first caller holds the source, waiting for AWS
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := src.Token(ctx)
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		var te *TokenError
+		if !errors.As(err, &te) || !errors.Is(err, context.Canceled) {
+			t.Errorf("second caller: got %v, want a TokenError wrapping context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second): // bounds a hung test, measures nothing
+		t.Error("a caller whose context ended still waits for another caller's signing")
+	}
+	close(creds.release)
+	if err := <-first; err != nil {
+		t.Errorf("first caller: %v", err)
+	}
+}
