@@ -149,8 +149,8 @@ func (r *Read) validate(p string, e *errs) {
 }
 
 // sqlWords returns the upper-cased bare words of a statement, skipping
-// comments, quoted strings and quoted identifiers; it refuses a second
-// statement after a semicolon.
+// comments (but not executable ones), quoted strings and quoted
+// identifiers; it refuses a second statement after a semicolon.
 func sqlWords(stmt string) ([]string, error) {
 	var words []string
 	for i := 0; i < len(stmt); {
@@ -168,6 +168,11 @@ func sqlWords(stmt string) ([]string, error) {
 				return nil, fmt.Errorf("has an unterminated %c quote", c)
 			}
 			i = j + 1
+		case strings.HasPrefix(stmt[i:], "/*!") || strings.HasPrefix(stmt[i:], "/*M!"):
+			// MySQL and MariaDB run what an executable comment holds:
+			// its words are the statement's. The version digits and the
+			// closing */ are skipped as punctuation.
+			i += strings.IndexByte(stmt[i:], '!') + 1
 		case strings.HasPrefix(stmt[i:], "/*"):
 			end := strings.Index(stmt[i+2:], "*/")
 			if end < 0 {
