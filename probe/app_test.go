@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func TestReadCheck(t *testing.T) {
 		{"no expectation", ReadCheck{Statement: "SELECT id FROM app.orders"}, ""},
 		{"wrong value", ReadCheck{Statement: "SELECT COUNT(*) FROM app.orders", ExpectValue: ptrTo("4")}, event.ClassResultMismatch},
 		{"wrong rows", ReadCheck{Statement: "SELECT id FROM app.orders WHERE id > 1", ExpectRows: ptrTo(3)}, event.ClassResultMismatch},
+		{"rows past the count bound", ReadCheck{Statement: manyRows(maxCountedRows + 2), ExpectRows: ptrTo(maxCountedRows + 2)}, ""},
+		{"one row too many past the count bound", ReadCheck{Statement: manyRows(maxCountedRows + 3), ExpectRows: ptrTo(maxCountedRows + 2)}, event.ClassResultMismatch},
 		{"null", ReadCheck{Statement: "SELECT NULL", ExpectValue: ptrTo("")}, event.ClassResultMismatch},
 		{"missing table", ReadCheck{Statement: "SELECT id FROM app.nope"}, event.ClassServerError},
 		{"side effect", ReadCheck{Statement: "SELECT app.bump()"}, event.ClassReadOnly},
@@ -74,6 +77,9 @@ func TestReadCheck(t *testing.T) {
 		t.Errorf("orders has %d rows (err %v): the read check wrote", n, err)
 	}
 }
+
+// manyRows is a statement returning n rows (MariaDB's sequence engine).
+func manyRows(n int) string { return fmt.Sprintf("SELECT seq FROM app.seq_1_to_%d", n) }
 
 // connections is how many connections the server has accepted.
 func connections(t *testing.T, s *mariadb.Server) int {
