@@ -93,6 +93,23 @@ type AWS struct {
 	RoleARN string `yaml:"role_arn"`
 }
 
+// awsRegionRE is the shape of every AWS region name (eu-west-1,
+// us-gov-west-1, cn-north-1): a misspelt region signs IAM tokens that the
+// database refuses as access denied, which looks like its fault.
+var awsRegionRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+-[0-9]+$`)
+
+func (a *AWS) validate(p string, e *errs) {
+	if a == nil {
+		return
+	}
+	if a.Region != "" && !awsRegionRE.MatchString(a.Region) {
+		e.add(p+".region", "must be an AWS region such as eu-west-1 (got %q)", a.Region)
+	}
+	if a.RoleARN != "" && !strings.HasPrefix(a.RoleARN, "arn:") {
+		e.add(p+".role_arn", "must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", a.RoleARN)
+	}
+}
+
 // Read is a read statement with what it must return, as blackbox
 // exporters' query checks have.
 type Read struct {
@@ -587,6 +604,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
 	t.mysql = t.Endpoint.build(p, e)
+	if t.AWS != nil && t.Auth != AuthIAM && t.AWSEvents == nil {
+		e.add(p+".aws", "is used only by auth: iam and aws_events, and this target sets neither")
+	}
+	t.AWS.validate(p+".aws", e)
 	t.Endpoint.auth(p, e)
 	if t.AWSEvents != nil {
 		t.AWSEvents.validate(t, p, e)
@@ -604,6 +625,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	}
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)
+		if t.Green.AWS != nil && t.Green.Auth != AuthIAM {
+			e.add(p+".green.aws", "is used only by auth: iam, which this endpoint does not set")
+		}
+		t.Green.AWS.validate(p+".green.aws", e)
 		t.Green.auth(p+".green", e)
 		if t.Write == nil {
 			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
@@ -744,9 +769,6 @@ func (t *Endpoint) auth(p string, e *errs) {
 func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
 	if t.aws != nil {
 		return t.aws, nil
-	}
-	if s.RoleARN != "" && !strings.HasPrefix(s.RoleARN, "arn:") {
-		return nil, fmt.Errorf("role_arn must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", s.RoleARN)
 	}
 	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
 	if err != nil {
