@@ -146,6 +146,27 @@ func TestPoolOptions(t *testing.T) {
 			}
 		}
 	})
+	// A server that stops answering fails the validation ping at the
+	// probe's deadline: that is a timeout of the server, as the probe's
+	// query would have had without validation, not a failed connect.
+	t.Run("validate_on_borrow frozen server", func(t *testing.T) {
+		target := &Target{Name: "orders", Host: s.Host(), Port: s.Port(), MySQL: s.Config(probeUser, probePassword), Resolver: &Resolver{},
+			Modes: []string{event.ModePooled}, Interval: time.Second, Timeout: 500 * time.Millisecond, WriteTable: heartbeat,
+			Pool: PoolOptions{ValidateOnBorrow: true}}
+		st := NewStreams([]*Target{target}, newTestEnv().env)[0]
+		t.Cleanup(st.prober.close)
+		if f := probes(st, 1); len(f) > 0 {
+			t.Fatalf("failures %v", f)
+		}
+		if err := s.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		ev := st.ProbeOnce(context.Background())
+		if err := s.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		wantClass(t, ev, event.ClassTimeout, event.PhaseQuery, 0)
+	})
 	t.Run("reject_read_only", func(t *testing.T) {
 		mariadbtest.Exec(t, s, "SET GLOBAL read_only = 1")
 		t.Cleanup(func() { mariadbtest.Exec(t, s, "SET GLOBAL read_only = 0") })
