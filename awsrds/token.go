@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,6 +67,11 @@ type TokenSource struct {
 	region   string
 	creds    aws.CredentialsProvider
 	now      func() time.Time
+	// Logger hears of renewals that fail while the token in hand still
+	// works, once per streak: probes go on, so nothing else would say that
+	// AWS credentials are failing before the token expires. Set it before
+	// the first Token call; nil logs nothing.
+	Logger *slog.Logger
 
 	// signing (capacity 1) is held by the caller that signs. It is a
 	// channel, not a mutex, so that a caller waiting while another signs
@@ -122,18 +128,28 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 	}
 	signed, expires, err := s.sign(sctx, now)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err != nil {
-		if valid {
-			s.lastErr = err
-			// Try again later, not on every probe, while the old token lasts.
-			s.renewAt = now.Add(min(renewRetry, s.expires.Sub(now)/2))
-			return tok, nil
-		}
+	prevErr, until := s.lastErr, s.expires
+	switch {
+	case err != nil && valid:
+		s.lastErr = err
+		// Try again later, not on every probe, while the old token lasts.
+		s.renewAt = now.Add(min(renewRetry, s.expires.Sub(now)/2))
+		signed = tok
+	case err == nil:
+		s.token, s.expires, s.lastErr = signed, expires, nil
+		s.renewAt = now.Add(expires.Sub(now) * (renewFraction - 1) / renewFraction)
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil && valid && prevErr == nil && s.Logger != nil:
+		s.Logger.Warn("renewing the IAM token failed; the current token stays in use until it expires", "endpoint", s.endpoint,
+			"user", s.user, "expires", until.UTC().Format(time.RFC3339), "err", err)
+	case err == nil && prevErr != nil && s.Logger != nil:
+		s.Logger.Info("renewing the IAM token works again", "endpoint", s.endpoint, "user", s.user)
+	}
+	if err != nil && !valid {
 		return "", &TokenError{Err: err}
 	}
-	s.token, s.expires, s.lastErr = signed, expires, nil
-	s.renewAt = now.Add(expires.Sub(now) * (renewFraction - 1) / renewFraction)
 	return signed, nil
 }
 

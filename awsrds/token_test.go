@@ -1,8 +1,10 @@
 package awsrds
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -174,6 +176,8 @@ func TestTokenRenewalFailure(t *testing.T) {
 	clk := &clock{t: t0}
 	creds := staticCreds()
 	s := NewTokenSource(testEndpoint, "eu-west-1", "probe", creds, clk.now)
+	var logBuf bytes.Buffer
+	s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	first, err := s.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +198,14 @@ func TestTokenRenewalFailure(t *testing.T) {
 	if tok, err := s.Token(ctx); err != nil || tok != first || creds.n != n {
 		t.Errorf("20s after a failed renewal: err %v, same token %v, %d more retrievals; want the old token and none", err, tok == first, creds.n-n)
 	}
-	clk.add(3*time.Minute + 40*time.Second) // 15 minutes: the old token has expired
+	clk.add(40 * time.Second) // past the retry: fails again, same streak
+	if tok, err := s.Token(ctx); err != nil || tok != first || creds.n != n+1 {
+		t.Errorf("a minute after a failed renewal: err %v, same token %v, %d more retrievals; want the old token and one", err, tok == first, creds.n-n)
+	}
+	if logs := logBuf.String(); strings.Count(logs, "renewing the IAM token failed") != 1 || !strings.Contains(logs, "sts.amazonaws.com: i/o timeout") {
+		t.Errorf("renewal failures logged as\n%s\nwant once per streak, with the reason", logs)
+	}
+	clk.add(3 * time.Minute) // 15 minutes: the old token has expired
 	_, err = s.Token(ctx)
 	var te *TokenError
 	if !errors.As(err, &te) || !errors.Is(err, stsDown) {
@@ -203,6 +214,9 @@ func TestTokenRenewalFailure(t *testing.T) {
 	creds.fail(nil)
 	if _, err := s.Token(ctx); err != nil || s.RenewalError() != nil {
 		t.Errorf("after credentials came back: err %v, RenewalError %v", err, s.RenewalError())
+	}
+	if !strings.Contains(logBuf.String(), "renewing the IAM token works again") {
+		t.Errorf("recovery not logged:\n%s", logBuf.String())
 	}
 }
 
