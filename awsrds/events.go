@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -140,7 +141,8 @@ func backoff(interval time.Duration, failures int) time.Duration {
 }
 
 // Poll asks once for every source and emits what is new; the first call
-// also reaches back eventLookback before it. Run calls it in a loop.
+// also reaches back eventLookback before it. Its error says why for every
+// source that failed. Run calls it in a loop.
 func (p *EventPoller) Poll(ctx context.Context, emit func(*event.Event)) error {
 	if p.seen == nil {
 		p.start, p.lastOK, p.seen, p.bgStatus = p.now(), map[EventSource]time.Time{}, map[string]time.Time{}, map[string]string{}
@@ -157,10 +159,7 @@ func (p *EventPoller) Poll(ctx context.Context, emit func(*event.Event)) error {
 			errs = append(errs, fmt.Errorf("%s %s: %w", src.Type, src.ID, err))
 		}
 	}
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (p *EventPoller) now() time.Time {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 
 	"github.com/dbprobe/dbprobe/awsrds/rdsfake"
 	"github.com/dbprobe/dbprobe/event"
@@ -167,6 +168,30 @@ func TestBackoff(t *testing.T) {
 	for failures, want := range map[int]time.Duration{0: 10 * time.Second, 1: 20 * time.Second, 2: 40 * time.Second, 5: 5 * time.Minute, 50: 5 * time.Minute} {
 		if got := backoff(10*time.Second, failures); got != want {
 			t.Errorf("backoff after %d failures = %v, want %v", failures, got, want)
+		}
+	}
+}
+
+// deniedAPI refuses every request, naming the source asked about.
+type deniedAPI struct{}
+
+func (deniedAPI) DescribeEvents(_ context.Context, in *rds.DescribeEventsInput, _ ...func(*rds.Options)) (*rds.DescribeEventsOutput, error) {
+	return nil, fmt.Errorf("not authorized for %s", aws.ToString(in.SourceIdentifier))
+}
+
+func (deniedAPI) DescribeBlueGreenDeployments(_ context.Context, in *rds.DescribeBlueGreenDeploymentsInput, _ ...func(*rds.Options)) (*rds.DescribeBlueGreenDeploymentsOutput, error) {
+	return nil, fmt.Errorf("not authorized for %s", aws.ToString(in.BlueGreenDeploymentIdentifier))
+}
+
+// A poll that fails for several sources says why for each of them: the
+// operator fixes every wrong identifier or permission in one go.
+func TestEventPollerReportsEverySource(t *testing.T) {
+	p := &EventPoller{Target: "orders", Client: deniedAPI{},
+		Sources: []EventSource{{SourceCluster, "orders"}, {SourceInstance, "orders-1"}}}
+	err := p.Poll(context.Background(), func(*event.Event) {})
+	for _, want := range []string{"db-cluster orders: not authorized for orders", "db-instance orders-1: not authorized for orders-1"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Poll error %v; want it to contain %q", err, want)
 		}
 	}
 }

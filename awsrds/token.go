@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,8 +67,18 @@ type TokenSource struct {
 	region   string
 	creds    aws.CredentialsProvider
 	now      func() time.Time
+	// Logger hears of renewals that fail while the token in hand still
+	// works, once per streak: probes go on, so nothing else would say that
+	// AWS credentials are failing before the token expires. Set it before
+	// the first Token call; nil logs nothing.
+	Logger *slog.Logger
 
-	mu      sync.Mutex
+	// signing (capacity 1) is held by the caller that signs. It is a
+	// channel, not a mutex, so that a caller waiting while another signs
+	// (credentials can take a round trip to STS) gives up at its deadline.
+	signing chan struct{}
+
+	mu      sync.Mutex // guards the fields below; never held across I/O
 	token   string
 	renewAt time.Time
 	expires time.Time
@@ -81,20 +92,32 @@ func NewTokenSource(endpoint, region, user string, creds aws.CredentialsProvider
 	if now == nil {
 		now = time.Now
 	}
-	return &TokenSource{endpoint: endpoint, user: user, region: region, creds: creds, now: now}
+	return &TokenSource{endpoint: endpoint, user: user, region: region, creds: creds, now: now, signing: make(chan struct{}, 1)}
 }
 
 // Token returns a token valid for at least a while. A renewal that fails
 // while the previous token is still valid keeps the previous one: AWS would
 // still accept it, and a slow STS must not look like a database outage.
 func (s *TokenSource) Token(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	if s.token != "" && now.Before(s.renewAt) {
-		return s.token, nil
+	if tok, ok := s.current(s.now(), false); ok {
+		return tok, nil
 	}
-	valid := s.token != "" && now.Before(s.expires)
+	// One caller signs at a time; the others wait for it, each no longer
+	// than its own deadline.
+	select {
+	case s.signing <- struct{}{}:
+	case <-ctx.Done():
+		if tok, ok := s.current(s.now(), true); ok {
+			return tok, nil
+		}
+		return "", &TokenError{Err: fmt.Errorf("waiting for a token being signed: %w", ctx.Err())}
+	}
+	defer func() { <-s.signing }()
+	now := s.now()
+	if tok, ok := s.current(now, false); ok {
+		return tok, nil // renewed while this caller waited
+	}
+	tok, valid := s.current(now, true)
 	sctx := ctx
 	if valid {
 		// A token in hand still works: renewing must not eat the probe's
@@ -103,19 +126,43 @@ func (s *TokenSource) Token(ctx context.Context) (string, error) {
 		sctx, cancel = context.WithTimeout(ctx, renewBudget(ctx))
 		defer cancel()
 	}
-	tok, expires, err := s.sign(sctx, now)
-	if err != nil {
-		if valid {
-			s.lastErr = err
-			// Try again later, not on every probe, while the old token lasts.
-			s.renewAt = now.Add(min(renewRetry, s.expires.Sub(now)/2))
-			return s.token, nil
-		}
+	signed, expires, err := s.sign(sctx, now)
+	s.mu.Lock()
+	prevErr, until := s.lastErr, s.expires
+	switch {
+	case err != nil && valid:
+		s.lastErr = err
+		// Try again later, not on every probe, while the old token lasts.
+		s.renewAt = now.Add(min(renewRetry, s.expires.Sub(now)/2))
+		signed = tok
+	case err == nil:
+		s.token, s.expires, s.lastErr = signed, expires, nil
+		s.renewAt = now.Add(expires.Sub(now) * (renewFraction - 1) / renewFraction)
+	}
+	s.mu.Unlock()
+	switch {
+	case err != nil && valid && prevErr == nil && s.Logger != nil:
+		s.Logger.Warn("renewing the IAM token failed; the current token stays in use until it expires", "endpoint", s.endpoint,
+			"user", s.user, "expires", until.UTC().Format(time.RFC3339), "err", err)
+	case err == nil && prevErr != nil && s.Logger != nil:
+		s.Logger.Info("renewing the IAM token works again", "endpoint", s.endpoint, "user", s.user)
+	}
+	if err != nil && !valid {
 		return "", &TokenError{Err: err}
 	}
-	s.token, s.expires, s.lastErr = tok, expires, nil
-	s.renewAt = now.Add(expires.Sub(now) * (renewFraction - 1) / renewFraction)
-	return tok, nil
+	return signed, nil
+}
+
+// current returns the token in hand if it is not yet due for renewal or,
+// with anyValid, if AWS still accepts it.
+func (s *TokenSource) current(now time.Time, anyValid bool) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	due := s.renewAt
+	if anyValid {
+		due = s.expires
+	}
+	return s.token, s.token != "" && now.Before(due)
 }
 
 // RenewalError is the last renewal that failed while an older, still valid

@@ -1,8 +1,10 @@
 package awsrds
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -174,6 +176,8 @@ func TestTokenRenewalFailure(t *testing.T) {
 	clk := &clock{t: t0}
 	creds := staticCreds()
 	s := NewTokenSource(testEndpoint, "eu-west-1", "probe", creds, clk.now)
+	var logBuf bytes.Buffer
+	s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	first, err := s.Token(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +198,14 @@ func TestTokenRenewalFailure(t *testing.T) {
 	if tok, err := s.Token(ctx); err != nil || tok != first || creds.n != n {
 		t.Errorf("20s after a failed renewal: err %v, same token %v, %d more retrievals; want the old token and none", err, tok == first, creds.n-n)
 	}
-	clk.add(3*time.Minute + 40*time.Second) // 15 minutes: the old token has expired
+	clk.add(40 * time.Second) // past the retry: fails again, same streak
+	if tok, err := s.Token(ctx); err != nil || tok != first || creds.n != n+1 {
+		t.Errorf("a minute after a failed renewal: err %v, same token %v, %d more retrievals; want the old token and one", err, tok == first, creds.n-n)
+	}
+	if logs := logBuf.String(); strings.Count(logs, "renewing the IAM token failed") != 1 || !strings.Contains(logs, "sts.amazonaws.com: i/o timeout") {
+		t.Errorf("renewal failures logged as\n%s\nwant once per streak, with the reason", logs)
+	}
+	clk.add(3 * time.Minute) // 15 minutes: the old token has expired
 	_, err = s.Token(ctx)
 	var te *TokenError
 	if !errors.As(err, &te) || !errors.Is(err, stsDown) {
@@ -203,6 +214,9 @@ func TestTokenRenewalFailure(t *testing.T) {
 	creds.fail(nil)
 	if _, err := s.Token(ctx); err != nil || s.RenewalError() != nil {
 		t.Errorf("after credentials came back: err %v, RenewalError %v", err, s.RenewalError())
+	}
+	if !strings.Contains(logBuf.String(), "renewing the IAM token works again") {
+		t.Errorf("recovery not logged:\n%s", logBuf.String())
 	}
 }
 
@@ -297,5 +311,51 @@ func TestSlowRenewalKeepsTheProbesDeadline(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Error("the probe's own deadline passed during the renewal")
+	}
+}
+
+// blockingCreds blocks every retrieval until release is closed, saying on
+// entered that one has started.
+type blockingCreds struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *blockingCreds) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c.entered <- struct{}{}
+	<-c.release
+	return aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret, Source: "test"}, nil
+}
+
+// A probe waiting for another probe's slow token signing still ends at its
+// own deadline: the wait for the source is I/O like any other.
+func TestTokenWaitHonoursContext(t *testing.T) {
+	creds := &blockingCreds{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	src := NewTokenSource(testEndpoint, "eu-west-1", "probe", creds, (&clock{t: t0}).now)
+	first := make(chan error, 1)
+	go func() {
+		_, err := src.Token(context.Background())
+		first <- err
+	}()
+	<-creds.entered // the first caller holds the source, waiting for AWS
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := src.Token(ctx)
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		var te *TokenError
+		if !errors.As(err, &te) || !errors.Is(err, context.Canceled) {
+			t.Errorf("second caller: got %v, want a TokenError wrapping context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second): // bounds a hung test, measures nothing
+		t.Error("a caller whose context ended still waits for another caller's signing")
+	}
+	close(creds.release)
+	if err := <-first; err != nil {
+		t.Errorf("first caller: %v", err)
 	}
 }

@@ -93,6 +93,23 @@ type AWS struct {
 	RoleARN string `yaml:"role_arn"`
 }
 
+// awsRegionRE is the shape of every AWS region name (eu-west-1,
+// us-gov-west-1, cn-north-1): a misspelt region signs IAM tokens that the
+// database refuses as access denied, which looks like its fault.
+var awsRegionRE = regexp.MustCompile(`^[a-z]+(-[a-z]+)+-[0-9]+$`)
+
+func (a *AWS) validate(p string, e *errs) {
+	if a == nil {
+		return
+	}
+	if a.Region != "" && !awsRegionRE.MatchString(a.Region) {
+		e.add(p+".region", "must be an AWS region such as eu-west-1 (got %q)", a.Region)
+	}
+	if a.RoleARN != "" && !strings.HasPrefix(a.RoleARN, "arn:") {
+		e.add(p+".role_arn", "must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", a.RoleARN)
+	}
+}
+
 // Read is a read statement with what it must return, as blackbox
 // exporters' query checks have.
 type Read struct {
@@ -149,8 +166,8 @@ func (r *Read) validate(p string, e *errs) {
 }
 
 // sqlWords returns the upper-cased bare words of a statement, skipping
-// comments, quoted strings and quoted identifiers; it refuses a second
-// statement after a semicolon.
+// comments (but not executable ones), quoted strings and quoted
+// identifiers; it refuses a second statement after a semicolon.
 func sqlWords(stmt string) ([]string, error) {
 	var words []string
 	for i := 0; i < len(stmt); {
@@ -168,6 +185,11 @@ func sqlWords(stmt string) ([]string, error) {
 				return nil, fmt.Errorf("has an unterminated %c quote", c)
 			}
 			i = j + 1
+		case strings.HasPrefix(stmt[i:], "/*!") || strings.HasPrefix(stmt[i:], "/*M!"):
+			// MySQL and MariaDB run what an executable comment holds:
+			// its words are the statement's. The version digits and the
+			// closing */ are skipped as punctuation.
+			i += strings.IndexByte(stmt[i:], '!') + 1
 		case strings.HasPrefix(stmt[i:], "/*"):
 			end := strings.Index(stmt[i+2:], "*/")
 			if end < 0 {
@@ -582,6 +604,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
 	t.mysql = t.Endpoint.build(p, e)
+	if t.AWS != nil && t.Auth != AuthIAM && t.AWSEvents == nil {
+		e.add(p+".aws", "is used only by auth: iam and aws_events, and this target sets neither")
+	}
+	t.AWS.validate(p+".aws", e)
 	t.Endpoint.auth(p, e)
 	if t.AWSEvents != nil {
 		t.AWSEvents.validate(t, p, e)
@@ -599,6 +625,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	}
 	if t.Green != nil {
 		t.Green.mysql = t.Green.build(p+".green", e)
+		if t.Green.AWS != nil && t.Green.Auth != AuthIAM {
+			e.add(p+".green.aws", "is used only by auth: iam, which this endpoint does not set")
+		}
+		t.Green.AWS.validate(p+".green.aws", e)
 		t.Green.auth(p+".green", e)
 		if t.Write == nil {
 			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
@@ -739,9 +769,6 @@ func (t *Endpoint) auth(p string, e *errs) {
 func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
 	if t.aws != nil {
 		return t.aws, nil
-	}
-	if s.RoleARN != "" && !strings.HasPrefix(s.RoleARN, "arn:") {
-		return nil, fmt.Errorf("role_arn must be an ARN such as arn:aws:iam::123456789012:role/dbprobe (got %q)", s.RoleARN)
 	}
 	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
 	if err != nil {

@@ -199,6 +199,11 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	for i := range cfg.Targets {
 		t := &cfg.Targets[i]
+		for _, ep := range []*config.Endpoint{&t.Endpoint, t.Green} {
+			if ep != nil && ep.IAM() != nil {
+				ep.IAM().Logger = d.log
+			}
+		}
 		if t.AWSEvents == nil {
 			continue
 		}

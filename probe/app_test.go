@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func TestReadCheck(t *testing.T) {
 		{"no expectation", ReadCheck{Statement: "SELECT id FROM app.orders"}, ""},
 		{"wrong value", ReadCheck{Statement: "SELECT COUNT(*) FROM app.orders", ExpectValue: ptrTo("4")}, event.ClassResultMismatch},
 		{"wrong rows", ReadCheck{Statement: "SELECT id FROM app.orders WHERE id > 1", ExpectRows: ptrTo(3)}, event.ClassResultMismatch},
+		{"rows past the count bound", ReadCheck{Statement: manyRows(maxCountedRows + 2), ExpectRows: ptrTo(maxCountedRows + 2)}, ""},
+		{"one row too many past the count bound", ReadCheck{Statement: manyRows(maxCountedRows + 3), ExpectRows: ptrTo(maxCountedRows + 2)}, event.ClassResultMismatch},
 		{"null", ReadCheck{Statement: "SELECT NULL", ExpectValue: ptrTo("")}, event.ClassResultMismatch},
 		{"missing table", ReadCheck{Statement: "SELECT id FROM app.nope"}, event.ClassServerError},
 		{"side effect", ReadCheck{Statement: "SELECT app.bump()"}, event.ClassReadOnly},
@@ -74,6 +77,9 @@ func TestReadCheck(t *testing.T) {
 		t.Errorf("orders has %d rows (err %v): the read check wrote", n, err)
 	}
 }
+
+// manyRows is a statement returning n rows (MariaDB's sequence engine).
+func manyRows(n int) string { return fmt.Sprintf("SELECT seq FROM app.seq_1_to_%d", n) }
 
 // connections is how many connections the server has accepted.
 func connections(t *testing.T, s *mariadb.Server) int {
@@ -139,6 +145,27 @@ func TestPoolOptions(t *testing.T) {
 				t.Errorf("without validation, the probe after the kill: failures %v, want [conn_lost]", f)
 			}
 		}
+	})
+	// A server that stops answering fails the validation ping at the
+	// probe's deadline: that is a timeout of the server, as the probe's
+	// query would have had without validation, not a failed connect.
+	t.Run("validate_on_borrow frozen server", func(t *testing.T) {
+		target := &Target{Name: "orders", Host: s.Host(), Port: s.Port(), MySQL: s.Config(probeUser, probePassword), Resolver: &Resolver{},
+			Modes: []string{event.ModePooled}, Interval: time.Second, Timeout: 500 * time.Millisecond, WriteTable: heartbeat,
+			Pool: PoolOptions{ValidateOnBorrow: true}}
+		st := NewStreams([]*Target{target}, newTestEnv().env)[0]
+		t.Cleanup(st.prober.close)
+		if f := probes(st, 1); len(f) > 0 {
+			t.Fatalf("failures %v", f)
+		}
+		if err := s.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		ev := st.ProbeOnce(context.Background())
+		if err := s.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		wantClass(t, ev, event.ClassTimeout, event.PhaseQuery, 0)
 	})
 	t.Run("reject_read_only", func(t *testing.T) {
 		mariadbtest.Exec(t, s, "SET GLOBAL read_only = 1")

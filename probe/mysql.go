@@ -118,17 +118,25 @@ type PoolOptions struct {
 }
 
 // borrow reports whether the pooled connection may be used for this probe.
-func (p *prober) borrow(ctx context.Context, pc *pooledConn) bool {
+// A validation ping cut by the probe's deadline is the probe's failure
+// (err): the server stopped answering, and a new connection made with the
+// deadline gone would blame the connect instead.
+func (p *prober) borrow(ctx context.Context, pc *pooledConn) (ok bool, err error) {
 	o := p.t.Pool
 	if o.MaxLifetime > 0 && time.Since(pc.born) >= o.MaxLifetime {
-		return false
+		return false, nil
 	}
 	if o.ValidateOnBorrow {
-		if pg, ok := pc.c.(driver.Pinger); ok && pg.Ping(ctx) != nil {
-			return false
+		if pg, ok := pc.c.(driver.Pinger); ok {
+			if err := pg.Ping(ctx); err != nil {
+				if ctx.Err() != nil {
+					return false, fmt.Errorf("validating the pooled connection: %w", err)
+				}
+				return false, nil
+			}
 		}
 	}
-	return true
+	return true, nil
 }
 
 // varCache remembers, per server address, which identity variables exist
@@ -255,9 +263,18 @@ func (p *prober) probe(ctx context.Context, ev *event.Event) {
 			return
 		}
 		defer func() { p.pool <- pooled }()
-		if pooled != nil && !p.borrow(ctx, pooled) {
-			pooled.c.Close()
-			pooled = nil
+		if pooled != nil {
+			t0 := time.Now()
+			ok, err := p.borrow(ctx, pooled)
+			if !ok {
+				pooled.c.Close()
+				pooled = nil
+			}
+			if err != nil {
+				d.Latency.Query = ms(time.Since(t0))
+				p.fail(ctx, ev, event.PhaseQuery, err)
+				return
+			}
 		}
 		if pooled != nil {
 			conn, remote = pooled.c, pooled.remote

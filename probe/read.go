@@ -8,8 +8,8 @@ import (
 	"io"
 )
 
-// maxCountedRows bounds how many rows a read check counts: past it the
-// count is only known to be larger.
+// maxCountedRows bounds how many rows a read check counts, or more when
+// expect_rows asks for more: past it the count is only known to be larger.
 const maxCountedRows = 10000
 
 // ReadCheck is a target's own read statement, as its application would
@@ -57,7 +57,13 @@ func (r *ReadCheck) run(ctx context.Context, conn driver.Conn) (err error) {
 	dest := make([]driver.Value, len(rows.Columns()))
 	n := 0
 	var first driver.Value
-	for n <= maxCountedRows {
+	limit := maxCountedRows
+	if r.ExpectRows != nil {
+		// Count one past what is expected, or a correct answer larger
+		// than the bound would fail every probe.
+		limit = max(limit, *r.ExpectRows)
+	}
+	for n <= limit {
 		if err := rows.Next(dest); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
@@ -73,8 +79,8 @@ func (r *ReadCheck) run(ctx context.Context, conn driver.Conn) (err error) {
 		n++
 	}
 	if r.ExpectRows != nil && n != *r.ExpectRows {
-		if n > maxCountedRows {
-			return &ResultError{Msg: fmt.Sprintf("more than %d rows, want %d", maxCountedRows, *r.ExpectRows)}
+		if n > limit {
+			return &ResultError{Msg: fmt.Sprintf("more than %d rows, want %d", limit, *r.ExpectRows)}
 		}
 		return &ResultError{Msg: fmt.Sprintf("%d rows, want %d", n, *r.ExpectRows)}
 	}
