@@ -62,9 +62,17 @@ func layout(rep *Report) doc {
 	if n := len(order); n > maxTargetSections {
 		d.lines = append(d.lines, boundLine(n))
 	}
+	verdicts := Verdicts(rep)
+	if len(verdicts) > 0 {
+		sec := section{title: "Verdict"}
+		for _, i := range order[:min(len(order), maxSummaryRows)] {
+			sec.lines = append(sec.lines, verdicts[i].Text)
+		}
+		d.sections = append(d.sections, sec)
+	}
 	if len(rep.Targets) > 0 {
-		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "First cutover"},
-			num: []bool{false, true, true, true, false}}
+		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "Stuck on the old server", "First cutover"},
+			num: []bool{false, true, true, true, false, false}}
 		for _, i := range order[:min(len(order), maxSummaryRows)] {
 			tg := rep.Targets[i]
 			write := "not probed"
@@ -75,7 +83,7 @@ func layout(rep *Report) doc {
 			if c := tg.FirstCutover; c != nil {
 				cut = fmt.Sprintf("%s %s (%s)", tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode)
 			}
-			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, cut})
+			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, stuckText(&verdicts[i]), cut})
 		}
 		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
 	}
@@ -96,6 +104,19 @@ const (
 	// maxSummaryRows is how many targets the summary table lists.
 	maxSummaryRows = 200
 )
+
+// stuckText words the worst stale pooled connection of a verdict for the
+// summary table: its own finding, never downtime of the switchover.
+func stuckText(v *Verdict) string {
+	if v.Existing == nil || v.Existing.Stale == nil {
+		return "no"
+	}
+	st := v.Existing.Stale
+	if st.OKWrites > 0 {
+		return fmt.Sprintf("%s, %d WRITES ACCEPTED", Seconds(st.Seconds), st.OKWrites)
+	}
+	return fmt.Sprintf("%s, %d writes failed", Seconds(st.Seconds), st.FailedWrites)
+}
 
 // boundLine says what a report of n targets leaves out.
 func boundLine(n int) string {
@@ -190,11 +211,19 @@ func headlines(tg *Target, streams []*Stream, name func(*Stream) string, tf func
 			Server(c.From), Server(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
 	}
 	for _, s := range streams {
-		if len(s.Read.Windows) > 0 {
-			lines = append(lines, fmt.Sprintf("%s: reads down %s in %s.", name(s), netText(&s.Read), plural(len(s.Read.Windows), "window")))
-		}
-		if len(s.Write.Windows) > 0 {
-			lines = append(lines, fmt.Sprintf("%s: writes down %s in %s.", name(s), netText(&s.Write), plural(len(s.Write.Windows), "window")))
+		for _, sig := range []struct {
+			name string
+			s    *Signal
+		}{{"reads", &s.Read}, {"writes", &s.Write}} {
+			if len(sig.s.Windows) == 0 {
+				continue
+			}
+			if len(s.Stale) == 0 {
+				lines = append(lines, fmt.Sprintf("%s: %s down %s in %s.", name(s), sig.name, netText(sig.s), plural(len(sig.s.Windows), "window")))
+				continue
+			}
+			d := DownOutsideStale(sig.s, s.Stale)
+			lines = append(lines, fmt.Sprintf("%s: %s down %s outside its stale stretch (%s including it).", name(s), sig.name, downBounds(&d), Seconds(sig.s.NetSeconds)))
 		}
 		for _, st := range s.Stale {
 			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",

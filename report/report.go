@@ -97,7 +97,9 @@ type Target struct {
 	Name    string `json:"name"`
 	Streams int    `json:"streams"`
 	// ReadSeconds and WriteSeconds are the worst net downtime any stream of
-	// the target saw; WriteSeconds is null when no stream probed writes.
+	// the target saw, leaving out the stretches in which a stream was stale
+	// (stuck on a server the target had left: its own finding, see
+	// Stream.Stale); WriteSeconds is null when no stream probed writes.
 	ReadSeconds  float64  `json:"read_seconds"`
 	WriteSeconds *float64 `json:"write_seconds"`
 	// FirstCutover is the earliest cutover any stream saw.
@@ -250,6 +252,8 @@ type Cutover struct {
 	AcrossGap bool `json:"across_gap,omitempty"`
 	// Mode is the stream that saw it, in Target.FirstCutover only.
 	Mode string `json:"mode,omitempty"`
+	// observer saw it, while a verdict is made.
+	observer string
 }
 
 // DNSChange is a change of the resolved answer set.
@@ -340,13 +344,16 @@ func (t *Timeline) End() time.Time {
 }
 
 // Formats are the renderings Render knows, by name.
-var Formats = []string{"text", "markdown", "json", "html"}
+// "summary" is only the verdicts, as plain text for a change ticket.
+var Formats = []string{"text", "summary", "markdown", "json", "html"}
 
 // Render writes rep in format (one of Formats).
 func Render(w io.Writer, format string, rep *Report) error {
 	switch format {
 	case "text":
 		return Text(w, rep)
+	case "summary":
+		return Summary(w, rep)
 	case "markdown":
 		return Markdown(w, rep)
 	case "json":
