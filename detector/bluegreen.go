@@ -14,6 +14,9 @@ type phaseTracker struct {
 	last map[string]string // source -> last phase
 	max  map[string]int    // source -> highest rank seen
 	list capped[report.Phase]
+	// rows is the latest mysql.rds_topology read (a few rows): which
+	// endpoint is blue and which green, to name servers by role.
+	rows []string
 }
 
 // observe applies one phase observation; it emits a finding when the phase
@@ -23,6 +26,9 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 		p.last, p.max = map[string]string{}, map[string]int{}
 	}
 	bg := ev.DBProbe.BlueGreen
+	if len(bg.Rows) > 0 {
+		p.rows = append(p.rows[:0], bg.Rows[:min(len(bg.Rows), maxTopologyRows)]...)
+	}
 	phase := bg.Phase
 	if phase == "" {
 		phase = bg.Status
@@ -88,3 +94,7 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 }
 
 func (p *phaseTracker) snapshot() []report.Phase { return p.list.snapshot() }
+
+// maxTopologyRows bounds the rows kept: a deployment has a blue and a
+// green side, a few instances each.
+const maxTopologyRows = 32

@@ -268,6 +268,7 @@ func (t *target) snapshot(streams []report.Stream) report.Target {
 		Servers:   append([]report.ServerSeen{}, t.servers...),
 		BlueGreen: t.phases.snapshot(),
 		AWSEvents: t.aws.snapshot(),
+		Topology:  slices.Clone(t.phases.rows),
 	}
 	for i := range streams {
 		s := &streams[i]

@@ -188,12 +188,13 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 		}
 		return s.Mode
 	}
-	sec.lines = append(headlines(tg, streams, name, tf), notes(streams, name)...)
+	sn := serverNames(tg)
+	sec.lines = append(headlines(tg, streams, name, sn, tf), notes(streams, name)...)
 	sec.tables = append(sec.tables, streamsTable(streams, name))
 	for _, t := range []table{
-		windowsTable(streams, name, tf), readOnlyTable(streams, name, tf), cutoversTable(streams, name, tf),
-		dnsTable(streams, name, tf), staleTable(streams, name, tf), gapsTable(streams, name, tf),
-		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, tf),
+		windowsTable(streams, name, tf), readOnlyTable(streams, name, sn, tf), cutoversTable(streams, name, sn, tf),
+		dnsTable(streams, name, tf), staleTable(streams, name, sn, tf), gapsTable(streams, name, tf),
+		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, sn, tf),
 	} {
 		if len(t.rows) > 0 {
 			sec.tables = append(sec.tables, t.dropEmptyColumns())
@@ -204,11 +205,11 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 
 // headlines says what a reader wants first: the cutover, the downtime of
 // each stream, stale connections, replication lag.
-func headlines(tg *Target, streams []*Stream, name func(*Stream) string, tf func(time.Time) string) []string {
+func headlines(tg *Target, streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) []string {
 	var lines []string
 	if c := tg.FirstCutover; c != nil {
 		lines = append(lines, fmt.Sprintf("Cut over from %s to %s at %s %s (seen first by %s).",
-			Server(c.From), Server(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
+			sn.text(c.From), sn.text(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
 	}
 	for _, s := range streams {
 		for _, sig := range []struct {
@@ -227,7 +228,7 @@ func headlines(tg *Target, streams []*Stream, name func(*Stream) string, tf func
 		}
 		for _, st := range s.Stale {
 			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
-				name(s), StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
+				name(s), sn.staleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
 		}
 	}
 	for _, s := range streams {
@@ -290,22 +291,22 @@ func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Tim
 	return t
 }
 
-func readOnlyTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func readOnlyTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
 		num: []bool{false, false, false, false, true, false}}
 	for _, s := range streams {
 		for _, r := range s.ReadOnly {
-			t.rows = append(t.rows, []string{name(s), Server(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
+			t.rows = append(t.rows, []string{name(s), sn.text(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
 		}
 	}
 	return t
 }
 
-func cutoversTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func cutoversTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Cutovers", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
 	for _, s := range streams {
 		for _, c := range s.Cutovers {
-			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Server(c.From), Server(c.To), changeNote(c.Rollback, c.AcrossGap)})
+			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), sn.text(c.From), sn.text(c.To), changeNote(c.Rollback, c.AcrossGap)})
 		}
 	}
 	return t
@@ -321,12 +322,12 @@ func dnsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) s
 	return t
 }
 
-func staleTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func staleTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Stale connections", head: []string{"Stream", "Still on", "Target moved", "Start", "End", "Stale for", "Probes", "Writes failed", "Writes accepted"},
 		num: []bool{false, false, false, false, false, true, true, true, true}}
 	for _, s := range streams {
 		for _, x := range s.Stale {
-			t.rows = append(t.rows, []string{name(s), StaleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
+			t.rows = append(t.rows, []string{name(s), sn.staleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
 				Seconds(x.DurationSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
 		}
 	}
@@ -371,11 +372,12 @@ func awsEventsTable(tg *Target, tf func(time.Time) string) table {
 	return t
 }
 
-func serversTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
-		num: []bool{false, false, false, false, false, false, true}}
-	for _, s := range tg.Servers {
-		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+func serversTable(tg *Target, sn serverNamer, tf func(time.Time) string) table {
+	t := table{title: "Servers", head: []string{"Name", "Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
+		num: []bool{false, false, false, false, false, false, false, true}}
+	for i := range tg.Servers {
+		s := &tg.Servers[i]
+		t.rows = append(t.rows, []string{sn.ofSeen(s), s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
 	}
 	return t
 }

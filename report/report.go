@@ -110,6 +110,9 @@ type Target struct {
 	// AWSEvents is what AWS itself reported about the target's database
 	// (aws_events), in the order of AWS's dates.
 	AWSEvents []AWSEvent `json:"aws_events,omitempty"`
+	// Topology is the latest mysql.rds_topology the Blue/Green poller
+	// read, one "role status endpoint:port" per row (event.BlueGreen.Rows).
+	Topology []string `json:"topology,omitempty"`
 }
 
 // AWSEvent is one event AWS reported: an RDS event or a Blue/Green
@@ -123,12 +126,17 @@ type AWSEvent struct {
 
 // ServerSeen is one server that answered probes of a target.
 type ServerSeen struct {
-	Identity  string    `json:"identity"`
-	Hostname  string    `json:"hostname,omitempty"`
-	Address   string    `json:"address,omitempty"` // first address it answered on
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	Probes    int64     `json:"probes"`
+	Identity string `json:"identity"`
+	Hostname string `json:"hostname,omitempty"`
+	Address  string `json:"address,omitempty"` // first address it answered on
+	// ServerID, Port and AuroraServerID name the server where it has no
+	// role (see docs/report.md, "Server names").
+	ServerID       *int64    `json:"server_id,omitempty"`
+	Port           *int64    `json:"port,omitempty"`
+	AuroraServerID string    `json:"aurora_server_id,omitempty"`
+	FirstSeen      time.Time `json:"first_seen"`
+	LastSeen       time.Time `json:"last_seen"`
+	Probes         int64     `json:"probes"`
 	// Roles are the Aurora roles it answered in ("writer", "reader"), in
 	// the order first seen: a reader promoted by a failover shows both.
 	Roles []string `json:"roles,omitempty"`

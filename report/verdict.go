@@ -59,6 +59,9 @@ type Verdict struct {
 	// probe interval.
 	Observers     []ObserverView `json:"observers,omitempty"`
 	Disagreements []string       `json:"disagreements,omitempty"`
+	// ServerNames maps each server's identity to the name the report
+	// gives it (its role where known, else hostname:port (server_id)).
+	ServerNames map[string]string `json:"server_names"`
 	// Text is the verdict as one paragraph, as every format prints it.
 	Text string `json:"text"`
 }
@@ -145,6 +148,10 @@ func verdictOf(rep *Report, tg *Target, tf func(time.Time) string) Verdict {
 		deciders = pooled
 	}
 	names := serverNames(tg)
+	v.ServerNames = map[string]string{}
+	for i := range tg.Servers {
+		v.ServerNames[tg.Servers[i].Identity] = names.ofSeen(&tg.Servers[i])
+	}
 	var cut, first *Cutover
 	v.Outcome, cut, first = outcome(tg, deciders)
 	if first != nil && v.Outcome == OutcomeRolledBack {

@@ -59,7 +59,7 @@ func TestVerdictGolden(t *testing.T) {
 				Server(green).DNS("10.0.0.2").Up(20).Down(5, "offline").
 				Server(blue).DNS("10.0.0.1").Up(40)
 			return analyse(fresh.Events(), phases(run, "probe-eu-1", at, 0, "CREATED", 30, "PREPARATION", 40, "IN_PROGRESS", 65, "PREPARATION", 75, "CREATED"))
-		}, []string{"ROLLED BACK: switched to orders-green", "back from orders-green:3306 (54328) to orders-blue:3306"}},
+		}, []string{"ROLLED BACK: switched to green at 10:00:04.200", "back from green to blue at 10:00:06.700"}},
 		{"stuck-pool-accepted-writes", func() *report.Report {
 			fresh := detectortest.NewStream(run, "probe-eu-1", "orders", event.ModeFresh, t0, step)
 			fresh.Writes = true
@@ -138,5 +138,41 @@ func TestStuckPoolIsNotDowntime(t *testing.T) {
 	v := report.Verdicts(rep)[0]
 	if v.Existing == nil || v.Existing.Stale == nil || v.Existing.Stale.FailedWrites != 20 {
 		t.Fatalf("existing connections %+v: want a stale finding with 20 failed writes", v.Existing)
+	}
+}
+
+// Servers are named by their role in the Blue/Green deployment: from the
+// rows of mysql.rds_topology when they name the server's instance, else
+// by the switchover itself; without a deployment, by hostname:port
+// (server_id).
+func TestServerNamesByRole(t *testing.T) {
+	const run = "r"
+	a := detectortest.NewServer("uuid:a", "10.0.0.1:3306")
+	b := detectortest.NewServer("uuid:b", "10.0.0.2:3306")
+	a.Hostname, b.Hostname = "orders-1", "orders-1-x7"
+	fresh := detectortest.NewStream(run, "o", "orders", event.ModeFresh, t0, step)
+	fresh.Server(a).Up(10).Down(3, "offline").Server(b).Up(10)
+
+	plain := report.Verdicts(analyse(fresh.Events()))[0]
+	if !strings.HasPrefix(plain.FromServer, "orders-1:3306 (") {
+		t.Errorf("without a deployment: from %q, want hostname:port (server_id)", plain.FromServer)
+	}
+
+	// The poller's rows say orders-1-x7 is the target (green): it is,
+	// although it is the server new connections left.
+	ph := detectortest.Phase(run, "o", "orders", t0, "CREATED")
+	ph.DBProbe.BlueGreen.Rows = []string{"SOURCE AVAILABLE orders-1.example:3306", "TARGET AVAILABLE orders-1-x7.example:3306"}
+	fresh2 := detectortest.NewStream(run, "o", "orders", event.ModeFresh, t0, step)
+	fresh2.Server(b).Up(10).Down(3, "offline").Server(a).Up(10)
+	v := report.Verdicts(analyse(fresh2.Events(), []*event.Event{ph}))[0]
+	if v.FromServer != event.RoleGreen || v.ToServer != event.RoleBlue {
+		t.Errorf("with rds_topology rows: from %q to %q, want green to blue", v.FromServer, v.ToServer)
+	}
+
+	// Phases but no rows naming a server: the switchover names them.
+	ph2 := detectortest.Phase(run, "o", "orders", t0, "CREATED")
+	v = report.Verdicts(analyse(fresh.Events(), []*event.Event{ph2}))[0]
+	if v.FromServer != event.RoleBlue || v.ToServer != event.RoleGreen {
+		t.Errorf("by the switchover: from %q to %q, want blue to green", v.FromServer, v.ToServer)
 	}
 }
