@@ -45,12 +45,21 @@ func TestConsensus(t *testing.T) {
 			t.Errorf("window %d = %+v; want %ds-%ds all=%v failing %s of 3", i, g, w.from, w.to, w.all, w.failing)
 		}
 	}
-	for _, format := range []string{"text", "markdown"} {
+	rep.Targets = []Target{{Name: "db", Streams: 4}}
+	for _, format := range []string{"text", "markdown", "html", "json"} {
 		var b bytes.Buffer
-		if err := WriteConsensus(&b, format, got); err != nil {
+		if err := Render(&b, format, rep); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(b.String(), "obs-a, obs-b, obs-c (3 of 3)") || !strings.Contains(b.String(), "6.000 s") {
+		want := "obs-a, obs-b, obs-c (3 of 3)"
+		if format == "json" {
+			want = `"failing": [
+        "obs-a",
+        "obs-b",
+        "obs-c"
+      ]`
+		}
+		if !strings.Contains(b.String(), want) || format != "json" && !strings.Contains(b.String(), "6.000 s") {
 			t.Errorf("%s consensus:\n%s\nwant the all-observers window of 6 s", format, b.String())
 		}
 	}

@@ -87,6 +87,9 @@ func layout(rep *Report) doc {
 		}
 		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
 	}
+	if sec := consensusSection(Consensus(rep), tf); sec != nil {
+		d.sections = append(d.sections, *sec)
+	}
 	for _, i := range order[:min(len(order), maxTargetSections)] {
 		d.sections = append(d.sections, targetSection(rep, &rep.Targets[i], tf))
 	}

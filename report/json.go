@@ -11,12 +11,16 @@ func JSON(w io.Writer, rep *Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	// The verdicts are derived from the rest, so a Report does not hold
+	// The verdicts and the consensus are derived from the rest, so a Report does not hold
 	// them: they are added here, as every other format adds them.
 	doc := struct {
 		*Report
-		Verdicts []Verdict `json:"verdicts"`
-	}{rep, Verdicts(rep)}
+		Verdicts  []Verdict         `json:"verdicts"`
+		Consensus []ConsensusWindow `json:"consensus"`
+	}{rep, Verdicts(rep), Consensus(rep)}
+	if doc.Consensus == nil {
+		doc.Consensus = []ConsensusWindow{}
+	}
 	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("render json report: %w", err)
 	}
