@@ -1,6 +1,7 @@
 package event
 
 import (
+	"net"
 	"strconv"
 	"strings"
 )
@@ -39,6 +40,13 @@ func ServerName(s *Server, role string) string {
 	}
 	var b strings.Builder
 	b.WriteString(s.Hostname)
+	if b.Len() == 0 && s.Address != "" && s.Port != nil {
+		// A server that does not say its hostname is named by the
+		// address it answered on.
+		if host, _, err := net.SplitHostPort(s.Address); err == nil {
+			b.WriteString(host)
+		}
+	}
 	if s.Port != nil {
 		if b.Len() == 0 {
 			b.WriteString("?")

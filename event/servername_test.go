@@ -19,6 +19,7 @@ func TestServerName(t *testing.T) {
 		{&Server{Hostname: "bluebird", Port: &port}, "", "bluebird:3306"},
 		{&Server{Hostname: "old1-db", Port: &port}, "", "old1-db:3306"},
 		{&Server{Address: "10.0.0.1:3306"}, "", "10.0.0.1:3306"},
+		{&Server{Address: "10.0.0.1:3306", Port: &port, ServerID: &id}, "", "10.0.0.1:3306 (101)"},
 		{nil, "", ""},
 	} {
 		if got := ServerName(c.srv, c.role); got != c.want {
