@@ -356,13 +356,21 @@ func gapsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) 
 }
 
 func blueGreenTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Blue/Green phases", head: []string{"At", "Source", "Phase", "Previous", "Note"}}
+	t := table{title: "Blue/Green phases", head: []string{"At", "Observer", "Source", "Phase", "Previous", "Note"}}
+	observers := map[string]bool{}
+	for _, p := range tg.BlueGreen {
+		observers[p.Observer] = true
+	}
 	for _, p := range tg.BlueGreen {
 		note := ""
 		if p.Rollback {
 			note = "rollback"
 		}
-		t.rows = append(t.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
+		obs := ""
+		if len(observers) > 1 {
+			obs = p.Observer // each observer's poller goes through the phases
+		}
+		t.rows = append(t.rows, []string{tf(p.At), obs, p.Source, p.Phase, p.PrevPhase, note})
 	}
 	return t
 }

@@ -149,6 +149,9 @@ type Phase struct {
 	PrevPhase string    `json:"prev_phase,omitempty"`
 	// Source tells apart pollers of the same target (e.g. "blue", "green").
 	Source string `json:"source,omitempty"`
+	// Observer is the dbprobe whose poller saw it: merged observers each
+	// go through the phases.
+	Observer string `json:"observer,omitempty"`
 	// Rollback is set when the phase went backwards.
 	Rollback bool `json:"rollback,omitempty"`
 }
