@@ -30,6 +30,8 @@ type ConsensusWindow struct {
 // failed probe to the first success after it (to its last failed probe
 // while open). An observer that was not probing at some instant counts as
 // not failing then, so "all" is never claimed on an observer's behalf.
+// Stretches in which only some observers failed that are shorter than a
+// probe interval are left out: observers' probes are not simultaneous.
 // The result is ordered by target, mode, signal and time.
 func Consensus(rep *Report) []ConsensusWindow {
 	type group struct{ target, mode string }
@@ -56,8 +58,20 @@ func Consensus(rep *Report) []ConsensusWindow {
 		if len(observers) < 2 {
 			continue
 		}
+		var step float64
+		for _, s := range ss {
+			step = max(step, interval(s))
+		}
 		for _, signal := range event.Signals {
-			out = append(out, consensusOf(g.target, g.mode, signal, ss, len(observers))...)
+			for _, c := range consensusOf(g.target, g.mode, signal, ss, len(observers)) {
+				// Observers' probes do not start at the same instant: one
+				// seeing a change a few milliseconds before another is
+				// the spacing of their probes, not a disagreement.
+				if !c.All && c.Seconds < step {
+					continue
+				}
+				out = append(out, c)
+			}
 		}
 	}
 	return out
