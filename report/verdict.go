@@ -51,9 +51,9 @@ type Verdict struct {
 	// DNSChange is the first change of the endpoint's DNS answer.
 	DNSChange *time.Time `json:"dns_change"`
 	// ReplicationLagSeconds is the largest replication lag to green
-	// measured (before the switch when there was one); null when not
-	// measured.
-	ReplicationLagSeconds *float64 `json:"replication_lag_seconds"`
+	// measured, at ReplicationLagAt; null when not measured.
+	ReplicationLagSeconds *float64   `json:"replication_lag_seconds"`
+	ReplicationLagAt      *time.Time `json:"replication_lag_at"`
 	// Observers lists what each observer saw, when more than one probed
 	// the target; Disagreements says where they differ by more than one
 	// probe interval.
@@ -184,7 +184,7 @@ func verdictOf(rep *Report, tg *Target, tf func(time.Time) string) Verdict {
 			v.DNSChange = ptrTo(s.DNSChanges[0].At)
 		}
 		if r := s.Replication; r != nil && r.Samples > 0 && (v.ReplicationLagSeconds == nil || r.MaxSeconds > *v.ReplicationLagSeconds) {
-			v.ReplicationLagSeconds = ptrTo(r.MaxSeconds)
+			v.ReplicationLagSeconds, v.ReplicationLagAt = ptrTo(r.MaxSeconds), ptrTo(r.MaxAt)
 		}
 	}
 	v.Observers, v.Disagreements = compareObservers(fresh, pooled, tf)
@@ -470,7 +470,14 @@ func verdictText(v *Verdict, tf func(time.Time) string) string {
 		more = append(more, "DNS changed at "+tf(*v.DNSChange))
 	}
 	if v.ReplicationLagSeconds != nil {
-		more = append(more, "replication lag to green at most "+Seconds(*v.ReplicationLagSeconds))
+		lag := "replication lag to green at most " + Seconds(*v.ReplicationLagSeconds)
+		switch c := v.Cutover; {
+		case c != nil && !v.ReplicationLagAt.After(c.At):
+			lag = "replication lag to green before the switch at most " + Seconds(*v.ReplicationLagSeconds)
+		case c != nil:
+			lag += " (at " + tf(*v.ReplicationLagAt) + ", after the switch)"
+		}
+		more = append(more, lag)
 	}
 	if len(more) > 0 {
 		s := strings.Join(more, ", ")

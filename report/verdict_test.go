@@ -176,3 +176,22 @@ func TestServerNamesByRole(t *testing.T) {
 		t.Errorf("by the switchover: from %q to %q, want blue to green", v.FromServer, v.ToServer)
 	}
 }
+
+// The replication lag the verdict gives is the one before the switch:
+// the lag green had to catch up.
+func TestVerdictReplicationLagBeforeTheSwitch(t *testing.T) {
+	fresh := detectortest.NewStream("r", "o", "orders", event.ModeFresh, t0, step)
+	fresh.Server(blue).DNS("10.0.0.1").Up(20).Down(3, "offline").Server(green).DNS("10.0.0.2").Up(20)
+	events := fresh.Events()
+	for i, e := range events {
+		lag := 0.01
+		if i == 15 {
+			lag = 0.2
+		}
+		e.DBProbe.Replication = &event.Replicate{LagSeconds: &lag}
+	}
+	v := report.Verdicts(analyse(events))[0]
+	if !strings.Contains(v.Text, "replication lag to green before the switch at most 0.200 s") {
+		t.Errorf("verdict %q, want the lag before the switch", v.Text)
+	}
+}
