@@ -71,6 +71,7 @@ func (e *SelectionError) Unwrap() error { return e.Err }
 
 // ScanJournal analyses every event of the journal in dir.
 func (a *Analysis) ScanJournal(ctx context.Context, dir string) (Scanned, error) {
+	a.lastSeq = 0 // sequences are per journal: several journals may be merged
 	st, err := Scan(ctx, dir, func(ev *event.Event) {
 		a.noteSequence(ev)
 		a.Observe(ev)

@@ -14,6 +14,7 @@ type Overrides struct {
 	WebConfigFile string
 	LogLevel      string
 	LogFormat     string
+	RunID         string
 }
 
 // overrideFields maps each overridable field path to its flag.
@@ -22,6 +23,7 @@ var overrideFields = []struct{ path, flag string }{
 	{"http.web_config_file", "--web.config.file"},
 	{"log.level", "--log.level"},
 	{"log.format", "--log.format"},
+	{"run_id", "--run-id"},
 }
 
 // FlagOf is the flag that sets the field at path, "" if none does.
@@ -48,6 +50,8 @@ func (o Overrides) apply(c *Config) {
 			c.Log.Level = o.LogLevel
 		case "log.format":
 			c.Log.Format = o.LogFormat
+		case "run_id":
+			c.RunID = o.RunID
 		}
 	}
 }

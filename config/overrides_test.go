@@ -29,3 +29,24 @@ func TestOverridesWinAndTakeTheBlame(t *testing.T) {
 		t.Fatalf("err = %v, want one error naming --log.format", err)
 	}
 }
+
+// Observers of one switchover share a run id given on the command line;
+// a bad one is blamed on the flag.
+func TestRunIDOverride(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dbprobe.yaml")
+	if err := os.WriteFile(p, []byte("run_id: from-file\ntargets: [{name: a, host: 127.0.0.1, user: u}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p, os.Getenv, Overrides{Set: map[string]bool{"--run-id": true}, RunID: "switchover-42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RunID != "switchover-42" {
+		t.Errorf("run_id %q, want the flag's switchover-42", c.RunID)
+	}
+	_, err = Load(p, os.Getenv, Overrides{Set: map[string]bool{"--run-id": true}, RunID: "bad id!"})
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Fields) != 1 || ce.Fields[0].Path != "--run-id" {
+		t.Fatalf("err = %v, want one error naming --run-id", err)
+	}
+}

@@ -11,9 +11,12 @@ import (
 // phaseTracker records the Blue/Green phases of one target, per source (the
 // Mode of the poller's events, e.g. which side it polls).
 type phaseTracker struct {
-	last map[string]string // source -> last phase
-	max  map[string]int    // source -> highest rank seen
+	last map[string]string // observer, source -> last phase
+	max  map[string]int    // observer, source -> highest rank seen
 	list capped[report.Phase]
+	// rows is the latest mysql.rds_topology read (a few rows): which
+	// endpoint is blue and which green, to name servers by role.
+	rows []string
 }
 
 // observe applies one phase observation; it emits a finding when the phase
@@ -23,31 +26,38 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 		p.last, p.max = map[string]string{}, map[string]int{}
 	}
 	bg := ev.DBProbe.BlueGreen
+	if len(bg.Rows) > 0 {
+		p.rows = append(p.rows[:0], bg.Rows[:min(len(bg.Rows), maxTopologyRows)]...)
+	}
 	phase := bg.Phase
 	if phase == "" {
 		phase = bg.Status
 	}
 	source := ev.DBProbe.Mode
-	prev, seen := p.last[source]
+	// Each observer's poller goes through the phases on its own: merged
+	// observers (several journals, Elasticsearch) lag one another, and one
+	// behind another is no rollback.
+	track := ev.Observer.Name + "\x00" + source
+	prev, seen := p.last[track]
 	if seen && prev == phase {
 		return
 	}
-	p.last[source] = phase
+	p.last[track] = phase
 	// Ranked by name or status alike, so that a phase going backwards is
 	// reported as a rollback.
 	rank, known := event.BlueGreenRank(phase)
-	top, hadTop := p.max[source]
+	top, hadTop := p.max[track]
 	rollback := known && hadTop && rank < top
 	// After a rollback the deployment starts over: its next switchover
 	// moves forward from the phase it fell back to.
 	if known && (!hadTop || rank > top || rollback) {
-		p.max[source] = rank
+		p.max[track] = rank
 	}
 	at := ev.Timestamp.UTC()
 	if at.IsZero() {
 		at = ev.Event.Start.UTC()
 	}
-	ph := report.Phase{At: at, Phase: phase, PrevPhase: prev, Source: source, Rollback: rollback}
+	ph := report.Phase{At: at, Phase: phase, PrevPhase: prev, Source: source, Observer: ev.Observer.Name, Rollback: rollback}
 	p.list.add(ph)
 	target := ev.DBProbe.Target
 	runID := ev.DBProbe.RunID
@@ -88,3 +98,7 @@ func (p *phaseTracker) observe(d *Detector, ev *event.Event) {
 }
 
 func (p *phaseTracker) snapshot() []report.Phase { return p.list.snapshot() }
+
+// maxTopologyRows bounds the rows kept: a deployment has a blue and a
+// green side, a few instances each.
+const maxTopologyRows = 32

@@ -268,6 +268,7 @@ func (t *target) snapshot(streams []report.Stream) report.Target {
 		Servers:   append([]report.ServerSeen{}, t.servers...),
 		BlueGreen: t.phases.snapshot(),
 		AWSEvents: t.aws.snapshot(),
+		Topology:  slices.Clone(t.phases.rows),
 	}
 	for i := range streams {
 		s := &streams[i]
@@ -275,12 +276,14 @@ func (t *target) snapshot(streams []report.Stream) report.Target {
 			continue
 		}
 		r.Streams++
-		r.ReadSeconds = max(r.ReadSeconds, s.Read.NetSeconds)
+		// A pooled stream stuck on the old server is its own finding
+		// (Stale), not downtime of the target.
+		r.ReadSeconds = max(r.ReadSeconds, report.DownOutsideStale(&s.Read, s.Stale).Seconds)
 		if s.Write.Probed {
 			if r.WriteSeconds == nil {
 				r.WriteSeconds = ptr(0.0)
 			}
-			*r.WriteSeconds = max(*r.WriteSeconds, s.Write.NetSeconds)
+			*r.WriteSeconds = max(*r.WriteSeconds, report.DownOutsideStale(&s.Write, s.Stale).Seconds)
 		}
 		if len(s.Cutovers) > 0 && (r.FirstCutover == nil || s.Cutovers[0].At.Before(r.FirstCutover.At)) {
 			c := s.Cutovers[0]

@@ -3,6 +3,7 @@ package detector_test
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -809,8 +810,17 @@ func TestTargetSummary(t *testing.T) {
 	if tg.Name != "orders" || tg.Streams != 2 {
 		t.Errorf("target = %q with %d streams", tg.Name, tg.Streams)
 	}
-	if tg.ReadSeconds != 1.0 || tg.WriteSeconds == nil || *tg.WriteSeconds != 2.0 {
-		t.Errorf("target read/write seconds = %v/%v, want 1.0/2.0", tg.ReadSeconds, tg.WriteSeconds)
+	// The pooled stream's writes fail for 2 s, the last second of it on
+	// srvA after the target moved to srvB: stale, its own finding, not
+	// downtime of the target.
+	if tg.WriteSeconds == nil {
+		t.Fatal("target write seconds = nil")
+	}
+	if tg.ReadSeconds != 1.0 || *tg.WriteSeconds != 1.0 {
+		t.Errorf("target read/write seconds = %v/%v, want 1.0/1.0", tg.ReadSeconds, *tg.WriteSeconds)
+	}
+	if len(rep.Streams[1].Stale) != 1 {
+		t.Errorf("pooled stale = %+v, want one stretch", rep.Streams[1].Stale)
 	}
 	if tg.FirstCutover == nil || tg.FirstCutover.Mode != "fresh" || at(tg.FirstCutover.Latest) != 15 {
 		t.Errorf("first cutover = %+v, want the fresh one at probe 15", tg.FirstCutover)
@@ -908,5 +918,28 @@ func TestAuroraRoles(t *testing.T) {
 	}
 	if got := report.Server(st.Cutovers[0].To); got != "aurora:orders-2 reader (10.0.0.2:3306)" {
 		t.Errorf("cutover to %q", got)
+	}
+}
+
+// Observers merged from their journals each go through the Blue/Green
+// phases; one lagging behind another is no rollback.
+func TestBlueGreenPhasesOfMergedObservers(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	var events []*event.Event
+	for i, ph := range []string{"CREATED", "PREPARATION", "IN_PROGRESS", "POST", "COMPLETED"} {
+		at := t0.Add(time.Duration(i) * time.Second)
+		events = append(events, detectortest.Phase("r", "az-a", "orders", at, ph),
+			detectortest.Phase("r", "az-b", "orders", at.Add(1500*time.Millisecond), ph))
+	}
+	slices.SortStableFunc(events, func(a, b *event.Event) int { return a.Timestamp.Compare(b.Timestamp) })
+	rep, _ := analyse(t, detector.Options{}, events)
+	phases := rep.Targets[0].BlueGreen
+	if len(phases) != 10 {
+		t.Errorf("%d phases, want 5 per observer", len(phases))
+	}
+	for _, p := range phases {
+		if p.Rollback {
+			t.Errorf("phase %s of %s at %s marked a rollback", p.Phase, p.Observer, p.At)
+		}
 	}
 }

@@ -181,7 +181,8 @@ func (t *target) answered(srv *event.Server, at time.Time) {
 		}
 		i = len(t.servers)
 		t.serverAt[srv.Identity] = i
-		t.servers = append(t.servers, report.ServerSeen{Identity: srv.Identity, Hostname: srv.Hostname, Address: srv.Address, FirstSeen: at})
+		t.servers = append(t.servers, report.ServerSeen{Identity: srv.Identity, Hostname: srv.Hostname, Address: srv.Address,
+			ServerID: clonePtr(srv.ServerID), Port: clonePtr(srv.Port), AuroraServerID: srv.AuroraServerID, FirstSeen: at})
 	}
 	s := &t.servers[i]
 	s.Probes++

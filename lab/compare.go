@@ -63,9 +63,13 @@ type Comparison struct {
 	Problems []string `json:"problems,omitempty"`
 	// Stuck is how long the pooled stream was reported stuck on old blue
 	// (zero when it was not).
-	Stuck  time.Duration `json:"stuck"`
-	t0     time.Time
-	origin string // what t0 is, for the table's legend
+	Stuck time.Duration `json:"stuck"`
+	// Verdict is the report's verdict of the target, printed beside the
+	// truth; TruthOutcome what the lab did (one of the Outcome constants).
+	Verdict      *report.Verdict `json:"verdict,omitempty"`
+	TruthOutcome string          `json:"truth_outcome"`
+	t0           time.Time
+	origin       string // what t0 is, for the table's legend
 }
 
 // OK reports whether every boundary is within its tolerance and there is no
@@ -126,6 +130,7 @@ func Compare(truth *Truth, rep *report.Report, o CompareOptions) *Comparison {
 		c.t0 = truth.Steps[0].At
 	}
 	k := &comparer{c: c, truth: truth, o: o, tol: o.Interval + o.Slack, derived: map[string]time.Time{}}
+	defer k.verdict(rep)
 	if sc := truth.Scenario; sc != "" && sc != ScenarioBlueGreen {
 		if len(truth.Steps) > 0 {
 			c.origin = truth.Steps[0].Name
@@ -403,6 +408,36 @@ func (k *comparer) phases(tg *report.Target) {
 // stuck compares how long the pooled stream stayed on old blue: from the
 // move of the endpoint to the end of probing when its connection survived
 // the move.
+// verdict puts the report's verdict beside the truth: the summary a DBA
+// pastes into the ticket must say what the lab did, and what the
+// comparison found of the stuck pool.
+func (k *comparer) verdict(rep *report.Report) {
+	k.c.TruthOutcome = k.truth.Outcome
+	for _, v := range report.Verdicts(rep) {
+		if v.Target == k.o.Target {
+			k.c.Verdict = &v
+		}
+	}
+	v := k.c.Verdict
+	if v == nil {
+		return // no such target: the streams' absence is a problem already
+	}
+	want := map[string]string{OutcomeSwitched: report.OutcomeSwitchedOver, OutcomeRolledBack: report.OutcomeRolledBack}[k.truth.Outcome]
+	if sc := k.truth.Scenario; sc != "" && sc != ScenarioBlueGreen {
+		want = "" // failover, reboot, proxy: judged by their own boundaries
+	}
+	if want != "" && v.Outcome != want {
+		k.problem("the verdict says %s, but the lab's switchover %s", v.Outcome, k.truth.Outcome)
+	}
+	var stale time.Duration
+	if v.Existing != nil && v.Existing.Stale != nil {
+		stale = time.Duration(v.Existing.Stale.Seconds * float64(time.Second))
+	}
+	if k.c.Stuck > 0 && (stale-k.c.Stuck).Abs() > time.Millisecond {
+		k.problem("the verdict says the pool was stuck for %s, the comparison %s", report.Seconds(stale.Seconds()), report.Seconds(k.c.Stuck.Seconds()))
+	}
+}
+
 func (k *comparer) stuck(pooled *report.Stream) {
 	var st []report.Stale
 	for _, s := range pooled.Stale {
@@ -467,6 +502,9 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	}
 	if c.Stuck > 0 {
 		fmt.Fprintf(w, "\nThe pooled stream was reported stuck on old blue for %s.\n", report.Seconds(c.Stuck.Seconds()))
+	}
+	if c.Verdict != nil {
+		fmt.Fprintf(w, "\nThe lab's truth: %s.\ndbprobe's verdict: %s\n", c.TruthOutcome, c.Verdict.Text)
 	}
 	if len(c.Problems) > 0 {
 		fmt.Fprintln(w, "\nProblems:")

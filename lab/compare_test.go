@@ -193,6 +193,20 @@ func checkFailures(t *testing.T, c *lab.Comparison, want []string) {
 	}
 }
 
+// The verdict a DBA pastes into the ticket must say what the lab did.
+func TestVerdictMatchesTheTruth(t *testing.T) {
+	rolledBack := switchedTruth()
+	rolledBack.Outcome = lab.OutcomeRolledBack
+	c := lab.Compare(rolledBack, switchedReport(), lab.CompareOptions{Interval: 100 * time.Millisecond})
+	if !slices.Contains(c.Failures(), "the verdict says switched_over, but the lab's switchover rolled_back") {
+		t.Errorf("failures %q, want the verdict's outcome disputed", c.Failures())
+	}
+	c = lab.Compare(switchedTruth(), switchedReport(), lab.CompareOptions{Interval: 100 * time.Millisecond})
+	if c.Verdict == nil || c.Verdict.Outcome != report.OutcomeSwitchedOver || !c.OK() {
+		t.Errorf("verdict %+v, failures %q; want a switchover and no failure", c.Verdict, c.Failures())
+	}
+}
+
 func TestComparisonText(t *testing.T) {
 	c := lab.Compare(switchedTruth(), switchedReport(), lab.CompareOptions{Interval: 100 * time.Millisecond})
 	var b strings.Builder
@@ -206,6 +220,9 @@ func TestComparisonText(t *testing.T) {
 		"cutover (fresh) +3.150s +3.130s -20ms ±350ms ok",
 		"pooled stuck on old blue: start +3.150s +3.250s +100ms ±450ms ok",
 		"stuck on old blue for 1.830 s",
+		"The lab's truth: switched.",
+		"dbprobe's verdict: orders: switched over at 2026-11-26T02:00:03.130Z",
+		"then stuck on the old server 127.0.0.2:3306 (101) for 1.830 s (still at the end of the report) with 0 writes failed",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("comparison text:\n%s\nwant it to contain %q", b.String(), want)

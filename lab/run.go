@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbprobe/dbprobe/analysis"
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/daemon"
 	"github.com/dbprobe/dbprobe/event"
@@ -45,6 +46,12 @@ type RunOptions struct {
 	DaemonLogger *slog.Logger
 	// Version is dbprobe's version, recorded in its events.
 	Version string
+	// Observers, when more than one, runs a dbprobe per name, each with
+	// its own journal (JournalDir for the first, JournalDir-NAME for the
+	// others) and one shared run id, and reports their journals merged,
+	// as `dbprobe report --journal A --journal B` does. Empty: one
+	// dbprobe named as the config says.
+	Observers []string
 	// Progress, if not nil, is called after every step, from the goroutine
 	// that called Run.
 	Progress func(Step)
@@ -62,6 +69,9 @@ type Result struct {
 	TruthFile  string
 	// Elapsed is the whole run, servers' start to report.
 	Elapsed time.Duration
+	// Journals are the journal directories of every observer, JournalDir
+	// first.
+	Journals []string
 }
 
 // readyTimeout bounds the wait for dbprobe's first good probes.
@@ -112,34 +122,73 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if blueGreen {
 		parts = append(parts, readyBlueGreen)
 	}
-	ready := newReadiness(TargetName, parts)
-	// The lab polls the Blue/Green metadata every interval, so each phase
-	// can be held to the same tolerance as every other boundary.
-	d, err := daemon.New(cfg, daemon.Options{Logger: o.DaemonLogger, Version: o.Version, BlueGreenBaseline: o.Interval,
-		Observers: []daemon.EventObserver{ready}})
-	if err != nil {
-		return nil, fmt.Errorf("lab: start dbprobe: %w", err)
+	cfgs := []*config.Config{cfg}
+	res.Journals = []string{res.JournalDir}
+	if len(o.Observers) > 1 {
+		if cfg.RunID == "" {
+			cfg.RunID = "lab-" + time.Now().UTC().Format("20060102T150405Z")
+		}
+		cfgs = nil
+		res.Journals = nil
+		for i, name := range o.Observers {
+			c := *cfg
+			c.Observer.Name = name
+			if i > 0 {
+				c.Sinks.Journal.Dir = res.JournalDir + "-" + name
+			}
+			cfgs = append(cfgs, &c)
+			res.Journals = append(res.Journals, c.Sinks.Journal.Dir)
+		}
 	}
 	dctx, stop := context.WithCancel(ctx)
 	defer stop()
-	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(dctx) }()
-	// stopDaemon ends probing and waits for dbprobe to write its report.
+	var (
+		daemons []*daemon.Daemon
+		readies []*readiness
+	)
+	runErr := make(chan error, len(cfgs))
+	for _, c := range cfgs {
+		ready := newReadiness(TargetName, parts)
+		// The lab polls the Blue/Green metadata every interval, so each
+		// phase can be held to the same tolerance as every other boundary.
+		d, err := daemon.New(c, daemon.Options{Logger: o.DaemonLogger, Version: o.Version, BlueGreenBaseline: o.Interval,
+			Observers: []daemon.EventObserver{ready}})
+		if err != nil {
+			stop()
+			for range daemons {
+				<-runErr
+			}
+			return nil, fmt.Errorf("lab: start dbprobe: %w", err)
+		}
+		daemons, readies = append(daemons, d), append(readies, ready)
+		go func() { runErr <- d.Run(dctx) }()
+	}
+	d := daemons[0]
+	// stopDaemon ends probing and waits for every dbprobe to write its
+	// report.
+	stopped := 0
 	stopDaemon := func() error {
 		stop()
-		return <-runErr
+		var errs []error
+		for ; stopped < len(daemons); stopped++ {
+			errs = append(errs, <-runErr)
+		}
+		return errors.Join(errs...)
 	}
 
 	wait := time.NewTimer(readyTimeout)
 	defer wait.Stop()
-	select {
-	case <-ready.done:
-	case err := <-runErr:
-		return nil, fmt.Errorf("lab: dbprobe stopped before its first good probes: %w", err)
-	case <-ctx.Done():
-		return nil, errors.Join(ctx.Err(), stopDaemon())
-	case <-wait.C:
-		return nil, errors.Join(fmt.Errorf("lab: dbprobe had no good probe of every stream and no Blue/Green status within %v: %s", readyTimeout, ready.missing()), stopDaemon())
+	for _, ready := range readies {
+		select {
+		case <-ready.done:
+		case err := <-runErr:
+			stopped++
+			return nil, errors.Join(fmt.Errorf("lab: dbprobe stopped before its first good probes: %w", err), stopDaemon())
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), stopDaemon())
+		case <-wait.C:
+			return nil, errors.Join(fmt.Errorf("lab: dbprobe had no good probe of every stream and no Blue/Green status within %v: %s", readyTimeout, ready.missing()), stopDaemon())
+		}
 	}
 
 	truth, swErr := o.run(ctx, l)
@@ -150,10 +199,10 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 			swErr = ctx.Err()
 		}
 	}
-	stopped := time.Now()
+	stoppedAt := time.Now()
 	dErr := stopDaemon()
 	if truth != nil {
-		st := Step{Name: StepProbingStopped, Start: stopped, At: stopped}
+		st := Step{Name: StepProbingStopped, Start: stoppedAt, At: stoppedAt}
 		truth.Steps = append(truth.Steps, st)
 		o.Progress(st)
 		res.Truth = truth
@@ -165,12 +214,35 @@ func Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return res, err
 	}
 	res.Report = d.Report()
+	if len(daemons) > 1 {
+		rep, err := mergedReport(ctx, d.RunID(), res.Journals)
+		if err != nil {
+			return res, err
+		}
+		res.Report = rep
+	}
 	res.Comparison = Compare(truth, res.Report, CompareOptions{Interval: o.Interval, Slack: o.Slack, PhasePoll: o.Interval, ProbeTimeout: ProbeTimeout(o.Interval)})
 	if _, err := os.Stat(res.ReportHTML); err != nil {
 		return res, fmt.Errorf("lab: dbprobe wrote no HTML report: %w", err)
 	}
 	res.Elapsed = time.Since(began)
 	return res, nil
+}
+
+// mergedReport is the report of run in journals, merged as `dbprobe
+// report --journal A --journal B` merges them.
+func mergedReport(ctx context.Context, run string, journals []string) (*report.Report, error) {
+	a := analysis.New(analysis.Options{RunID: run})
+	for _, dir := range journals {
+		if _, err := a.ScanJournal(ctx, dir); err != nil {
+			return nil, fmt.Errorf("lab: %w", err)
+		}
+	}
+	rep, _, err := a.Report()
+	if err != nil {
+		return nil, fmt.Errorf("lab: merge the observers' journals: %w", err)
+	}
+	return rep, nil
 }
 
 // Validate reports a scenario the lab does not know, or knobs of the

@@ -91,11 +91,13 @@ func TestVerdictSaysWhatIsHappening(t *testing.T) {
 	b.Observe(finding("db", "fresh", event.ActionWriteWindowClosed, up, &event.Finding{Signal: "write", Start: &down, End: &up}))
 	b.Observe(finding("db", "fresh", event.ActionCutover, up, &event.Finding{At: &up, To: server("green", 3307, 2)}))
 	tg = b.Snapshot()[0]
-	want = "writes up, reads up; switchover IN_PROGRESS since 05:25:02; last cutover 05:25:16 to green:3307 (2)"
+	// The live view names servers as the report does: a hostname that
+	// shows a Blue/Green role is named by it.
+	want = "writes up, reads up; switchover IN_PROGRESS since 05:25:02; last cutover 05:25:16 to green"
 	if got := tg.Verdict(up); got != want {
 		t.Errorf("verdict\n got %q\nwant %q", got, want)
 	}
-	if s := tg.Streams[0]; s.Server != "green:3307 (2)" {
+	if s := tg.Streams[0]; s.Server != "green" {
 		t.Errorf("server %q", s.Server)
 	}
 	b.RemoveStream(event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"})

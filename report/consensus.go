@@ -1,12 +1,9 @@
 package report
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
@@ -33,6 +30,8 @@ type ConsensusWindow struct {
 // failed probe to the first success after it (to its last failed probe
 // while open). An observer that was not probing at some instant counts as
 // not failing then, so "all" is never claimed on an observer's behalf.
+// Stretches in which only some observers failed that are shorter than a
+// probe interval are left out: observers' probes are not simultaneous.
 // The result is ordered by target, mode, signal and time.
 func Consensus(rep *Report) []ConsensusWindow {
 	type group struct{ target, mode string }
@@ -59,8 +58,20 @@ func Consensus(rep *Report) []ConsensusWindow {
 		if len(observers) < 2 {
 			continue
 		}
+		var step float64
+		for _, s := range ss {
+			step = max(step, interval(s))
+		}
 		for _, signal := range event.Signals {
-			out = append(out, consensusOf(g.target, g.mode, signal, ss, len(observers))...)
+			for _, c := range consensusOf(g.target, g.mode, signal, ss, len(observers)) {
+				// Observers' probes do not start at the same instant: one
+				// seeing a change a few milliseconds before another is
+				// the spacing of their probes, not a disagreement.
+				if !c.All && c.Seconds < step {
+					continue
+				}
+				out = append(out, c)
+			}
 		}
 	}
 	return out
@@ -122,42 +133,30 @@ func consensusOf(target, mode, signal string, ss []*Stream, observed int) []Cons
 	return out
 }
 
-// WriteConsensus renders windows as a section of a text or markdown report.
-func WriteConsensus(w io.Writer, format string, windows []ConsensusWindow) error {
+// consensusSection is the consensus as a section of a report: where every
+// observer of a target failed at once, and where only some did; nil when
+// no target has more than one observer.
+func consensusSection(windows []ConsensusWindow, tf func(time.Time) string) *section {
 	if len(windows) == 0 {
 		return nil
 	}
-	bw := bufio.NewWriter(w)
-	const title = "Consensus across observers"
-	const note = "Stretches in which every observer probing a target failed (all) or only some did (some)."
-	head := []string{"target", "mode", "signal", "from", "to", "seconds", "failed", "observers"}
-	rows := make([][]string, 0, len(windows))
-	for _, c := range windows {
+	t := table{title: "Failing together", head: []string{"Target", "Mode", "Signal", "From", "To", "Length", "Failed", "Observers"},
+		num: []bool{false, false, false, false, false, true, false, false}}
+	for _, c := range windows[:min(len(windows), maxConsensusRows)] {
 		who := "some"
 		if c.All {
 			who = "all"
 		}
-		rows = append(rows, []string{c.Target, c.Mode, c.Signal, Clock(c.Start), TimeOfDay(c.End),
+		t.rows = append(t.rows, []string{c.Target, c.Mode, c.Signal, tf(c.Start), tf(c.End),
 			Seconds(c.Seconds), who, fmt.Sprintf("%s (%d of %d)", strings.Join(c.Failing, ", "), len(c.Failing), c.Observed)})
 	}
-	switch format {
-	case "markdown":
-		fmt.Fprintf(bw, "## %s\n\n%s\n\n| %s |\n|%s\n", title, note, strings.Join(head, " | "), strings.Repeat("---|", len(head)))
-		for _, r := range rows {
-			fmt.Fprintf(bw, "| %s |\n", strings.Join(mapStrings(r, mdEscape), " | "))
-		}
-		fmt.Fprintln(bw)
-	default:
-		fmt.Fprintf(bw, "\n== %s ==\n* %s\n\n", title, note)
-		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  %s\n", strings.Join(head, "\t"))
-		for _, r := range rows {
-			fmt.Fprintf(tw, "  %s\n", strings.Join(r, "\t"))
-		}
-		tw.Flush()
+	sec := &section{title: "Consensus across observers", tables: []table{t},
+		lines: []string{"Stretches in which every observer probing a target failed (all: the database) or only some did (some: their network or themselves). The verdict says where observers disagree on the cutover or the downtime."}}
+	if n := len(windows); n > maxConsensusRows {
+		sec.lines = append(sec.lines, fmt.Sprintf("%d more stretches in the JSON report.", n-maxConsensusRows))
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("render consensus: %w", err)
-	}
-	return nil
+	return sec
 }
+
+// maxConsensusRows bounds the consensus table of a rendered report.
+const maxConsensusRows = 200

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -45,13 +46,39 @@ func TestConsensus(t *testing.T) {
 			t.Errorf("window %d = %+v; want %ds-%ds all=%v failing %s of 3", i, g, w.from, w.to, w.all, w.failing)
 		}
 	}
-	for _, format := range []string{"text", "markdown"} {
+	rep.Targets = []Target{{Name: "db", Streams: 4}}
+	for _, format := range []string{"text", "markdown", "html", "json"} {
 		var b bytes.Buffer
-		if err := WriteConsensus(&b, format, got); err != nil {
+		if err := Render(&b, format, rep); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(b.String(), "obs-a, obs-b, obs-c (3 of 3)") || !strings.Contains(b.String(), "6.000 s") {
+		want := "obs-a, obs-b, obs-c (3 of 3)"
+		if format == "json" {
+			want = `"failing": [
+        "obs-a",
+        "obs-b",
+        "obs-c"
+      ]`
+		}
+		if !strings.Contains(b.String(), want) || format != "json" && !strings.Contains(b.String(), "6.000 s") {
 			t.Errorf("%s consensus:\n%s\nwant the all-observers window of 6 s", format, b.String())
 		}
+	}
+}
+
+// Two observers probing every 100 ms see the same outage a few
+// milliseconds apart: that is the spacing of their probes, not a stretch
+// in which only one of them failed.
+func TestConsensusIgnoresProbeSpacing(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	stream := func(observer string, skew int) Stream {
+		from, to, end := ms(skew), ms(skew+9900), ms(skew+3000)
+		return Stream{Observer: observer, Target: "db", Mode: "fresh", From: &from, To: &to, Probes: 100,
+			Read: Signal{Windows: []Window{{Start: ms(skew + 1000), End: &end, LastFailed: ms(skew + 2900)}}}}
+	}
+	got := Consensus(&Report{Streams: []Stream{stream("obs-a", 0), stream("obs-b", 7)}})
+	if len(got) != 1 || !got[0].All || math.Abs(got[0].Seconds-1.993) > 1e-9 {
+		t.Errorf("consensus %+v; want one all-observers stretch of 1.993 s", got)
 	}
 }

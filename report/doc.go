@@ -62,9 +62,17 @@ func layout(rep *Report) doc {
 	if n := len(order); n > maxTargetSections {
 		d.lines = append(d.lines, boundLine(n))
 	}
+	verdicts := Verdicts(rep)
+	if len(verdicts) > 0 {
+		sec := section{title: "Verdict"}
+		for _, i := range order[:min(len(order), maxSummaryRows)] {
+			sec.lines = append(sec.lines, verdicts[i].Text)
+		}
+		d.sections = append(d.sections, sec)
+	}
 	if len(rep.Targets) > 0 {
-		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "First cutover"},
-			num: []bool{false, true, true, true, false}}
+		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "Stuck on the old server", "First cutover"},
+			num: []bool{false, true, true, true, false, false}}
 		for _, i := range order[:min(len(order), maxSummaryRows)] {
 			tg := rep.Targets[i]
 			write := "not probed"
@@ -75,9 +83,12 @@ func layout(rep *Report) doc {
 			if c := tg.FirstCutover; c != nil {
 				cut = fmt.Sprintf("%s %s (%s)", tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode)
 			}
-			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, cut})
+			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, stuckText(&verdicts[i]), cut})
 		}
 		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
+	}
+	if sec := consensusSection(Consensus(rep), tf); sec != nil {
+		d.sections = append(d.sections, *sec)
 	}
 	for _, i := range order[:min(len(order), maxTargetSections)] {
 		d.sections = append(d.sections, targetSection(rep, &rep.Targets[i], tf))
@@ -96,6 +107,19 @@ const (
 	// maxSummaryRows is how many targets the summary table lists.
 	maxSummaryRows = 200
 )
+
+// stuckText words the worst stale pooled connection of a verdict for the
+// summary table: its own finding, never downtime of the switchover.
+func stuckText(v *Verdict) string {
+	if v.Existing == nil || v.Existing.Stale == nil {
+		return "no"
+	}
+	st := v.Existing.Stale
+	if st.OKWrites > 0 {
+		return fmt.Sprintf("%s, %d WRITES ACCEPTED", Seconds(st.Seconds), st.OKWrites)
+	}
+	return fmt.Sprintf("%s, %d writes failed", Seconds(st.Seconds), st.FailedWrites)
+}
 
 // boundLine says what a report of n targets leaves out.
 func boundLine(n int) string {
@@ -167,12 +191,13 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 		}
 		return s.Mode
 	}
-	sec.lines = append(headlines(tg, streams, name, tf), notes(streams, name)...)
+	sn := serverNames(tg)
+	sec.lines = append(headlines(tg, streams, name, sn, tf), notes(streams, name)...)
 	sec.tables = append(sec.tables, streamsTable(streams, name))
 	for _, t := range []table{
-		windowsTable(streams, name, tf), readOnlyTable(streams, name, tf), cutoversTable(streams, name, tf),
-		dnsTable(streams, name, tf), staleTable(streams, name, tf), gapsTable(streams, name, tf),
-		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, tf),
+		windowsTable(streams, name, tf), readOnlyTable(streams, name, sn, tf), cutoversTable(streams, name, sn, tf),
+		dnsTable(streams, name, tf), staleTable(streams, name, sn, tf), gapsTable(streams, name, tf),
+		blueGreenTable(tg, tf), awsEventsTable(tg, tf), serversTable(tg, sn, tf),
 	} {
 		if len(t.rows) > 0 {
 			sec.tables = append(sec.tables, t.dropEmptyColumns())
@@ -183,22 +208,30 @@ func targetSection(rep *Report, tg *Target, tf func(time.Time) string) section {
 
 // headlines says what a reader wants first: the cutover, the downtime of
 // each stream, stale connections, replication lag.
-func headlines(tg *Target, streams []*Stream, name func(*Stream) string, tf func(time.Time) string) []string {
+func headlines(tg *Target, streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) []string {
 	var lines []string
 	if c := tg.FirstCutover; c != nil {
 		lines = append(lines, fmt.Sprintf("Cut over from %s to %s at %s %s (seen first by %s).",
-			Server(c.From), Server(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
+			sn.text(c.From), sn.text(c.To), tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode))
 	}
 	for _, s := range streams {
-		if len(s.Read.Windows) > 0 {
-			lines = append(lines, fmt.Sprintf("%s: reads down %s in %s.", name(s), netText(&s.Read), plural(len(s.Read.Windows), "window")))
-		}
-		if len(s.Write.Windows) > 0 {
-			lines = append(lines, fmt.Sprintf("%s: writes down %s in %s.", name(s), netText(&s.Write), plural(len(s.Write.Windows), "window")))
+		for _, sig := range []struct {
+			name string
+			s    *Signal
+		}{{"reads", &s.Read}, {"writes", &s.Write}} {
+			if len(sig.s.Windows) == 0 {
+				continue
+			}
+			if len(s.Stale) == 0 {
+				lines = append(lines, fmt.Sprintf("%s: %s down %s in %s.", name(s), sig.name, netText(sig.s), plural(len(sig.s.Windows), "window")))
+				continue
+			}
+			d := DownOutsideStale(sig.s, s.Stale)
+			lines = append(lines, fmt.Sprintf("%s: %s down %s outside its stale stretch (%s including it).", name(s), sig.name, downBounds(&d), Seconds(sig.s.NetSeconds)))
 		}
 		for _, st := range s.Stale {
 			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
-				name(s), StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
+				name(s), sn.staleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
 		}
 	}
 	for _, s := range streams {
@@ -261,22 +294,22 @@ func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Tim
 	return t
 }
 
-func readOnlyTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func readOnlyTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
 		num: []bool{false, false, false, false, true, false}}
 	for _, s := range streams {
 		for _, r := range s.ReadOnly {
-			t.rows = append(t.rows, []string{name(s), Server(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
+			t.rows = append(t.rows, []string{name(s), sn.text(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
 		}
 	}
 	return t
 }
 
-func cutoversTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func cutoversTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Cutovers", head: []string{"Stream", "At", "Bounds", "From", "To", "Note"}}
 	for _, s := range streams {
 		for _, c := range s.Cutovers {
-			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), Server(c.From), Server(c.To), changeNote(c.Rollback, c.AcrossGap)})
+			t.rows = append(t.rows, []string{name(s), tf(c.At), tf(c.Earliest) + " to " + tf(c.Latest), sn.text(c.From), sn.text(c.To), changeNote(c.Rollback, c.AcrossGap)})
 		}
 	}
 	return t
@@ -292,12 +325,12 @@ func dnsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) s
 	return t
 }
 
-func staleTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
+func staleTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
 	t := table{title: "Stale connections", head: []string{"Stream", "Still on", "Target moved", "Start", "End", "Stale for", "Probes", "Writes failed", "Writes accepted"},
 		num: []bool{false, false, false, false, false, true, true, true, true}}
 	for _, s := range streams {
 		for _, x := range s.Stale {
-			t.rows = append(t.rows, []string{name(s), StaleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
+			t.rows = append(t.rows, []string{name(s), sn.staleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
 				Seconds(x.DurationSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
 		}
 	}
@@ -323,13 +356,21 @@ func gapsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) 
 }
 
 func blueGreenTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Blue/Green phases", head: []string{"At", "Source", "Phase", "Previous", "Note"}}
+	t := table{title: "Blue/Green phases", head: []string{"At", "Observer", "Source", "Phase", "Previous", "Note"}}
+	observers := map[string]bool{}
+	for _, p := range tg.BlueGreen {
+		observers[p.Observer] = true
+	}
 	for _, p := range tg.BlueGreen {
 		note := ""
 		if p.Rollback {
 			note = "rollback"
 		}
-		t.rows = append(t.rows, []string{tf(p.At), p.Source, p.Phase, p.PrevPhase, note})
+		obs := ""
+		if len(observers) > 1 {
+			obs = p.Observer // each observer's poller goes through the phases
+		}
+		t.rows = append(t.rows, []string{tf(p.At), obs, p.Source, p.Phase, p.PrevPhase, note})
 	}
 	return t
 }
@@ -342,11 +383,12 @@ func awsEventsTable(tg *Target, tf func(time.Time) string) table {
 	return t
 }
 
-func serversTable(tg *Target, tf func(time.Time) string) table {
-	t := table{title: "Servers", head: []string{"Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
-		num: []bool{false, false, false, false, false, false, true}}
-	for _, s := range tg.Servers {
-		t.rows = append(t.rows, []string{s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
+func serversTable(tg *Target, sn serverNamer, tf func(time.Time) string) table {
+	t := table{title: "Servers", head: []string{"Name", "Identity", "Hostname", "Address", "Aurora role", "First answer", "Last answer", "Probes"},
+		num: []bool{false, false, false, false, false, false, false, true}}
+	for i := range tg.Servers {
+		s := &tg.Servers[i]
+		t.rows = append(t.rows, []string{sn.ofSeen(s), s.Identity, s.Hostname, s.Address, strings.Join(s.Roles, " then "), tf(s.FirstSeen), tf(s.LastSeen), strconv.FormatInt(s.Probes, 10)})
 	}
 	return t
 }

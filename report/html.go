@@ -137,12 +137,9 @@ func LiveHTML(w io.Writer, rep *Report, live Live) error {
 				if n := len(hs.Figures); n > 0 {
 					hs.Figures[n-1].Legend = true
 				}
-				for j, s := range tg.Servers {
-					name := s.Identity
-					if s.Hostname != "" {
-						name += " (" + s.Hostname + ")"
-					}
-					hs.Servers = append(hs.Servers, htmlServer{Name: name, Color: template.CSS(serverColor(j))})
+				sn := serverNames(tg)
+				for j := range tg.Servers {
+					hs.Servers = append(hs.Servers, htmlServer{Name: sn.ofSeen(&tg.Servers[j]), Color: template.CSS(serverColor(j))})
 				}
 			}
 		}

@@ -11,7 +11,17 @@ func JSON(w io.Writer, rep *Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rep); err != nil {
+	// The verdicts and the consensus are derived from the rest, so a Report does not hold
+	// them: they are added here, as every other format adds them.
+	doc := struct {
+		*Report
+		Verdicts  []Verdict         `json:"verdicts"`
+		Consensus []ConsensusWindow `json:"consensus"`
+	}{rep, Verdicts(rep), Consensus(rep)}
+	if doc.Consensus == nil {
+		doc.Consensus = []ConsensusWindow{}
+	}
+	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("render json report: %w", err)
 	}
 	return nil

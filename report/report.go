@@ -97,7 +97,9 @@ type Target struct {
 	Name    string `json:"name"`
 	Streams int    `json:"streams"`
 	// ReadSeconds and WriteSeconds are the worst net downtime any stream of
-	// the target saw; WriteSeconds is null when no stream probed writes.
+	// the target saw, leaving out the stretches in which a stream was stale
+	// (stuck on a server the target had left: its own finding, see
+	// Stream.Stale); WriteSeconds is null when no stream probed writes.
 	ReadSeconds  float64  `json:"read_seconds"`
 	WriteSeconds *float64 `json:"write_seconds"`
 	// FirstCutover is the earliest cutover any stream saw.
@@ -108,6 +110,9 @@ type Target struct {
 	// AWSEvents is what AWS itself reported about the target's database
 	// (aws_events), in the order of AWS's dates.
 	AWSEvents []AWSEvent `json:"aws_events,omitempty"`
+	// Topology is the latest mysql.rds_topology the Blue/Green poller
+	// read, one "role status endpoint:port" per row (event.BlueGreen.Rows).
+	Topology []string `json:"topology,omitempty"`
 }
 
 // AWSEvent is one event AWS reported: an RDS event or a Blue/Green
@@ -121,12 +126,17 @@ type AWSEvent struct {
 
 // ServerSeen is one server that answered probes of a target.
 type ServerSeen struct {
-	Identity  string    `json:"identity"`
-	Hostname  string    `json:"hostname,omitempty"`
-	Address   string    `json:"address,omitempty"` // first address it answered on
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-	Probes    int64     `json:"probes"`
+	Identity string `json:"identity"`
+	Hostname string `json:"hostname,omitempty"`
+	Address  string `json:"address,omitempty"` // first address it answered on
+	// ServerID, Port and AuroraServerID name the server where it has no
+	// role (see docs/report.md, "Server names").
+	ServerID       *int64    `json:"server_id,omitempty"`
+	Port           *int64    `json:"port,omitempty"`
+	AuroraServerID string    `json:"aurora_server_id,omitempty"`
+	FirstSeen      time.Time `json:"first_seen"`
+	LastSeen       time.Time `json:"last_seen"`
+	Probes         int64     `json:"probes"`
 	// Roles are the Aurora roles it answered in ("writer", "reader"), in
 	// the order first seen: a reader promoted by a failover shows both.
 	Roles []string `json:"roles,omitempty"`
@@ -139,6 +149,9 @@ type Phase struct {
 	PrevPhase string    `json:"prev_phase,omitempty"`
 	// Source tells apart pollers of the same target (e.g. "blue", "green").
 	Source string `json:"source,omitempty"`
+	// Observer is the dbprobe whose poller saw it: merged observers each
+	// go through the phases.
+	Observer string `json:"observer,omitempty"`
 	// Rollback is set when the phase went backwards.
 	Rollback bool `json:"rollback,omitempty"`
 }
@@ -250,6 +263,8 @@ type Cutover struct {
 	AcrossGap bool `json:"across_gap,omitempty"`
 	// Mode is the stream that saw it, in Target.FirstCutover only.
 	Mode string `json:"mode,omitempty"`
+	// observer saw it, while a verdict is made.
+	observer string
 }
 
 // DNSChange is a change of the resolved answer set.
@@ -340,13 +355,16 @@ func (t *Timeline) End() time.Time {
 }
 
 // Formats are the renderings Render knows, by name.
-var Formats = []string{"text", "markdown", "json", "html"}
+// "summary" is only the verdicts, as plain text for a change ticket.
+var Formats = []string{"text", "summary", "markdown", "json", "html"}
 
 // Render writes rep in format (one of Formats).
 func Render(w io.Writer, format string, rep *Report) error {
 	switch format {
 	case "text":
 		return Text(w, rep)
+	case "summary":
+		return Summary(w, rep)
 	case "markdown":
 		return Markdown(w, rep)
 	case "json":

@@ -51,3 +51,23 @@ func Text(w io.Writer, rep *Report) error {
 	}
 	return nil
 }
+
+// Summary writes only the verdicts, one paragraph per target, as plain
+// text to paste into a change ticket.
+func Summary(w io.Writer, rep *Report) error {
+	bw := bufio.NewWriter(w)
+	vs := Verdicts(rep)
+	if len(vs) == 0 {
+		fmt.Fprintln(bw, "No probes in this report.")
+	}
+	for i, v := range vs {
+		if i > 0 {
+			fmt.Fprintln(bw)
+		}
+		fmt.Fprintln(bw, safetext.Line(v.Text))
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("render summary: %w", err)
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dbprobe/dbprobe/config"
@@ -167,8 +168,17 @@ See docs/lab.md. Flags of dbprobe lab:`)
 	slack := fs.Duration("slack", lab.DefaultSlack, "added to one interval to make each boundary's tolerance")
 	dir := fs.String("dir", "", "the lab's directory (default: a new temp dir)")
 	keep := fs.Bool("keep", false, "keep the servers' data directories and logs (the report, journal and ground truth are always kept)")
+	observers := fs.String("observers", "", "comma-separated observer `names`: run one dbprobe per name, each with its own journal and one shared run id, and report their journals merged")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err
+	}
+	if *observers != "" {
+		run.Observers = strings.Split(*observers, ",")
+		for _, n := range run.Observers {
+			if n == "" {
+				return usageError{fmt.Errorf("--observers: an empty name in %q", *observers)}
+			}
+		}
 	}
 	if err := common.check(); err != nil {
 		return err
@@ -211,7 +221,10 @@ See docs/lab.md. Flags of dbprobe lab:`)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nHTML report:  %s\nJSON report:  %s\nground truth: %s\njournal:      %s\nlab run took %s\n",
-		res.ReportHTML, filepath.Join(res.JournalDir, "report.json"), res.TruthFile, res.JournalDir, res.Elapsed.Round(100*time.Millisecond))
+		res.ReportHTML, filepath.Join(res.JournalDir, "report.json"), res.TruthFile, strings.Join(res.Journals, " "), res.Elapsed.Round(100*time.Millisecond))
+	if len(res.Journals) > 1 {
+		fmt.Fprintf(e.stdout, "The comparison is of the merged report: dbprobe report --journal %s\n", strings.Join(res.Journals, " --journal "))
+	}
 	if !res.Comparison.OK() {
 		return errLabMismatch
 	}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -20,7 +22,11 @@ import (
 // number of streams and findings, not on the journal's length.
 func reportCmd(ctx context.Context, args []string, e *env) error {
 	fl := flag.NewFlagSet("dbprobe report", flag.ContinueOnError)
-	dir := fl.String("journal", "", "journal directory to analyse (required)")
+	var dirs []string
+	fl.Func("journal", "journal `directory` to analyse (required); repeat it, or give a directory of journals, to merge the observers of one run", func(v string) error {
+		dirs = append(dirs, v)
+		return nil
+	})
 	runID := fl.String("run-id", "", "run to report (default: the latest run in the journal)")
 	fromText := fl.String("from", "", "ignore probes scheduled before this instant (RFC 3339, e.g. 2025-03-01T10:00:00Z)")
 	toText := fl.String("to", "", "ignore probes scheduled after this instant (RFC 3339)")
@@ -32,10 +38,10 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	if help, err := parseFlags(fl, args, e); help || err != nil {
 		return err
 	}
-	if *dir == "" && *esAddr == "" {
+	if len(dirs) == 0 && *esAddr == "" {
 		return usageError{errors.New("--journal is required (or --es to read from Elasticsearch)")}
 	}
-	if *dir != "" && *esAddr != "" {
+	if len(dirs) > 0 && *esAddr != "" {
 		return usageError{errors.New("give --journal or --es, not both")}
 	}
 	if !slices.Contains(report.Formats, *format) {
@@ -56,32 +62,70 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	if *esAddr != "" {
 		return reportFromES(ctx, e, a, esReport{runID: *runID, addr: *esAddr, index: *esIndex, format: *format, output: *output})
 	}
-	segs, err := journal.Segments(*dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return usageError{fmt.Errorf("--journal: no such directory %q", *dir)}
-	}
-	if err != nil {
-		return fmt.Errorf("read journal: %w", err)
-	}
-	if len(segs) == 0 {
-		return fmt.Errorf("journal %s holds no segments (events-*.jsonl)", *dir)
-	}
-
-	st, err := a.ScanJournal(ctx, *dir)
+	journals, err := journalDirs(dirs)
 	if err != nil {
 		return err
 	}
-	if st.Bad > 0 {
-		fmt.Fprintf(e.stderr, "dbprobe report: skipped %d journal lines that do not decode (first ending at %s)\n", st.Bad, st.FirstBad)
+	for _, dir := range journals {
+		st, err := a.ScanJournal(ctx, dir)
+		if err != nil {
+			return err
+		}
+		if st.Bad > 0 {
+			fmt.Fprintf(e.stderr, "dbprobe report: skipped %d journal lines that do not decode in %s (first ending at %s)\n", st.Bad, dir, st.FirstBad)
+		}
 	}
 	rep, err := pickedReport(a, e)
 	if err != nil {
 		return err
 	}
-	if *output != "" {
-		return report.WriteFile(*output, *format, rep)
+	return writeReport(e, rep, *format, *output)
+}
+
+// writeReport renders rep to output, or to standard output.
+func writeReport(e *env, rep *report.Report, format, output string) error {
+	if output != "" {
+		return report.WriteFile(output, format, rep)
 	}
-	return report.Render(e.stdout, *format, rep)
+	return report.Render(e.stdout, format, rep)
+}
+
+// journalDirs expands the --journal arguments: a journal directory as it
+// is, a directory of journals (one per observer, as collected from several
+// dbprobes) into those journals, sorted.
+func journalDirs(args []string) ([]string, error) {
+	var out []string
+	for _, dir := range args {
+		segs, err := journal.Segments(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usageError{fmt.Errorf("--journal: no such directory %q", dir)}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
+		if len(segs) > 0 {
+			out = append(out, dir)
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
+		n := len(out)
+		for _, en := range entries {
+			if !en.IsDir() {
+				continue
+			}
+			sub := filepath.Join(dir, en.Name())
+			if segs, err := journal.Segments(sub); err == nil && len(segs) > 0 {
+				out = append(out, sub)
+			}
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("journal %s holds no segments (events-*.jsonl), nor do its subdirectories", dir)
+		}
+	}
+	return out, nil
 }
 
 func parseInstant(flagName, s string) (time.Time, error) {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/dbprobe/dbprobe/analysis"
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
-	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/elasticsearch"
 )
 
@@ -20,7 +18,7 @@ type esReport struct {
 }
 
 // reportFromES reads run a.runID from Elasticsearch, analyses it like a
-// journal and renders it, followed by the consensus of the observers.
+// journal and renders it, with the consensus of its observers.
 func reportFromES(ctx context.Context, e *env, a *analysis.Analysis, q esReport) error {
 	if q.runID == "" {
 		return usageError{errors.New("--es needs --run-id: Elasticsearch holds every run")}
@@ -44,24 +42,5 @@ func reportFromES(ctx context.Context, e *env, a *analysis.Analysis, q esReport)
 	if err != nil {
 		return err
 	}
-	cons := report.Consensus(rep)
-	// The consensus follows a text or Markdown report on standard output;
-	// anywhere else it would break the file or the JSON, so it goes to the
-	// terminal as text.
-	var consOut io.Writer = e.stdout
-	consFormat := q.format
-	if q.output != "" {
-		if err := report.WriteFile(q.output, q.format, rep); err != nil {
-			return err
-		}
-		consFormat = "text"
-	} else {
-		if err := report.Render(e.stdout, q.format, rep); err != nil {
-			return err
-		}
-		if q.format != "text" && q.format != "markdown" {
-			consOut, consFormat = e.stderr, "text"
-		}
-	}
-	return report.WriteConsensus(consOut, consFormat, cons)
+	return writeReport(e, rep, q.format, q.output)
 }

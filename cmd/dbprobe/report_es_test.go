@@ -75,8 +75,8 @@ func TestReportFromElasticsearchMergesObservers(t *testing.T) {
 			t.Errorf("%s: %d read windows; want %d", s.Observer, got, want)
 		}
 	}
-	if !strings.Contains(te.stderr.String(), "Consensus across observers") {
-		t.Errorf("with --format json the consensus goes to stderr; stderr:\n%s", te.stderr)
+	if !strings.Contains(te.stdout.String(), `"consensus": [`) || !strings.Contains(te.stdout.String(), `"all": true`) {
+		t.Errorf("the JSON report lacks the consensus:\n%s", te.stdout)
 	}
 
 	te = newEnv(vars)

@@ -118,7 +118,7 @@ func TestReportCommandUsageErrors(t *testing.T) {
 	}{
 		{"no journal", []string{"report"}, "--journal is required"},
 		{"missing journal", []string{"report", "--journal", filepath.Join(dir, "nope")}, "no such directory"},
-		{"bad format", []string{"report", "--journal", dir, "--format", "pdf"}, `--format: must be one of text, markdown, json, html (got "pdf")`},
+		{"bad format", []string{"report", "--journal", dir, "--format", "pdf"}, `--format: must be one of text, summary, markdown, json, html (got "pdf")`},
 		{"bad from", []string{"report", "--journal", dir, "--from", "yesterday"}, `--from: want an RFC 3339 instant`},
 		{"to before from", []string{"report", "--journal", dir, "--from", "2025-03-01T10:00:00Z", "--to", "2025-03-01T09:00:00Z"}, "must be after --from"},
 		{"unknown run", []string{"report", "--journal", dir, "--run-id", "nope"}, `run "nope" is not in the journal (runs: run1)`},

@@ -53,6 +53,7 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	fs.StringVar(&ov.WebConfigFile, "web.config.file", "", "Prometheus web configuration `file` (TLS, basic auth); overrides http.web_config_file")
 	fs.StringVar(&ov.LogLevel, "log.level", "", "log `level`: debug, info, warn or error; overrides log.level")
 	fs.StringVar(&ov.LogFormat, "log.format", "", "log `format`: logfmt or json; overrides log.format")
+	fs.StringVar(&ov.RunID, "run-id", "", "`id` of the run, shared by every observer of one switchover so their reports merge; overrides run_id")
 	noTTY := fs.Bool("no-tty", false, "plain log lines on a terminal too, instead of the live view")
 	if help, err := parseFlags(fs, args, e); help || err != nil {
 		return err

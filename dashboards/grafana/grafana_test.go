@@ -210,7 +210,8 @@ func TestExpand(t *testing.T) {
 
 // TestBlueGreenValuesNamed keeps the value mappings of every panel showing
 // dbprobe_bluegreen_phase equal to the values it takes: one per phase of
-// event.BlueGreenPhases, and unknown.
+// event.BlueGreenPhases, named by its RDS name as the report and status
+// page name it, and unknown.
 func TestBlueGreenValuesNamed(t *testing.T) {
 	var d struct {
 		Panels []struct {
@@ -245,8 +246,15 @@ func TestBlueGreenValuesNamed(t *testing.T) {
 		panels++
 		var got []string
 		for _, m := range p.FieldConfig.Defaults.Mappings {
-			if m.Type == "value" {
-				got = append(got, slices.Collect(maps.Keys(m.Options))...)
+			if m.Type != "value" {
+				continue
+			}
+			got = append(got, slices.Collect(maps.Keys(m.Options))...)
+			for i, ph := range event.BlueGreenPhases {
+				o, _ := m.Options[strconv.Itoa(i)].(map[string]any)
+				if o != nil && o["text"] != ph.Name {
+					t.Errorf("panel %q names phase %d %q, want %q", p.Title, i, o["text"], ph.Name)
+				}
 			}
 		}
 		slices.SortFunc(got, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })

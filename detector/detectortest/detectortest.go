@@ -56,7 +56,7 @@ func NewServer(id, addr string) *event.Server {
 	for _, c := range id {
 		sid = sid*31 + int64(c)
 	}
-	sid = sid%100000 + 1
+	sid = (sid%100000+100000)%100000 + 1 // the hash may overflow to a negative
 	f := false
 	return &event.Server{
 		Identity:       id,

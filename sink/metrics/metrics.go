@@ -81,6 +81,18 @@ func pooledExports(i int) bool { return i >= len(event.Phases) || !event.Phases[
 // identity is reported as server "other" with number MaxServers+1.
 const MaxServers = 32
 
+// phaseHelp words dbprobe_bluegreen_phase with the phases' RDS names, as
+// the report and the status page name them.
+func phaseHelp() string {
+	var b strings.Builder
+	b.WriteString("Blue/Green switchover phase reported by the source (mode), its rank in the RDS phases:")
+	for i, p := range event.BlueGreenPhases {
+		fmt.Fprintf(&b, " %d %s,", i, p.Name)
+	}
+	fmt.Fprintf(&b, " %d unknown.", PhaseUnknown)
+	return b.String()
+}
+
 // PhaseUnknown is the dbprobe_bluegreen_phase of a phase dbprobe does not
 // know; the others are the phases' ranks in event.BlueGreenPhases.
 const PhaseUnknown = -1
@@ -259,7 +271,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		readOnly:      gauge("read_only", "1 if the last server that answered refuses writes (read_only, super_read_only or innodb_read_only), else 0.", streamLabels...),
 		lastProbe:     gauge("last_probe_timestamp_seconds", "When the last probe of the stream started (0: none yet).", streamLabels...),
 		interval:      gauge("probe_interval_seconds", "Configured probe interval of the stream.", streamLabels...),
-		serverInfo:    gauge("server_info", "Always 1: the server that answered last; server is its ordinal among the servers this target has seen (see dbprobe_server_number).", with("server", "version")...),
+		serverInfo:    gauge("server_info", "Always 1: the server that answered last; server is its ordinal among the servers this target has seen (see dbprobe_server_number), name what dbprobe calls it (its Blue/Green role where its names show one, else hostname:port (server_id)).", with("server", "name", "version")...),
 		serverNumber:  gauge("server_number", "Ordinal of the server that answered last, numbered per target in order of first answer (0: none yet).", streamLabels...),
 		serverHash:    gauge("server_identity_hash", "52-bit hash of the identity of the server that answered last; stable across restarts and observers, changes() counts identity changes.", streamLabels...),
 		stale:         gauge("stale_in_progress", "1 while the stream is answered by a server a cutover moved away from, else 0.", streamLabels...),
@@ -274,7 +286,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			InterruptionBuckets, false, with("signal")...),
 		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
 		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
-		bgPhase:     gauge("bluegreen_phase", "Blue/Green switchover phase reported by the source (mode): 0 none, 1 available, 2 switchover initiated, 3 in progress, 4 post-processing, 5 completed, -1 unknown.", streamLabels...),
+		bgPhase:     gauge("bluegreen_phase", phaseHelp(), streamLabels...),
 		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
 		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
 		journal:     newJournalCollector(families),
@@ -620,14 +632,16 @@ func (s *stream) server(srv *event.Server) {
 	if s.serverInfo != nil && n == s.infoServer && srv.Version == s.infoVersion {
 		return
 	}
-	name := strconv.Itoa(n)
+	// One series per stream at a time, whatever the server: the label
+	// values are bounded by what a server can say about itself.
+	num, name := strconv.Itoa(n), srv.ShortName()
 	if n > MaxServers {
-		name = "other"
+		num, name = "other", "other"
 	}
 	if s.serverInfo != nil {
 		s.m.serverInfo.DeleteLabelValues(s.serverInfo...)
 	}
-	s.serverInfo = []string{s.key.Target, s.key.Mode, name, srv.Version}
+	s.serverInfo = []string{s.key.Target, s.key.Mode, num, name, srv.Version}
 	s.infoServer, s.infoVersion = n, srv.Version
 	s.m.serverInfo.WithLabelValues(s.serverInfo...).Set(1)
 }

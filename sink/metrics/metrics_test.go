@@ -198,7 +198,7 @@ func TestObserveProbes(t *testing.T) {
 		{"dbprobe_read_only", nil, 0},
 		{"dbprobe_server_number", nil, 2},
 		{"dbprobe_server_identity_hash", nil, IdentityHash("uuid-b")},
-		{"dbprobe_server_info", map[string]string{"server": "2", "version": "11.4.2"}, 1},
+		{"dbprobe_server_info", map[string]string{"server": "2", "name": "uuid-b", "version": "11.4.2"}, 1},
 		{"dbprobe_last_probe_timestamp_seconds", nil, float64(t0.Unix() + 3)},
 	}
 	for _, c := range checks {
