@@ -82,10 +82,13 @@ type EventPoller struct {
 	// OnFailure is called for every poll that failed.
 	OnFailure func()
 
-	start    time.Time
-	lastOK   map[EventSource]time.Time
-	seen     map[string]time.Time // event key -> its date
-	bgStatus map[string]string    // deployment -> last status emitted
+	start  time.Time
+	lastOK map[EventSource]time.Time
+	// seen holds, per source, the events journaled (key -> date) that a
+	// poll of that source may return again. Per source: each source asks
+	// from its own last success, so only it knows what it may get again.
+	seen     map[EventSource]map[string]time.Time
+	bgStatus map[string]string // deployment -> last status emitted
 }
 
 // Run polls until ctx is done.
@@ -145,7 +148,7 @@ func backoff(interval time.Duration, failures int) time.Duration {
 // source that failed. Run calls it in a loop.
 func (p *EventPoller) Poll(ctx context.Context, emit func(*event.Event)) error {
 	if p.seen == nil {
-		p.start, p.lastOK, p.seen, p.bgStatus = p.now(), map[EventSource]time.Time{}, map[string]time.Time{}, map[string]string{}
+		p.start, p.lastOK, p.seen, p.bgStatus = p.now(), map[EventSource]time.Time{}, map[EventSource]map[string]time.Time{}, map[string]string{}
 	}
 	var errs []error
 	for _, src := range p.Sources {
@@ -191,9 +194,14 @@ func (p *EventPoller) pollEvents(ctx context.Context, src EventSource, emit func
 		got = append(got, out.Events...)
 	}
 	p.lastOK[src] = now
-	for k, d := range p.seen {
+	seen := p.seen[src]
+	if seen == nil {
+		seen = map[string]time.Time{}
+		p.seen[src] = seen
+	}
+	for k, d := range seen {
 		if d.Before(from.Add(-time.Minute)) {
-			delete(p.seen, k)
+			delete(seen, k)
 		}
 	}
 	for _, e := range got {
@@ -208,10 +216,10 @@ func (p *EventPoller) pollEvents(ctx context.Context, src EventSource, emit func
 			ae.SourceID = src.ID
 		}
 		key := ae.SourceType + "\x00" + ae.SourceID + "\x00" + ae.Date.Format(time.RFC3339Nano) + "\x00" + ae.Message
-		if _, dup := p.seen[key]; dup {
+		if _, dup := seen[key]; dup {
 			continue
 		}
-		p.seen[key] = ae.Date
+		seen[key] = ae.Date
 		emit(p.event(key, ae))
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
+	"github.com/aws/aws-sdk-go-v2/service/rds/types"
 
 	"github.com/dbprobe/dbprobe/awsrds/rdsfake"
 	"github.com/dbprobe/dbprobe/event"
@@ -193,5 +194,66 @@ func TestEventPollerReportsEverySource(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Poll error %v; want it to contain %q", err, want)
 		}
+	}
+}
+
+// sourceFailing answers from AWS's fake, as AWS does only with events
+// dated at or after StartTime, and fails for one source while told to.
+type sourceFailing struct {
+	RDSAPI
+	mu   sync.Mutex
+	fail string
+}
+
+func (s *sourceFailing) set(id string) { s.mu.Lock(); s.fail = id; s.mu.Unlock() }
+
+func (s *sourceFailing) DescribeEvents(ctx context.Context, in *rds.DescribeEventsInput, o ...func(*rds.Options)) (*rds.DescribeEventsOutput, error) {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if aws.ToString(in.SourceIdentifier) == fail {
+		return nil, fmt.Errorf("throttled")
+	}
+	out, err := s.RDSAPI.DescribeEvents(ctx, in, o...)
+	if err != nil {
+		return nil, err
+	}
+	var kept []types.Event
+	for _, e := range out.Events {
+		if !aws.ToTime(e.Date).Before(aws.ToTime(in.StartTime)) {
+			kept = append(kept, e)
+		}
+	}
+	out.Events = kept
+	return out, nil
+}
+
+// A source that fails for a while is asked again from its own last
+// success, and the events it had already journaled are not journaled
+// twice, whatever the other sources' polls forgot meanwhile.
+func TestEventPollerSourceRecoversWithoutDuplicates(t *testing.T) {
+	fake := rdsfake.New(t, testKey)
+	fake.Add("db-instance", "orders-1", t0.Add(-time.Minute).Format(time.RFC3339), "DB instance restarted")
+	api := &sourceFailing{RDSAPI: testClient(fake.URL)}
+	clk := &clock{t: t0}
+	p := &EventPoller{Target: "orders", Client: api, Now: clk.now,
+		Sources: []EventSource{{SourceCluster, "orders"}, {SourceInstance, "orders-1"}}}
+	var got collect
+	ctx := context.Background()
+	if err := p.Poll(ctx, got.emit); err != nil {
+		t.Fatal(err)
+	}
+	api.set("orders-1")
+	for range 3 {
+		clk.add(10 * time.Minute)
+		_ = p.Poll(ctx, got.emit) // orders-1 fails; orders succeeds
+	}
+	api.set("")
+	clk.add(10 * time.Second)
+	if err := p.Poll(ctx, got.emit); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"orders-1: DB instance restarted"}; fmt.Sprint(got.messages()) != fmt.Sprint(want) {
+		t.Errorf("emitted %q; want %q, once", got.messages(), want)
 	}
 }

@@ -202,6 +202,7 @@ func TestReadAndPoolValidation(t *testing.T) {
 		{"two statements", `read: {statement: "SELECT 1; DROP TABLE app.orders"}`, "targets[0].read.statement: must be one statement"},
 		{"unterminated", `read: {statement: "SELECT 'x"}`, "has an unterminated ' quote"},
 		{"empty", `read: {statement: " "}`, "targets[0].read.statement: is required"},
+		{"value of no row", `read: {statement: "SELECT id FROM app.orders", expect_rows: 0, expect_value: "1"}`, "targets[0].read.expect_value: needs a row, but expect_rows is 0"},
 		{"negative rows", `read: {statement: "SELECT 1", expect_rows: -1}`, "targets[0].read.expect_rows: must be 0 or more (got -1)"},
 		{"pool", `modes: [pooled], pool: {max_lifetime: 30m, validate_on_borrow: true, reject_read_only: true}`, ""},
 		{"pool without pooled", `pool: {validate_on_borrow: true}`, "targets[0].pool: only applies to the pooled mode"},

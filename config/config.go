@@ -163,6 +163,10 @@ func (r *Read) validate(p string, e *errs) {
 	if r.ExpectRows != nil && *r.ExpectRows < 0 {
 		e.add(p+".expect_rows", "must be 0 or more (got %d)", *r.ExpectRows)
 	}
+	if r.ExpectRows != nil && *r.ExpectRows == 0 && r.ExpectValue != nil {
+		// The value is the first row's: every probe would fail.
+		e.add(p+".expect_value", "needs a row, but expect_rows is 0 (got %q)", *r.ExpectValue)
+	}
 }
 
 // sqlWords returns the upper-cased bare words of a statement, skipping
