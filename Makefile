@@ -10,7 +10,7 @@ DOCKER   ?= docker
 GORELEASER ?= $(shell command -v goreleaser 2>/dev/null || echo $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1)
 export PATH := $(PATH):/usr/sbin:$(GOBIN)
 
-.PHONY: all build deps deps-test demo test lint unit bench clean image image-scratch release-snapshot
+.PHONY: all build deps deps-test demo test lint unit bench clean image image-scratch release-check release-snapshot
 
 all: build
 
@@ -63,6 +63,11 @@ image-scratch:
 # PATH, go run builds it first (minutes, once).
 release-snapshot:
 	$(GORELEASER) release --snapshot --clean
+
+# Every target of .goreleaser.yaml cross-compiled and checked (make test
+# builds the host's and darwin/arm64 only).
+release-check:
+	$(GO) test -count=1 ./deploy/release -release.all
 
 clean:
 	rm -rf bin dist

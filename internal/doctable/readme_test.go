@@ -32,6 +32,7 @@ func TestReadmeLayoutMatchesTree(t *testing.T) {
 	covered := func(dir string) bool {
 		return slices.ContainsFunc(named, func(f string) bool { return dir == f || strings.HasPrefix(dir, f+"/") })
 	}
+	ignored := ignoredDirs(t, root)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -39,7 +40,7 @@ func TestReadmeLayoutMatchesTree(t *testing.T) {
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "testdata" {
+			if strings.HasPrefix(d.Name(), ".") && rel != "." || d.Name() == "testdata" || ignored[rel] {
 				return filepath.SkipDir
 			}
 			within := slices.ContainsFunc(named, func(f string) bool { return strings.HasPrefix(f, rel+"/") })
@@ -57,4 +58,23 @@ func TestReadmeLayoutMatchesTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ignoredDirs are the top-level folders .gitignore keeps out of the tree
+// ("/bin/", "/dist/"): what make demo or a release build leaves behind is
+// not part of the layout.
+func ignoredDirs(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, ".gitignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "/") && strings.HasSuffix(line, "/") && strings.Count(line, "/") == 2 {
+			out[strings.Trim(line, "/")] = true
+		}
+	}
+	return out
 }
