@@ -78,6 +78,9 @@ type Options struct {
 	// part): clients asking in between share the last render. Default
 	// DefaultRenderEvery.
 	RenderEvery time.Duration
+	// MaxConns caps the connections open at once; 0 derives it from
+	// RLIMIT_NOFILE (see DefaultMaxConns).
+	MaxConns int
 }
 
 // Handler returns the routes without TLS or authentication (the toolkit
@@ -207,7 +210,7 @@ func (l slogErrorLog) Println(v ...any) { l.log.Error("serve metrics", "err", fm
 
 // Server is a bound, not yet serving, HTTP server.
 type Server struct {
-	l    net.Listener
+	l    *limitListener
 	srv  *http.Server
 	opts Options
 }
@@ -223,15 +226,29 @@ func Listen(o Options) (*Server, error) {
 	if err := validateWebConfig(o.WebConfigFile); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrWebConfig, o.WebConfigFile, err)
 	}
-	l, err := net.Listen("tcp", o.Listen)
+	tl, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
+	n := o.MaxConns
+	if n <= 0 {
+		n = DefaultMaxConns()
+	}
+	l := newLimitListener(tl, n)
 	srv := &http.Server{
 		Handler:           Handler(o),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ConnState:         l.connState,
 		ErrorLog:          slog.NewLogLogger(o.logger().Handler(), slog.LevelWarn),
 	}
+	// The toolkit answers 401 (and 429) in a handler it puts around ours
+	// when Serve starts; closeRefused must go around that. The first
+	// Accept runs in Serve's goroutine after the toolkit set srv.Handler
+	// and before any connection is served, so setting it there is safe.
+	l.first = func() { srv.Handler = closeRefused(srv.Handler) }
 	return &Server{l: l, srv: srv, opts: o}, nil
 }
 
@@ -260,6 +277,9 @@ func validateWebConfig(path string) error {
 	}
 	return nil
 }
+
+// OpenConns is the number of connections open now.
+func (s *Server) OpenConns() int { return s.l.open() }
 
 // Addr is the address the server is bound to.
 func (s *Server) Addr() string { return s.l.Addr().String() }

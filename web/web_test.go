@@ -50,6 +50,13 @@ func start(t *testing.T, o Options) string {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	serveUntilEnd(t, s)
+	return "http://" + s.Addr()
+}
+
+// serveUntilEnd serves s until the test ends.
+func serveUntilEnd(t *testing.T, s *Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -59,7 +66,6 @@ func start(t *testing.T, o Options) string {
 			t.Errorf("Serve returned %v after its context ended, want nil", err)
 		}
 	})
-	return "http://" + s.Addr()
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string, string) {
