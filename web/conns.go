@@ -51,6 +51,7 @@ type limitListener struct {
 	net.Listener
 	slots  chan struct{}
 	closed chan struct{}
+	kick   chan struct{} // a connection went idle
 	once   sync.Once
 	// first runs in the first Accept, in the goroutine that called Serve,
 	// before any connection is served.
@@ -58,11 +59,22 @@ type limitListener struct {
 	firstOnce sync.Once
 
 	mu   sync.Mutex
-	idle map[net.Conn]time.Time // connections evictable, since when
+	idle map[net.Conn]idleConn // connections evictable
 }
 
+// idleConn is a connection waiting for a request: since when, and whether
+// it has yet to send its first.
+type idleConn struct {
+	since time.Time
+	fresh bool
+}
+
+// silentAfter is how long a new connection may stay silent before it is
+// evictable: one that sends its request at once is never cut before it.
+const silentAfter = time.Second
+
 func newLimitListener(l net.Listener, n int) *limitListener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), closed: make(chan struct{}), idle: map[net.Conn]time.Time{}}
+	return &limitListener{Listener: l, slots: make(chan struct{}, n), closed: make(chan struct{}), kick: make(chan struct{}, 1), idle: map[net.Conn]idleConn{}}
 }
 
 // Accept waits for a free slot, making one by closing the longest idle
@@ -80,9 +92,19 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			if l.evict() {
 				continue
 			}
+			// Wait for a slot, or for a connection to become evictable:
+			// one going idle kicks, a silent one is waited for.
+			t := time.NewTimer(silentAfter / 4)
 			select {
 			case l.slots <- struct{}{}:
+				t.Stop()
+			case <-l.kick:
+				t.Stop()
+				continue
+			case <-t.C:
+				continue
 			case <-l.closed:
+				t.Stop()
 				return nil, net.ErrClosed
 			}
 		}
@@ -95,15 +117,21 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
-// evict closes the connection idle longest; it reports whether there was
-// one. Closing it releases its slot at once.
+// evict closes the keep-alive connection idle longest or, when there is
+// none, the new connection silent longest (for silentAfter at least); it
+// reports whether there was one. Closing it releases its slot at once.
 func (l *limitListener) evict() bool {
 	l.mu.Lock()
 	var oldest net.Conn
-	var since time.Time
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
+	var best idleConn
+	now := time.Now()
+	for c, ic := range l.idle {
+		if ic.fresh && now.Sub(ic.since) < silentAfter {
+			continue
+		}
+		// Keep-alive connections go first, then the longest idle.
+		if oldest == nil || (best.fresh && !ic.fresh) || (best.fresh == ic.fresh && ic.since.Before(best.since)) {
+			oldest, best = c, ic
 		}
 	}
 	delete(l.idle, oldest)
@@ -122,7 +150,13 @@ func (l *limitListener) connState(c net.Conn, s http.ConnState) {
 	defer l.mu.Unlock()
 	switch s {
 	case http.StateNew, http.StateIdle:
-		l.idle[c] = time.Now()
+		l.idle[c] = idleConn{since: time.Now(), fresh: s == http.StateNew}
+		if s == http.StateIdle {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		delete(l.idle, c)
 	}
