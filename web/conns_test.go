@@ -10,51 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// flood opens n keep-alive connections to addr, each sending one request
-// for path and reading the answer, then keeps them open until the test
-// ends. It gives up on a connection after a few seconds: a capped server
-// leaves the surplus waiting in the kernel's accept queue.
-func flood(t *testing.T, addr, path string, n int) (held int) {
-	t.Helper()
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: dbprobe\r\n\r\n", path)
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	return len(conns)
-}
+	"github.com/dbprobe/dbprobe/internal/loopback"
+)
 
 // sockets counts this process's open socket descriptors.
 func sockets(t *testing.T) int {
@@ -85,7 +47,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	serveUntilEnd(t, s)
 	before := sockets(t)
-	held := flood(t, s.Addr(), "/metrics", 10*capConns)
+	held := loopback.Flood(t, s.Addr(), "/metrics", 10*capConns)
 	// The flood's own ends are in this process too.
 	if got := sockets(t) - before - held; got > capConns {
 		t.Errorf("the server holds %d connections after a flood of %d; want at most the cap, %d", got, held, capConns)

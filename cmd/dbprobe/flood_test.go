@@ -1,22 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/loopback"
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
@@ -47,17 +45,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// freeAddr returns a loopback address nobody listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // openFDs counts the descriptors process pid holds.
 func openFDs(t *testing.T, pid int) int {
 	t.Helper()
@@ -80,7 +67,7 @@ func TestFloodCannotStarveProbes(t *testing.T) {
 	const nofile, conns = 256, 1000
 	srv := probeServer(t)
 	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr := loopback.FreeAddr(t)
 	cfg := writeConfig(t, `
 run_id: flood
 interval: 50ms
@@ -121,36 +108,11 @@ http: {listen: "`+addr+`"}
 	idle := openFDs(t, cmd.Process.Pid)
 	probesBefore := countProbes(t, dir)
 
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Go(func() {
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-			_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-			fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: dbprobe\r\n\r\n")
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
-	wg.Wait()
+	held := loopback.Flood(t, addr, "/metrics", conns)
 	flooded := openFDs(t, cmd.Process.Pid)
 	resp, err := client.Get(base + "/-/healthy")
 	if err != nil {
-		t.Errorf("/-/healthy during a flood of %d connections: %v", len(held), err)
+		t.Errorf("/-/healthy during a flood of %d connections: %v", held, err)
 	} else {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -159,7 +121,7 @@ http: {listen: "`+addr+`"}
 	}
 	// Probing goes on under the flood: twenty more probes, all good.
 	wait.For(t, time.Minute, "probes during the flood", func() bool { return countProbes(t, dir) >= probesBefore+20 })
-	t.Logf("descriptors held by dbprobe (limit %d): %d before the flood, %d with %d flood connections open", nofile, idle, flooded, len(held))
+	t.Logf("descriptors held by dbprobe (limit %d): %d before the flood, %d with %d flood connections open", nofile, idle, flooded, held)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
