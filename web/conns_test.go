@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,15 +20,9 @@ import (
 // sockets counts this process's open socket descriptors.
 func sockets(t *testing.T) int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
+	n, err := loopback.Sockets()
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range entries {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
-		}
 	}
 	return n
 }
