@@ -17,8 +17,8 @@ const DefaultRenderEvery = time.Second
 // forever, and it does not depend on any one client staying connected.
 const renderTimeout = time.Minute
 
-// renderer renders one page at most once per `every` and shares the
-// result: clients that ask while a render runs wait for it, clients that
+// renderer renders one page at most once per `every` (or per as long as
+// its last render took, if longer) and shares the result: clients that ask while a render runs wait for it, clients that
 // ask within `every` of the last render get its bytes. Renders of all
 // pages take turns on one slot, so at most one core renders while probing
 // runs on the others. A failed render is shared with its waiters but not
@@ -31,7 +31,8 @@ type renderer struct {
 
 	mu     sync.Mutex
 	body   []byte
-	at     time.Time // when body's render ended
+	at     time.Time     // when body's render ended
+	took   time.Duration // how long it took
 	flight *flight
 }
 
@@ -57,7 +58,9 @@ func newRenderer(o Options, slot chan struct{}, fn func(context.Context, io.Writ
 // never the render others wait for.
 func (r *renderer) get(ctx context.Context) ([]byte, error) {
 	r.mu.Lock()
-	if r.body != nil && r.now().Sub(r.at) < r.every {
+	// A render that took longer than every is not started again before as
+	// long as it took: readers keep at most half a core rendering.
+	if r.body != nil && r.now().Sub(r.at) < max(r.every, r.took) {
 		b := r.body
 		r.mu.Unlock()
 		return b, nil
@@ -86,8 +89,13 @@ func (r *renderer) render(f *flight) {
 	case r.slot <- struct{}{}:
 		defer func() { <-r.slot }()
 		var buf bytes.Buffer
+		t0 := r.now()
 		f.err = r.fn(ctx, &buf)
 		f.body = buf.Bytes()
+		took := r.now().Sub(t0)
+		r.mu.Lock()
+		r.took = took
+		r.mu.Unlock()
 	case <-ctx.Done():
 		f.err = ctx.Err()
 	}

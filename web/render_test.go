@@ -96,3 +96,31 @@ func TestReportRendersOncePerInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowRenderWaitsAsLongAsItTook: a render that takes longer than
+// RenderEvery (the JSON report of 10,000 streams takes seconds) is not
+// started again before as long as it took has passed: readers can keep at
+// most half a core rendering, whatever they do.
+func TestSlowRenderWaitsAsLongAsItTook(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	var renders atomic.Int64
+	base := start(t, Options{
+		Gatherer: prometheus.NewRegistry(),
+		Report: func(_ context.Context, w io.Writer) error {
+			clock.Add(3 * time.Second) // the render takes 3 s
+			_, err := fmt.Fprintf(w, "render %d", renders.Add(1))
+			return err
+		},
+		RenderEvery: time.Second,
+		Now:         clock.Now,
+	})
+	for _, step := range []struct {
+		advance time.Duration
+		want    string
+	}{{0, "render 1"}, {1500 * time.Millisecond, "render 1"}, {time.Second, "render 1"}, {time.Second, "render 2"}} {
+		clock.Add(step.advance)
+		if _, _, body := get(t, http.DefaultClient, base+"/api/v1/report"); body != step.want {
+			t.Errorf("after %v more: body %q, want %q", step.advance, body, step.want)
+		}
+	}
+}
