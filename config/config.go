@@ -30,7 +30,30 @@ import (
 const (
 	MinInterval = 10 * time.Millisecond
 	MaxTimeout  = 5 * time.Minute
+	// MaxOverlap bounds timeout/interval: how many probes of one stream
+	// may be in flight against a server that hangs. Beyond it the probes
+	// of one hung target would hold thousands of descriptors.
+	MaxOverlap = 1000
 )
+
+// checkOverlap refuses a timeout more than MaxOverlap intervals long; path
+// and field name the setting that was given, other the one inherited.
+func checkOverlap(e *errs, path string, interval, timeout time.Duration, timeoutSet bool) {
+	if interval <= 0 || timeout <= 0 {
+		return
+	}
+	n := int64(timeout / interval)
+	if n <= MaxOverlap {
+		return
+	}
+	if timeoutSet {
+		e.add(path+"timeout", "%v with interval %v lets %d probes of one stream overlap against a server that hangs; at most %d may (shorten the timeout or lengthen the interval)",
+			timeout, interval, n, MaxOverlap)
+		return
+	}
+	e.add(path+"interval", "%v with timeout %v lets %d probes of one stream overlap against a server that hangs; at most %d may (lengthen the interval or shorten the timeout)",
+		interval, timeout, n, MaxOverlap)
+}
 
 // Config is the whole configuration file.
 type Config struct {
@@ -487,6 +510,7 @@ func (c *Config) validate() error {
 	var e errs
 	c.Interval.check(&e, "interval", MinInterval, time.Hour)
 	c.Timeout.check(&e, "timeout", time.Millisecond, MaxTimeout)
+	checkOverlap(&e, "", c.Interval.Duration, c.Timeout.Duration, true)
 	if c.RunID != "" && !nameRE.MatchString(c.RunID) {
 		e.add("run_id", "must be 1-63 letters, digits, '.', '_' or '-' (got %q)", c.RunID)
 	}
@@ -585,6 +609,10 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	if t.Timeout != nil {
 		t.Timeout.check(e, p+".timeout", time.Millisecond, MaxTimeout)
 		t.timeout = t.Timeout.Duration
+	}
+	// Top-level values are checked once, at the top.
+	if t.Interval != nil || t.Timeout != nil {
+		checkOverlap(e, p+".", t.interval, t.timeout, t.Timeout != nil)
 	}
 	t.dns = c.DNS
 	if t.DNS != nil {

@@ -368,3 +368,27 @@ func TestConfigErrorsDoNotEchoSecrets(t *testing.T) {
 		t.Errorf("Parse(port: ${ONE}) = %v; want the field and the message intact", err)
 	}
 }
+
+// TestOverlapBound: a timeout much longer than the interval means
+// thousands of probes of one stream in flight against a server that hangs
+// (interval 10ms with timeout 5m: 30,001). Such a configuration is refused,
+// naming the field and both values.
+func TestOverlapBound(t *testing.T) {
+	tests := []struct{ src, want string }{
+		{"interval: 10ms\ntimeout: 5m\ntargets: [{name: a, host: db, user: probe}]",
+			"timeout: 5m0s with interval 10ms lets 30000 probes of one stream overlap"},
+		{"targets: [{name: a, host: db, user: probe, interval: 10ms, timeout: 5m}]",
+			"targets[0].timeout: 5m0s with interval 10ms lets 30000 probes of one stream overlap"},
+		{"timeout: 1m\ntargets: [{name: a, host: db, user: probe, interval: 10ms}]",
+			"targets[0].interval: 10ms with timeout 1m0s lets 6000 probes of one stream overlap"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.src), noEnv)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v; want an error containing %q", tt.src, err, tt.want)
+		}
+	}
+	if _, err := Parse([]byte("interval: 10ms\ntimeout: 10s\ntargets: [{name: a, host: db, user: probe}]"), noEnv); err != nil {
+		t.Errorf("interval 10ms with timeout 10s (1000 in flight) refused: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -531,6 +532,26 @@ func (d *Daemon) publish(e *event.Event) {
 	for _, o := range d.observers {
 		o.Observe(e)
 	}
+}
+
+// otherDescriptors is what dbprobe keeps, besides the HTTP server's
+// connections, for everything but probes: the journal, Elasticsearch and
+// webhook connections, the Blue/Green pollers, stdio, the runtime.
+const otherDescriptors = 64
+
+// probeBudget is the number of probes that may be in flight at once, from
+// the soft RLIMIT_NOFILE: what the HTTP server (its cap) and
+// otherDescriptors leave (docs/promises.md).
+func probeBudget(cfg *config.Config) int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0
+	}
+	reserved := otherDescriptors
+	if cfg.HTTP.Listen != "" {
+		reserved += web.DefaultMaxConns()
+	}
+	return probe.Budget(int(min(rl.Cur, 1<<30)), reserved)
 }
 
 func hostname() string {

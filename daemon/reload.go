@@ -255,14 +255,17 @@ func (d *Daemon) warnUnreloadable(cfg *config.Config) {
 // env is what the streams of cfg share; the observer stays the one the run
 // started with, so every event of the run names the same observer.
 // Secrets accumulate: a probe still in flight may carry an old password.
+// Streams are built one target at a time (newRuns), so MaxInFlight is one
+// target's share of the process's budget.
 func (d *Daemon) env(cfg *config.Config) *probe.Env {
 	d.secrets = append(d.secrets, cfg.Secrets()...)
 	return &probe.Env{
-		RunID:    d.runID,
-		Observer: Observer(d.cfg, d.opts.Version),
-		Labels:   d.cfg.Observer.Labels,
-		Secrets:  slices.Clone(d.secrets),
-		Logger:   d.log,
-		Clock:    d.opts.Clock,
+		RunID:       d.runID,
+		Observer:    Observer(d.cfg, d.opts.Version),
+		Labels:      d.cfg.Observer.Labels,
+		Secrets:     slices.Clone(d.secrets),
+		Logger:      d.log,
+		Clock:       d.opts.Clock,
+		MaxInFlight: max(1, probeBudget(cfg)/max(1, len(cfg.Targets))),
 	}
 }

@@ -229,6 +229,11 @@ type Failure struct {
 	Number uint16 `json:"number,omitempty"`
 }
 
+// ObserverFault reports whether the probe failed for a reason local to
+// dbprobe (ClassObserverFault): it says nothing about the database, and
+// counts as an unknown outcome, never as downtime. Nil-safe.
+func (f *Failure) ObserverFault() bool { return f != nil && f.Class == ClassObserverFault }
+
 // Gap describes ticks that could not be run because the process itself did
 // not run (paused, starved, clock jump). Their outcome is unknown.
 type Gap struct {

@@ -82,6 +82,7 @@ const (
 	// not return the rows or value its expectation says.
 	ClassResultMismatch = "result_mismatch"
 	ClassSkipped        = "skipped"
+	ClassObserverFault  = "observer_fault"
 	ClassOther          = "other"
 )
 
@@ -131,6 +132,8 @@ var Classes = []Class{
 		"the read statement and its expectation against what the database holds: run it by hand on the endpoint"},
 	{ClassSkipped, "the tick could not start: earlier probes of the stream are still running past their deadline",
 		"what makes probes hang past their deadline: the server, or the network path to it"},
+	{ClassObserverFault, "the probe could not be made for a reason local to dbprobe (out of file descriptors, socket buffers, memory or local ports): the observer's fault, an unknown outcome, never downtime",
+		"dbprobe's own host: descriptors (ulimit -n, LimitNOFILE), memory, local ports; alert DBProbeObserverFault"},
 	{ClassOther, "anything else", "the error message"},
 }
 

@@ -47,6 +47,9 @@ var serverClasses = map[uint16]string{
 // reports (often a closed connection) is a consequence of dbprobe giving up,
 // not the cause.
 func classify(ctx context.Context, phase string, err error) (class string, number uint16) {
+	if observerFault(err) {
+		return event.ClassObserverFault, 0
+	}
 	var te *awsrds.TokenError
 	if errors.As(err, &te) {
 		return event.ClassIAMToken, 0
@@ -117,4 +120,20 @@ func tlsFailure(err error) bool {
 	return errors.As(err, &verify) || errors.As(err, &unknownCA) || errors.As(err, &hostname) ||
 		errors.As(err, &invalid) || errors.As(err, &record) || errors.As(err, &alert) ||
 		errors.Is(err, mysql.ErrNoTLS)
+}
+
+// localErrnos are failures of the observer's own machine: out of file
+// descriptors (process or system), socket buffers, memory, or local ports.
+// Whatever the database does, these say nothing about it.
+var localErrnos = []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL}
+
+// observerFault reports whether err is the observer's fault: the probe
+// could not be made for a local reason.
+func observerFault(err error) bool {
+	for _, errno := range localErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }

@@ -56,6 +56,9 @@ type Env struct {
 	Secrets []string
 	Logger  *slog.Logger
 	Clock   Clock
+	// MaxInFlight is the process-wide budget of probes in flight (see
+	// Budget); 0 is no budget.
+	MaxInFlight int
 
 	redactor *redact.Redactor
 }
@@ -82,17 +85,27 @@ type Stream struct {
 	env    *Env
 	prober *prober
 	probe  func(ctx context.Context, ev *event.Event)
+	// share holds a slot per probe in flight of the stream's target: the
+	// target's share of Env.MaxInFlight, nil without a budget.
+	share chan struct{}
 }
 
-// NewStreams builds one stream per target and mode.
+// NewStreams builds one stream per target and mode. With a budget
+// (Env.MaxInFlight), every target gets an equal share of it, at least one
+// probe per stream: a target whose server hangs fills its own share, never
+// another target's.
 func NewStreams(targets []*Target, env *Env) []*Stream {
 	fillEnv(env)
 	var out []*Stream
 	for _, t := range targets {
 		vars := newVarCache()
+		var share chan struct{}
+		if env.MaxInFlight > 0 {
+			share = make(chan struct{}, max(len(t.Modes), env.MaxInFlight/len(targets)))
+		}
 		for _, m := range t.Modes {
 			p := newProber(t, m, env, vars)
-			out = append(out, &Stream{target: t, mode: m, env: env, prober: p, probe: p.probe})
+			out = append(out, &Stream{target: t, mode: m, env: env, prober: p, probe: p.probe, share: share})
 		}
 	}
 	return out
@@ -171,18 +184,37 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 			emit(s.gapEvent(k, k+late-1, due(k), due(k+late)))
 			k += late
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
+		release, ok := s.acquire(sem)
+		if !ok {
 			emit(s.skippedEvent(k, due(k), now))
 			continue
 		}
 		wg.Add(1)
 		go func(k int64, scheduled, started time.Time) {
 			defer wg.Done()
-			defer func() { <-sem }()
+			defer release()
 			emit(s.runProbe(context.Background(), k, scheduled, started))
 		}(k, due(k), now)
+	}
+}
+
+// acquire takes a slot in the stream's bound and one in its target's share
+// of the budget, without waiting: a tick that finds either full is skipped.
+func (s *Stream) acquire(sem chan struct{}) (release func(), ok bool) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		return nil, false
+	}
+	if s.share == nil {
+		return func() { <-sem }, true
+	}
+	select {
+	case s.share <- struct{}{}:
+		return func() { <-s.share; <-sem }, true
+	default:
+		<-sem
+		return nil, false
 	}
 }
 
@@ -248,7 +280,8 @@ func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
 }
 
 // skippedEvent stands for a tick whose probe could not start because the
-// stream's in-flight bound was reached (probes overrunning their deadline).
+// stream's in-flight bound, or its target's share of the budget, was
+// reached (probes overrunning their deadline, or a server that hangs).
 func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
 	ev := s.newEvent(k, scheduled, now)
 	ev.Event.End = ev.Event.Start
@@ -298,3 +331,13 @@ func (s *Stream) ProbeOnce(ctx context.Context) *event.Event {
 	now := s.env.Clock.Now()
 	return s.runProbe(ctx, firstTick(now, s.target.Interval), now, now)
 }
+
+// DescriptorsPerProbe is what one probe in flight may hold: its DNS socket
+// and its connection to the server (or the green side's, read after).
+const DescriptorsPerProbe = 2
+
+// Budget is the process-wide budget of probes in flight for a process
+// whose soft RLIMIT_NOFILE is nofile, of which others (the HTTP server,
+// the journal, the sinks) may hold reserved: what is left, divided by
+// DescriptorsPerProbe, at least 1.
+func Budget(nofile, reserved int) int { return max(1, (nofile-reserved)/DescriptorsPerProbe) }

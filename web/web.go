@@ -6,7 +6,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,10 +68,19 @@ type Options struct {
 	Board func() []live.Target
 	// Reload reloads the configuration, for POST /-/reload; nil: 404.
 	Reload func(ctx context.Context) error
-	// Now is the clock of the status page (tests); nil is time.Now.
+	// Now is the clock of the status page and of RenderEvery (tests); nil
+	// is time.Now.
 	Now     func() time.Time
 	Version string
 	Logger  *slog.Logger
+	// RenderEvery is the least time between two renders of one page (the
+	// report as JSON, the HTML report, the status page and its live
+	// part): clients asking in between share the last render. Default
+	// DefaultRenderEvery.
+	RenderEvery time.Duration
+	// MaxConns caps the connections open at once; 0 derives it from
+	// RLIMIT_NOFILE (see DefaultMaxConns).
+	MaxConns int
 }
 
 // Handler returns the routes without TLS or authentication (the toolkit
@@ -110,30 +118,28 @@ func Handler(o Options) http.Handler {
 		}
 		text(w, http.StatusOK, "Reloaded.\n")
 	})
-	mux.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
-		if o.Report == nil {
-			text(w, http.StatusNotFound, "No live report in this process.\n")
-			return
+	// One render at a time, of any page (see renderer).
+	slot := make(chan struct{}, 1)
+	page := func(contentType string, fn func(context.Context, io.Writer) error) http.HandlerFunc {
+		if fn == nil {
+			return func(w http.ResponseWriter, _ *http.Request) {
+				text(w, http.StatusNotFound, "No live report in this process.\n")
+			}
 		}
-		render(w, r, o.logger(), "application/json", o.Report)
-	})
-	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) {
-		if o.ReportHTML == nil {
-			text(w, http.StatusNotFound, "No live report in this process.\n")
-			return
-		}
-		render(w, r, o.logger(), "text/html; charset=utf-8", o.ReportHTML)
-	})
+		rd := newRenderer(o, slot, fn)
+		return func(w http.ResponseWriter, r *http.Request) { serve(w, r, o.logger(), contentType, rd) }
+	}
+	mux.HandleFunc("GET /api/v1/report", page("application/json", o.Report))
+	mux.HandleFunc("GET /report", page("text/html; charset=utf-8", o.ReportHTML))
 	status := o.Status
 	if status == nil {
 		status = func(ctx context.Context, w io.Writer) error { return statusPage(ctx, w, o) }
 	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		render(w, r, o.logger(), "text/html; charset=utf-8", status)
-	})
+	mux.HandleFunc("GET /{$}", page("text/html; charset=utf-8", status))
+	live := page("text/html; charset=utf-8", func(_ context.Context, w io.Writer) error { return liveFragment(w, o) })
 	mux.HandleFunc("GET /live", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		render(w, r, o.logger(), "text/html; charset=utf-8", func(_ context.Context, w io.Writer) error { return liveFragment(w, o) })
+		live(w, r)
 	})
 	return compress(mux)
 }
@@ -167,17 +173,21 @@ func metricsHandler(o Options) http.Handler {
 	})
 }
 
-// render buffers the whole body, so that a failing renderer yields a 500
-// rather than half a page with a 200.
-func render(w http.ResponseWriter, r *http.Request, log *slog.Logger, contentType string, fn func(context.Context, io.Writer) error) {
-	var buf bytes.Buffer
-	if err := fn(r.Context(), &buf); err != nil {
+// serve answers with rd's page. Pages are rendered whole before the first
+// byte is sent, so that a failing renderer yields a 500 rather than half a
+// page with a 200.
+func serve(w http.ResponseWriter, r *http.Request, log *slog.Logger, contentType string, rd *renderer) {
+	body, err := rd.get(r.Context())
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	if err != nil {
 		log.Error("render page", "path", r.URL.Path, "err", err)
 		text(w, http.StatusInternalServerError, "Rendering failed; see dbprobe's log.\n")
 		return
 	}
 	w.Header().Set("Content-Type", contentType)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 func text(w http.ResponseWriter, code int, s string) {
@@ -200,7 +210,7 @@ func (l slogErrorLog) Println(v ...any) { l.log.Error("serve metrics", "err", fm
 
 // Server is a bound, not yet serving, HTTP server.
 type Server struct {
-	l    net.Listener
+	l    *limitListener
 	srv  *http.Server
 	opts Options
 }
@@ -216,15 +226,29 @@ func Listen(o Options) (*Server, error) {
 	if err := validateWebConfig(o.WebConfigFile); err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrWebConfig, o.WebConfigFile, err)
 	}
-	l, err := net.Listen("tcp", o.Listen)
+	tl, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
+	n := o.MaxConns
+	if n <= 0 {
+		n = DefaultMaxConns()
+	}
+	l := newLimitListener(tl, n)
 	srv := &http.Server{
 		Handler:           Handler(o),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ConnState:         l.connState,
 		ErrorLog:          slog.NewLogLogger(o.logger().Handler(), slog.LevelWarn),
 	}
+	// The toolkit answers 401 (and 429) in a handler it puts around ours
+	// when Serve starts; closeRefused must go around that. The first
+	// Accept runs in Serve's goroutine after the toolkit set srv.Handler
+	// and before any connection is served, so setting it there is safe.
+	l.first = func() { srv.Handler = closeRefused(srv.Handler) }
 	return &Server{l: l, srv: srv, opts: o}, nil
 }
 
@@ -253,6 +277,9 @@ func validateWebConfig(path string) error {
 	}
 	return nil
 }
+
+// OpenConns is the number of connections open now.
+func (s *Server) OpenConns() int { return s.l.open() }
 
 // Addr is the address the server is bound to.
 func (s *Server) Addr() string { return s.l.Addr().String() }

@@ -50,6 +50,13 @@ func start(t *testing.T, o Options) string {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	serveUntilEnd(t, s)
+	return "http://" + s.Addr()
+}
+
+// serveUntilEnd serves s until the test ends.
+func serveUntilEnd(t *testing.T, s *Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -59,7 +66,6 @@ func start(t *testing.T, o Options) string {
 			t.Errorf("Serve returned %v after its context ended, want nil", err)
 		}
 	})
-	return "http://" + s.Addr()
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, string, string) {
@@ -87,7 +93,11 @@ func TestEndpoints(t *testing.T) {
 	board := live.New(live.Options{})
 	board.AddStream(k)
 	var reportCalls atomic.Int32
+	// Pages are rendered at most once per RenderEvery: every request
+	// below comes an interval after the one before.
+	clock := &fakeClock{t: time.Now()}
 	base := start(t, Options{
+		Now:      clock.Now,
 		Gatherer: m.Gatherer(reg),
 		Ready:    m.Ready,
 		Board:    board.Snapshot,
@@ -127,6 +137,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			clock.Add(DefaultRenderEvery)
 			code, ctype, body := get(t, c, base+tc.path)
 			if code != tc.wantCode || !strings.HasPrefix(ctype, tc.wantType) || !strings.Contains(body, tc.wantBody) {
 				t.Errorf("GET %s = %d %q %q, want %d %q containing %q", tc.path, code, ctype, body, tc.wantCode, tc.wantType, tc.wantBody)
@@ -151,6 +162,7 @@ func TestEndpoints(t *testing.T) {
 	if code, _, body := get(t, c, base+"/-/ready"); code != 200 {
 		t.Errorf("GET /-/ready after the first probe = %d %q, want 200", code, body)
 	}
+	clock.Add(DefaultRenderEvery)
 	if _, _, body := get(t, c, base+"/live"); !strings.Contains(body, `<span class="state">up</span>`) || !strings.Contains(body, "reads up") {
 		t.Errorf("live part after a good probe lacks the up state:\n%s", body)
 	}

@@ -216,7 +216,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	srv := probeServer(t)
 	cfg := writeConfig(t, `
 interval: 50ms
-timeout: 1m
+timeout: 45s
 targets: [{name: db, dsn: "probe:`+secret+`@tcp(`+srv.Addr()+`)/dbprobe"}]
 sinks: {journal: {dir: `+t.TempDir()+`}}
 http: {listen: "127.0.0.1:0"}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dbprobe/dbprobe/internal/loopback"
 )
 
 const installHint = "run `make test`, which installs it, or install the Debian/Ubuntu package yourself: sudo apt-get install prometheus (provides /usr/bin/prometheus and /usr/bin/promtool); see docs/testing.md"
@@ -105,7 +106,7 @@ func Start(t testing.TB, o Options) *Server {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := loopback.FreeAddr(t)
 	logPath := filepath.Join(dir, "prometheus.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -185,17 +186,6 @@ func configYAML(o Options) string {
 		fmt.Fprintf(&b, "          - %s\n", strconv.Quote(t))
 	}
 	return b.String()
-}
-
-// freePort returns a loopback address whose port was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // Log returns what prometheus logged so far.

@@ -224,3 +224,48 @@ func TestMissingProductHeaderWithoutSetup(t *testing.T) {
 		}
 	}
 }
+
+// TestFailingSetupShowsInStats: while setup keeps failing (429s, or a
+// cluster that hangs past the timeout), events pile up in the journal and
+// the stats behind sink_failures_total, sink_lag_seconds and
+// sink_backlog_bytes must say so, and keep saying so as events arrive:
+// they stayed 0 with 77k events waiting.
+func TestFailingSetupShowsInStats(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault func(*esfake.Server)
+		extra []string
+	}{
+		{"429", func(es *esfake.Server) { es.FailRequests(http.StatusTooManyRequests, -1) }, nil},
+		{"hang", func(es *esfake.Server) { es.SetSlow(time.Minute) }, []string{"timeout: 100ms"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := newFake(t, esfake.Options{})
+			tt.fault(es)
+			dir := t.TempDir()
+			events := probeEvents("obs-a", 0, 400)
+			appendEvents(t, dir, events[:200], 64<<20)
+			sh, err := New(esConfig(t, es.URL, tt.extra...), dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := start(t, sh)
+			wait.For(t, 30*time.Second, "failed setup attempts counted", func() bool { return sh.Stats().RequestErrors >= 3 })
+			st := sh.Stats()
+			if st.LagSeconds <= 0 {
+				t.Errorf("lag = %v s with 200 events waiting since %v; want their age", st.LagSeconds, events[0].Timestamp)
+			}
+			first := st.BacklogBytes
+			if first <= 0 {
+				t.Errorf("backlog = %d bytes with 200 events waiting; want their size", first)
+			}
+			appendEvents(t, dir, events[200:], 64<<20)
+			wait.For(t, 30*time.Second, "the backlog to grow with the journal", func() bool { return sh.Stats().BacklogBytes > first })
+			if n := es.Count(testStream); n != 0 {
+				t.Errorf("%d documents shipped while setup fails; want none", n)
+			}
+			stop()
+		})
+	}
+}

@@ -74,8 +74,9 @@ type Stats struct {
 	Duplicates   uint64
 	DeadLettered uint64
 	// ItemRetries counts documents re-sent after a per-item rejection
-	// (429, 5xx); RequestErrors bulk requests that failed as a whole
-	// (network, 429, 5xx, auth).
+	// (429, 5xx); RequestErrors requests that failed as a whole (network,
+	// 429, 5xx, auth), setup requests included: a setup that keeps
+	// failing holds every event back.
 	ItemRetries   uint64
 	RequestErrors uint64
 	// Up is false while Elasticsearch cannot be reached or refuses
@@ -256,6 +257,7 @@ func (s *Shipper) Run(ctx context.Context) {
 		s.retain()
 		if !s.setupDone() {
 			if !s.setup(ctx) {
+				s.measureWaiting()
 				sleep(ctx, s.setupWait.next())
 			}
 			continue
@@ -295,6 +297,7 @@ func (s *Shipper) setup(ctx context.Context) bool {
 		}
 		s.mu.Lock()
 		s.stats.Up = false
+		s.stats.RequestErrors++
 		s.mu.Unlock()
 		// The same failure is logged once, not at every retry.
 		if msg := err.Error(); msg != s.setupErr {
@@ -316,6 +319,16 @@ func (s *Shipper) setup(ctx context.Context) bool {
 	s.stats.Up = true
 	s.mu.Unlock()
 	return true
+}
+
+// measureWaiting keeps the backlog and the lag true while nothing can be
+// shipped (setup failing): it reads the next batch, whose oldest event
+// dates the lag, and measures the journal behind the checkpoint.
+func (s *Shipper) measureWaiting() {
+	if err := s.fill(); err != nil {
+		s.logOnce("reading the journal failed; retrying", err)
+	}
+	s.measureBacklog()
 }
 
 // fill reads journal lines into pending until the batch is full or the
