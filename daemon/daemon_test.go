@@ -183,8 +183,15 @@ http: {listen: "127.0.0.1:0"}
 			if ro.Errors[event.ClassReadOnly] != ro.FailedProbes {
 				t.Errorf("read-only window errors = %v; want only read_only", ro.Errors)
 			}
-			if len(s.ReadOnly) != 1 || s.ReadOnly[0].Start.Before(r0) || s.ReadOnly[0].Start.After(r3) {
-				t.Errorf("read_only = %+v; want one stretch starting in [%v, %v]", s.ReadOnly, r0, r3)
+			// Its onset bracket must admit an instant of [r0, r1], its end
+			// bracket one of [r2, r3].
+			if len(s.ReadOnly) != 1 {
+				t.Fatalf("read_only = %+v; want one stretch", s.ReadOnly)
+			}
+			ro1 := s.ReadOnly[0]
+			if (ro1.StartEarliest != nil && ro1.StartEarliest.After(r1)) || ro1.StartLatest.Before(r0) ||
+				ro1.EndEarliest.After(r3) || ro1.EndLatest == nil || ro1.EndLatest.Before(r2) {
+				t.Errorf("read_only = %+v; want its onset bracket to meet [%v, %v] and its end bracket [%v, %v]", ro1, r0, r1, r2, r3)
 			}
 		})
 	}
@@ -205,23 +212,24 @@ http: {listen: "127.0.0.1:0"}
 }
 
 // checkWindow checks a window against an outage that began in [b0, b1] and
-// ended in [e0, e1].
+// ended in [e0, e1]: each edge's bracket must admit an instant of the true
+// range, and [min, max] a duration the outage can have had.
 func checkWindow(t *testing.T, what string, w report.Window, b0, b1, e0, e1 time.Time) {
 	t.Helper()
-	if w.End == nil || w.MaxSeconds == nil || w.LastSuccess == nil {
+	if w.End == nil || w.MaxSeconds == nil || w.StartEarliest == nil || w.EndLatest == nil {
 		t.Fatalf("%s window %+v is not closed with bounds", what, w)
 	}
-	// A probe that started before the outage began may still fail (it was
-	// in flight); one interval of slack is the probe resolution.
-	const slack = 50 * time.Millisecond
-	if w.Start.Before(b0.Add(-slack)) || w.LastFailed.After(e1) {
-		t.Errorf("%s window failed probes span [%v, %v]; want inside [%v, %v]", what, w.Start, w.LastFailed, b0, e1)
+	// The instants a probe's phases are rebuilt from are precise to the
+	// microseconds between its phases.
+	const slack = time.Millisecond
+	if w.StartEarliest.After(b1.Add(slack)) || w.StartLatest.Before(b0.Add(-slack)) {
+		t.Errorf("%s window start bracket [%v, %v]; the outage began in [%v, %v]", what, *w.StartEarliest, w.StartLatest, b0, b1)
 	}
-	if w.LastSuccess.After(b1) || w.End.Before(e0) {
-		t.Errorf("%s window bounded by successes at %v and %v; want the last before %v and the first after %v", what, *w.LastSuccess, *w.End, b1, e0)
+	if w.EndEarliest.After(e1.Add(slack)) || w.EndLatest.Before(e0.Add(-slack)) {
+		t.Errorf("%s window end bracket [%v, %v]; the outage ended in [%v, %v]", what, w.EndEarliest, *w.EndLatest, e0, e1)
 	}
 	shortest, longest := e0.Sub(b1).Seconds(), e1.Sub(b0).Seconds()
-	if w.MinSeconds > longest+slack.Seconds() || *w.MaxSeconds < shortest {
+	if w.MinSeconds > longest+slack.Seconds() || *w.MaxSeconds < shortest-slack.Seconds() {
 		t.Errorf("%s window bounds [%.3f, %.3f]s cannot contain an outage between %.3f and %.3f s", what, w.MinSeconds, *w.MaxSeconds, shortest, longest)
 	}
 	if w.MinSeconds > w.DurationSeconds || w.DurationSeconds > *w.MaxSeconds {
