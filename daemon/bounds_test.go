@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -142,9 +143,17 @@ func TestBoundsHoldAgainstMariaDB(t *testing.T) {
 		end   func(t *testing.T) // ends it
 		// Which signals of which modes go down; the others must not.
 		down map[string][]string
-		addr string // where dbprobe connects; default the server
+		// Which may go down: a pooled probe that times out for another
+		// reason reconnects, and then meets the stalled connect too.
+		mayDown map[string][]string
+		addr    string // where dbprobe connects; default the server
+		// lead is how long after the action a probe can still be served:
+		// a connection the listener accepted just before it stalled goes
+		// on (its probe's own latency).
+		lead time.Duration
 	}
 	both := []string{event.SignalRead, event.SignalWrite}
+	const catchUp = 500 * time.Millisecond
 	for _, interval := range []time.Duration{100 * time.Millisecond, 50 * time.Millisecond} {
 		g := newGate(t, srv.Addr())
 		var (
@@ -179,11 +188,13 @@ func TestBoundsHoldAgainstMariaDB(t *testing.T) {
 				down: map[string][]string{event.ModeFresh: {event.SignalWrite}, event.ModePooled: {event.SignalWrite}},
 			},
 			{
-				name:  "stalled connect",
-				begin: func(t *testing.T) { g.stall() },
-				end:   func(t *testing.T) { g.reopen() },
-				down:  map[string][]string{event.ModeFresh: both},
-				addr:  g.addr(),
+				name:    "stalled connect",
+				begin:   func(t *testing.T) { g.stall() },
+				end:     func(t *testing.T) { g.reopen() },
+				down:    map[string][]string{event.ModeFresh: both},
+				mayDown: map[string][]string{event.ModePooled: both},
+				addr:    g.addr(),
+				lead:    interval,
 			},
 		}
 		for _, o := range outages {
@@ -195,7 +206,7 @@ func TestBoundsHoldAgainstMariaDB(t *testing.T) {
 				run := start(t, `
 run_id: bounds
 interval: `+interval.String()+`
-timeout: 300ms
+timeout: 1s
 targets:
   - name: db
     dsn: "probe:pw@tcp(`+addr+`)/dbprobe"
@@ -228,17 +239,23 @@ http: {listen: "127.0.0.1:0"}
 						s    report.Signal
 					}{{event.SignalRead, s.Read}, {event.SignalWrite, s.Write}} {
 						want := 0
-						for _, d := range o.down[s.Mode] {
-							if d == sig.name {
-								want = 1
-							}
+						if slices.Contains(o.down[s.Mode], sig.name) {
+							want = 1
+						}
+						if len(sig.s.Windows) == 1 && slices.Contains(o.mayDown[s.Mode], sig.name) {
+							want = 1
 						}
 						if len(sig.s.Windows) != want {
 							t.Errorf("%s %s windows = %+v; want %d", s.Mode, sig.name, sig.s.Windows, want)
 							continue
 						}
 						if want == 1 {
-							checkWindow(t, s.Mode+" "+sig.name, sig.s.Windows[0], t0, t1, t2, t3)
+							// Catch-up: once released, the server serves the
+							// requests queued behind it one after another
+							// (up to 200 ms seen with -race on 2 busy cores);
+							// one whose deadline passes meanwhile is down
+							// until then. Only end_earliest gets this slack.
+							checkWindow(t, s.Mode+" "+sig.name, sig.s.Windows[0], t0, t1.Add(o.lead), t2, t3, catchUp)
 						}
 					}
 				}

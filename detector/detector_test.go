@@ -440,9 +440,9 @@ func TestReadOnly(t *testing.T) {
 			want:   []string{"uuid:aaaa [-,0]-[2,3] recovered 3", "uuid:bbbb [-,3]-[5,6] recovered 3"},
 		},
 		{
-			name:   "a gap ends it",
+			name:   "a gap does not split it",
 			script: func(s *detectortest.Stream) { s.Server(roA).Up(3).Gap(2).Up(2) },
-			want:   []string{"uuid:aaaa [-,0]-[2,-] gap 3", "uuid:aaaa [-,5]-[6,-] open 2"},
+			want:   []string{"uuid:aaaa [-,0]-[6,-] open 5"},
 		},
 	}
 	for _, tc := range tests {

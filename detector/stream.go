@@ -320,8 +320,11 @@ func (s *stream) analyse(ev *event.Event, obs time.Time) {
 	// detector reports about it changes.
 	notable := failed || (srv != nil && s.id.last != nil && srv != s.id.last)
 	roByWrite := writeSeen && !writeOK && class == event.ClassReadOnly
+	// A write refused as read-only was refused during the write phase,
+	// which can end long after the query phase that identified the server
+	// (a write queued behind a lock until the server turned read-only).
 	ans := rev
-	if srv == nil && roByWrite {
+	if roByWrite && !srv.AnyReadOnly() {
 		ans = writeEvidence(ev)
 	}
 	s.ro.observe(s, tick, srv, srv.AnyReadOnly() || roByWrite, ans)
@@ -420,8 +423,8 @@ func connectedIP(ev *event.Event, srv *event.Server) string {
 }
 
 // gap applies ticks the probe loop could not run: nothing is known from
-// 'from' to 'to'. It never counts as downtime and splits no window;
-// read-only stretches and stale episodes end at their last observation.
+// 'from' to 'to'. It never counts as downtime and splits no window,
+// read-only stretch or stale episode.
 func (s *stream) gap(tick int64, from, to time.Time, ticks int64, kind string) {
 	s.unknown(tick, from, to)
 	s.listGap(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: ticks, Kind: kind})
@@ -432,7 +435,7 @@ func (s *stream) gap(tick int64, from, to time.Time, ticks int64, kind string) {
 func (s *stream) unknown(tick int64, from, to time.Time) {
 	s.read.unknown(from, to)
 	s.write.unknown(from, to)
-	s.ro.gap(s, tick)
+	s.ro.gap()
 	s.id.gap()
 	s.dns.gap()
 	s.staleT = later(s.staleT, from)
@@ -587,10 +590,10 @@ func (r *readOnlyTracker) joinClosed(srv *event.Server, e evidence) bool {
 	return true
 }
 
-func (r *readOnlyTracker) gap(s *stream, tick int64) {
-	if r.cur != nil {
-		r.close(s, time.Time{}, tick, report.EndsGap)
-	}
+// gap applies an unknown stretch: it splits no stretch (the next answer
+// says whether the server is still read-only), but the next onset is not
+// bounded by a writable answer before it.
+func (r *readOnlyTracker) gap() {
 	r.writableLo = time.Time{}
 }
 

@@ -53,7 +53,8 @@ type Boundary struct {
 	Tolerance time.Duration `json:"tolerance"`
 	// Earliest and Latest are the bracket dbprobe reports around its
 	// instant (null when it reports none, or only one side); InBounds says
-	// whether the truth lies within it.
+	// whether the truth (the step, from its start to its end) lies within
+	// it.
 	Earliest *time.Time `json:"earliest,omitempty"`
 	Latest   *time.Time `json:"latest,omitempty"`
 	InBounds *bool      `json:"in_bounds,omitempty"`
@@ -62,8 +63,7 @@ type Boundary struct {
 }
 
 // boundsSlack is how far outside dbprobe's bracket the truth may lie and
-// still count as within: the lab stamps a step as its statement returns,
-// not at the instant the server changed.
+// still count as within: clock reads around the lab's statements.
 const boundsSlack = 5 * time.Millisecond
 
 // Comparison is dbprobe's report beside the ground truth.
@@ -163,7 +163,11 @@ func Compare(truth *Truth, rep *report.Report, o CompareOptions) *Comparison {
 	}
 	if switched || rolledBack {
 		k.window("fresh read window", fresh.Read.Windows, StepLoginsRefused, readEnd)
-		k.window("fresh write window", fresh.Write.Windows, StepBlueReadOnly, end)
+		writesStop := StepBlueReadOnly
+		if !k.at(StepLockTaken).IsZero() {
+			writesStop = StepLockTaken // writes wait on the lock from then on
+		}
+		k.window("fresh write window", fresh.Write.Windows, writesStop, end)
 		k.readOnly(fresh)
 	}
 	blueIP, greenIP := hostOf(truth.Blue), hostOf(truth.Green)
@@ -227,7 +231,13 @@ func (k *comparer) addBracket(name, step string, reported, earliest, latest *tim
 		b.Reported = &r
 	}
 	if reported != nil && !b.Truth.IsZero() && (earliest != nil || latest != nil) {
-		in := (earliest == nil || !b.Truth.Before(earliest.Add(-boundsSlack))) && (latest == nil || !b.Truth.After(latest.Add(boundsSlack)))
+		// The change took effect somewhere between the step's start and
+		// its end (b.Truth): the bracket must meet that stretch.
+		from := b.Truth
+		if st, ok := k.truth.Step(step); ok && !st.Start.IsZero() && st.Start.Before(from) {
+			from = st.Start
+		}
+		in := (earliest == nil || !b.Truth.Before(earliest.Add(-boundsSlack))) && (latest == nil || !from.After(latest.Add(boundsSlack)))
 		b.InBounds = &in
 	}
 	switch {

@@ -41,8 +41,9 @@ const (
 
 	// EndsRecovered: a probe succeeded again (End is that probe).
 	EndsRecovered = "recovered"
-	// EndsGap: a gap followed the last failure; whether the outage went on
-	// is unknown.
+	// EndsGap: schema 1 ended windows, read-only stretches and stale
+	// episodes at a gap; schema 2 splits nothing at a gap and no longer
+	// reports it.
 	EndsGap = "gap"
 	// EndsOpen: still failing at the last probe of the report.
 	EndsOpen = "open"
