@@ -134,6 +134,7 @@ func (k *comparer) unjudged(why string, names ...string) {
 	for i := range k.c.Boundaries {
 		if b := &k.c.Boundaries[i]; slices.Contains(names, b.Name) {
 			b.Step, b.Truth, b.Error, b.Tolerance, b.OK, b.Note = "", time.Time{}, 0, 0, true, "not judged: "+why
+			b.InBounds = nil
 		}
 	}
 }
