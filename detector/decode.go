@@ -35,6 +35,8 @@ type Slot struct {
 	errv    event.Error
 	dest    event.Destination
 	lat     event.Latency
+	phase   [4]float64
+	fail    event.Failure
 	dns     event.DNS
 	srv     event.Server
 	read    event.Outcome
@@ -81,11 +83,12 @@ func (d *Decoder) DecodeTo(line []byte, s *Slot) (*event.Event, error) {
 	return ev, nil
 }
 
-// decodeFields: @timestamp; event.{id,kind,action,start}; error.type;
+// decodeFields: @timestamp; event.{id,kind,action,start,end}; error.type;
 // observer.{name,hostname,type,product,version}; labels;
 // destination.{address,ip}; dbprobe.{schema,run_id,target,mode,tick,
-// scheduled, latency_ms.total, dns.answers, server.*, read.ok, write.ok,
-// gap.*, bluegreen.{phase,status}}.
+// scheduled, latency_ms.{total,dns,connect,query,write}, dns.answers,
+// server.*, read.ok, write.ok, failure.{class,phase}, gap.*,
+// bluegreen.{phase,status}}.
 func (d *Decoder) event() error {
 	p := &d.p
 	return p.object(func(key []byte) error {
@@ -107,6 +110,8 @@ func (d *Decoder) event() error {
 					v, err := p.int()
 					d.s.ev.Event.Sequence = uint64(v)
 					return err
+				case "end":
+					return p.time(&d.s.ev.Event.End)
 				}
 				return p.skipUnless(k, metaKeys)
 			})
@@ -205,6 +210,8 @@ func (d *Decoder) dbprobe() error {
 			return p.time(&x.Scheduled)
 		case "latency_ms":
 			return nested(d, &x.Latency, &s.lat, d.latency)
+		case "failure":
+			return nested(d, &x.Failure, &s.fail, d.failure)
 		case "dns":
 			return nested(d, &x.DNS, &s.dns, d.dns)
 		case "server":
@@ -240,10 +247,42 @@ func nested[T any](d *Decoder, dst **T, scratch *T, field func(key []byte) error
 }
 
 func (d *Decoder) latency(k []byte) error {
-	if string(k) == "total" {
-		return d.float(&d.s.lat.Total)
+	l := &d.s.lat
+	switch string(k) {
+	case "total":
+		return d.float(&l.Total)
+	case "dns":
+		return d.phase(&l.DNS, &d.s.phase[0])
+	case "connect":
+		return d.phase(&l.Connect, &d.s.phase[1])
+	case "query":
+		return d.phase(&l.Query, &d.s.phase[2])
+	case "write":
+		return d.phase(&l.Write, &d.s.phase[3])
 	}
 	return d.p.skipUnless(k, latencyKeys)
+}
+
+// phase decodes a phase latency, which is absent (nil) when the phase did
+// not run.
+func (d *Decoder) phase(dst **float64, scratch *float64) error {
+	if d.p.null() {
+		*dst = nil
+		return nil
+	}
+	v, err := d.p.float()
+	*scratch, *dst = v, scratch
+	return err
+}
+
+func (d *Decoder) failure(k []byte) error {
+	switch string(k) {
+	case "class":
+		return d.str(&d.s.fail.Class, true)
+	case "phase":
+		return d.str(&d.s.fail.Phase, true)
+	}
+	return d.p.skipUnless(k, failureKeys)
 }
 
 func (d *Decoder) dns(k []byte) error {
@@ -651,12 +690,13 @@ func use[T any](dst **T, scratch *T) {
 // the slow path so both decoders agree.
 var (
 	topKeys         = [][]byte{[]byte("@timestamp"), []byte("event"), []byte("error"), []byte("observer"), []byte("labels"), []byte("destination"), []byte("dbprobe")}
-	metaKeys        = [][]byte{[]byte("id"), []byte("kind"), []byte("action"), []byte("start"), []byte("sequence")}
+	metaKeys        = [][]byte{[]byte("id"), []byte("kind"), []byte("action"), []byte("start"), []byte("sequence"), []byte("end")}
 	errorKeys       = [][]byte{[]byte("type")}
 	observerKeys    = [][]byte{[]byte("name"), []byte("hostname"), []byte("type"), []byte("product"), []byte("version")}
 	destinationKeys = [][]byte{[]byte("address"), []byte("ip")}
-	dbprobeKeys     = [][]byte{[]byte("schema"), []byte("run_id"), []byte("target"), []byte("mode"), []byte("tick"), []byte("scheduled"), []byte("latency_ms"), []byte("dns"), []byte("server"), []byte("read"), []byte("write"), []byte("gap"), []byte("bluegreen"), []byte("replication")}
-	latencyKeys     = [][]byte{[]byte("total")}
+	dbprobeKeys     = [][]byte{[]byte("schema"), []byte("run_id"), []byte("target"), []byte("mode"), []byte("tick"), []byte("scheduled"), []byte("latency_ms"), []byte("dns"), []byte("server"), []byte("read"), []byte("write"), []byte("gap"), []byte("bluegreen"), []byte("replication"), []byte("failure")}
+	latencyKeys     = [][]byte{[]byte("total"), []byte("dns"), []byte("connect"), []byte("query"), []byte("write")}
+	failureKeys     = [][]byte{[]byte("class"), []byte("phase")}
 	dnsKeys         = [][]byte{[]byte("answers")}
 	serverKeys      = [][]byte{[]byte("identity"), []byte("hostname"), []byte("server_uuid"), []byte("aurora_server_id"), []byte("version"), []byte("version_comment"), []byte("address"), []byte("role"), []byte("server_id"), []byte("port"), []byte("read_only"), []byte("super_read_only"), []byte("innodb_read_only")}
 	outcomeKeys     = [][]byte{[]byte("ok")}

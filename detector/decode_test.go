@@ -16,7 +16,7 @@ import (
 func decoded(e *event.Event) event.Event {
 	out := event.Event{
 		Timestamp: e.Timestamp,
-		Event:     event.Meta{ID: e.Event.ID, Kind: e.Event.Kind, Action: e.Event.Action, Start: e.Event.Start},
+		Event:     event.Meta{ID: e.Event.ID, Kind: e.Event.Kind, Action: e.Event.Action, Start: e.Event.Start, End: e.Event.End},
 		Observer:  e.Observer,
 		Labels:    e.Labels,
 		DBProbe: event.DBProbe{
@@ -32,6 +32,9 @@ func decoded(e *event.Event) event.Event {
 			Gap:       e.DBProbe.Gap,
 		},
 	}
+	if f := e.DBProbe.Failure; f != nil {
+		out.DBProbe.Failure = &event.Failure{Class: f.Class, Phase: f.Phase}
+	}
 	if len(out.Labels) == 0 {
 		out.Labels = nil
 	}
@@ -42,7 +45,8 @@ func decoded(e *event.Event) event.Event {
 		out.Destination = &event.Destination{Address: e.Destination.Address, IP: e.Destination.IP}
 	}
 	if e.DBProbe.Latency != nil {
-		out.DBProbe.Latency = &event.Latency{Total: e.DBProbe.Latency.Total}
+		l := e.DBProbe.Latency
+		out.DBProbe.Latency = &event.Latency{Total: l.Total, DNS: l.DNS, Connect: l.Connect, Query: l.Query, Write: l.Write}
 	}
 	if e.DBProbe.DNS != nil {
 		out.DBProbe.DNS = &event.DNS{Answers: e.DBProbe.DNS.Answers}

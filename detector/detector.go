@@ -6,17 +6,18 @@
 //
 // # Order
 //
-// Each stream (observer x target x mode) is analysed in tick order. Events
-// arrive in completion order, so a probe that started later can arrive
-// first when probes overlap. A stream therefore holds events in a small
-// buffer keyed by tick and releases one when every older tick is in, or when
-// it is older than the reorder horizon (Options.Reorder) measured against
-// the newest scheduled time of the stream: by then the probe loop has
-// certainly emitted every older tick, so ticks still missing never will be,
-// and they are reported as a gap of kind "missing". An event arriving after
-// its place was given up is dropped and counted (report.Stream.Dropped).
-// Live findings thus trail the probes by at most the horizon; stale
-// episodes, which compare streams, by at most twice the horizon.
+// Probes overlap when the timeout exceeds the interval, and a probe that
+// hangs completes after later ones. Evidence is analysed in the order it
+// was observed: by each event's end (a gap's end), across all streams. The
+// detector holds an event only until the newest observation it has seen is
+// more than Options.Jitter past it, so a hung probe holds nothing back and
+// a finding is released within about one interval of the probe that
+// revealed it. The order depends only on the events, never on a clock, so
+// replaying a journal gives the findings the live run gave. An event
+// arriving after later ones were released is still analysed, and counted
+// (report.Stream.Late). Ticks for which no event exists at all (dbprobe was
+// stopped) are reported as gaps of kind "missing" once the reorder horizon
+// (Options.Reorder) has passed them: unknown time, never downtime.
 //
 // # Memory
 //
@@ -27,6 +28,7 @@
 package detector
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -47,8 +49,12 @@ type Options struct {
 	RunID string
 	// Reorder is how long after its scheduled time a probe's event can
 	// still arrive: the longest probe timeout plus its interval, with some
-	// slack. Default 30 s.
+	// slack. Ticks with no event by then are reported missing. Default 30 s.
 	Reorder time.Duration
+	// Jitter is how far out of order, by the instant they were observed,
+	// events may arrive and still be analysed in order (goroutine and
+	// pipeline delays). Findings wait this long. Default 100 ms.
+	Jitter time.Duration
 	// MaxListed caps each list of findings per stream. Default 1000.
 	MaxListed int
 	// TimelineBuckets caps the buckets of each stream's timeline.
@@ -61,6 +67,7 @@ type Options struct {
 // Default option values.
 const (
 	DefaultReorder         = 30 * time.Second
+	DefaultJitter          = 100 * time.Millisecond
 	DefaultMaxListed       = 1000
 	DefaultTimelineBuckets = 1024
 )
@@ -79,12 +86,21 @@ type Detector struct {
 	order   []*target // in order of first event, for deterministic output
 	flushed bool
 	out     []*event.Event
+
+	// Events waiting for their turn, by the instant they were observed.
+	pending    pendingHeap
+	seq        uint64
+	watermark  time.Time // newest observation seen
+	releasedTo time.Time // observation of the last event released
 }
 
 // New returns a detector.
 func New(opts Options) *Detector {
 	if opts.Reorder <= 0 {
 		opts.Reorder = DefaultReorder
+	}
+	if opts.Jitter <= 0 {
+		opts.Jitter = DefaultJitter
 	}
 	if opts.MaxListed <= 0 {
 		opts.MaxListed = DefaultMaxListed
@@ -138,7 +154,7 @@ func (d *Detector) Observe(ev *event.Event) []*event.Event {
 	return d.take()
 }
 
-// Flush ends the input: it releases every buffered event (ticks never seen
+// Flush ends the input: it releases every held event (ticks never seen
 // become "missing" gaps) and judges every pending stale check, and returns
 // the findings that completes. Windows still failing stay open. Call it once
 // the run stops or the journal is read to its end; Observe may still be
@@ -146,9 +162,10 @@ func (d *Detector) Observe(ev *event.Event) []*event.Event {
 func (d *Detector) Flush() []*event.Event {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.release(true)
 	for _, t := range d.order {
 		for _, s := range t.streams {
-			s.drain(true)
+			s.resolveHoles(d.watermark, true)
 		}
 		t.judgeStale(d.opts.Reorder, true)
 	}
@@ -158,13 +175,16 @@ func (d *Detector) Flush() []*event.Event {
 
 func (d *Detector) observeProbe(ev *event.Event) {
 	p := &ev.DBProbe
-	it := item{lo: p.Tick, hi: p.Tick, sched: p.Scheduled.UTC(), ev: ev}
+	it := item{lo: p.Tick, hi: p.Tick, sched: p.Scheduled.UTC(), obs: observed(ev)}
 	if ev.Event.Action == event.ActionGap {
 		if p.Gap == nil || p.Gap.LastTick < p.Gap.FirstTick {
 			d.log.Warn("detector: gap event without a valid tick range ignored", "id", ev.Event.ID)
 			return
 		}
-		it = item{lo: p.Gap.FirstTick, hi: p.Gap.LastTick, sched: p.Gap.From.UTC(), gapTo: p.Gap.To.UTC(), kind: report.GapSkipped}
+		it = item{lo: p.Gap.FirstTick, hi: p.Gap.LastTick, sched: p.Gap.From.UTC(), gapTo: p.Gap.To.UTC(), kind: report.GapSkipped,
+			obs: later(p.Gap.To.UTC(), p.Gap.From.UTC())}
+	} else {
+		it.ev = ev
 	}
 	if it.sched.IsZero() {
 		it.sched = probeTime(ev)
@@ -177,29 +197,87 @@ func (d *Detector) observeProbe(ev *event.Event) {
 		d.streams[key] = s
 		t.streams = append(t.streams, s)
 	}
-	dropped := s.dropped
-	s.push(it)
-	if s.dropped > dropped {
-		// Once per stream at warning level: a horizon too short for the
-		// probes' timeout would otherwise flood the log.
-		lvl := slog.LevelDebug
-		if dropped == 0 {
-			lvl = slog.LevelWarn
-		}
-		d.log.Log(context.Background(), lvl, "detector: event arrived after its place in the stream's order was given up; not analysed (raise the reorder horizon)",
-			"stream", key.String(), "tick", it.lo, "id", ev.Event.ID, "dropped", s.dropped)
-	}
-	s.drain(false)
-	// An event still waiting for older ticks must outlive the caller's
-	// (which may be reused, see Decoder): keep a copy of what analysis
-	// reads.
-	for i := range s.buf {
-		if s.buf[i].ev == ev {
-			s.buf[i].ev = keep(ev)
-		}
-	}
-	s.tgt.judgeStale(d.opts.Reorder, false)
 	d.flushed = false
+	if !s.see(it) {
+		s.dropped++
+		d.notice(s.dropped, "detector: event for a tick already seen or given up as missing; not analysed", key, it.lo, ev)
+		return
+	}
+	if it.obs.After(d.watermark) {
+		d.watermark = it.obs
+	}
+	if it.obs.Before(d.releasedTo) {
+		// Later observations were released already: analyse it now,
+		// out of order, rather than lose it.
+		s.late++
+		d.notice(s.late, "detector: event arrived after later ones were analysed; analysed out of order (raise the jitter allowance)", key, it.lo, ev)
+		s.push(it)
+	} else {
+		if it.ev != nil {
+			// It waits: keep a copy of what analysis reads, the caller's
+			// event may be reused (see Decoder).
+			it.ev = keep(it.ev)
+		}
+		d.seq++
+		heap.Push(&d.pending, pendingItem{item: it, s: s, seq: d.seq})
+	}
+	d.release(false)
+	s.tgt.judgeStale(d.opts.Reorder, false)
+}
+
+// notice logs an event handled out of the ordinary: the first of a stream
+// (count 1) as a warning, the rest at debug level, so that a horizon too
+// short for the probes does not flood the log.
+func (d *Detector) notice(count int64, msg string, key event.StreamKey, tick int64, ev *event.Event) {
+	lvl := slog.LevelDebug
+	if count == 1 {
+		lvl = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), lvl, msg, "stream", key.String(), "tick", tick, "id", ev.Event.ID, "count", count)
+}
+
+// release analyses held events observed more than the jitter allowance
+// before the newest observation (all of them if force).
+func (d *Detector) release(force bool) {
+	limit := d.watermark.Add(-d.opts.Jitter)
+	for d.pending.Len() > 0 {
+		top := d.pending[0]
+		if !force && !top.obs.Before(limit) && d.pending.Len() <= maxBuffered {
+			return
+		}
+		heap.Pop(&d.pending)
+		d.releasedTo = later(d.releasedTo, top.obs)
+		top.s.push(top.item)
+		top.s.resolveHoles(d.watermark, false)
+	}
+	d.pending = nil
+}
+
+// pendingItem is an event waiting in the detector's release order.
+type pendingItem struct {
+	item
+	s   *stream
+	seq uint64
+}
+
+type pendingHeap []pendingItem
+
+func (h pendingHeap) Len() int { return len(h) }
+func (h pendingHeap) Less(i, j int) bool {
+	if c := h[i].obs.Compare(h[j].obs); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(pendingItem)) }
+func (h *pendingHeap) Pop() any {
+	old := *h
+	n := len(old)
+	x := old[n-1]
+	old[n-1] = pendingItem{}
+	*h = old[:n-1]
+	return x
 }
 
 func (d *Detector) target(name string) *target {
@@ -327,6 +405,7 @@ func keep(ev *event.Event) *event.Event {
 			Tick:      ev.DBProbe.Tick,
 			Scheduled: ev.DBProbe.Scheduled,
 			Latency:   clonePtr(ev.DBProbe.Latency),
+			Failure:   clonePtr(ev.DBProbe.Failure),
 			Read:      clonePtr(ev.DBProbe.Read),
 			Write:     clonePtr(ev.DBProbe.Write),
 		},

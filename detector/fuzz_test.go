@@ -93,9 +93,15 @@ func FuzzInvariants(f *testing.F) {
 			}
 			checkSignal(t, src.Mode+" read", st.Read, readFailed)
 			checkSignal(t, src.Mode+" write", st.Write, writeFailed)
-			checkStretches(t, src.Mode+" read_only", len(st.ReadOnly), func(i int) (time.Time, time.Time, *time.Time) {
-				return st.ReadOnly[i].Start, st.ReadOnly[i].Last, st.ReadOnly[i].End
-			})
+			// Read-only edges are brackets from answers that may overlap in
+			// time (probes here take up to 19 intervals): each stretch is
+			// consistent in itself.
+			for i, r := range st.ReadOnly {
+				if r.Start.After(r.StartLatest) || (r.StartEarliest != nil && r.StartEarliest.After(r.StartLatest)) ||
+					(r.EndLatest != nil && r.EndLatest.Before(r.EndEarliest)) || (r.End != nil && (r.End.Before(r.EndEarliest) || r.End.After(*r.EndLatest))) {
+					t.Errorf("%s read_only %d: brackets inconsistent: %+v", src.Mode, i, r)
+				}
+			}
 			checkStretches(t, src.Mode+" stale", len(st.Stale), func(i int) (time.Time, time.Time, *time.Time) {
 				return st.Stale[i].Start, st.Stale[i].Last, st.Stale[i].End
 			})
@@ -117,47 +123,38 @@ func hasProbe(events []*event.Event) bool {
 	return false
 }
 
-// checkSignal asserts the window invariants: windows are ordered and never
-// overlap, min <= duration <= max, and every failed probe lies in exactly
-// one window, whose failed_probes counts it.
+// checkSignal asserts the window invariants: each estimate lies in its
+// bracket, min <= duration <= max, max is claimed only when both outer
+// bounds are known, windows are ordered, and every failed probe is counted
+// by the signal (and at most once by a window).
 func checkSignal(t *testing.T, name string, sig report.Signal, failed []time.Time) {
 	t.Helper()
 	var counted int64
 	for i, w := range sig.Windows {
-		if w.MinSeconds < 0 || w.DurationSeconds < w.MinSeconds || (w.MaxSeconds != nil && *w.MaxSeconds < w.DurationSeconds) {
+		if w.MinSeconds < 0 || w.DurationSeconds < w.MinSeconds || (w.MaxSeconds != nil && *w.MaxSeconds < w.DurationSeconds-1e-6) {
 			t.Errorf("%s window %d: min %v duration %v max %v", name, i, w.MinSeconds, w.DurationSeconds, w.MaxSeconds)
 		}
-		if w.LastFailed.Before(w.Start) || (w.End != nil && !w.End.After(w.LastFailed)) {
-			t.Errorf("%s window %d: start %v last failed %v end %v out of order", name, i, w.Start, w.LastFailed, w.End)
+		if w.Start.After(w.StartLatest) || (w.StartEarliest != nil && w.Start.Before(*w.StartEarliest)) {
+			t.Errorf("%s window %d: start %v outside [%v, %v]", name, i, w.Start, w.StartEarliest, w.StartLatest)
 		}
-		if w.MaxSeconds != nil && (w.End == nil || w.LastSuccess == nil) {
-			t.Errorf("%s window %d claims a max without both bounding successes", name, i)
+		if w.End != nil && (w.EndLatest == nil || w.End.Before(w.EndEarliest) || w.End.After(*w.EndLatest)) {
+			t.Errorf("%s window %d: end %v outside [%v, %v]", name, i, w.End, w.EndEarliest, w.EndLatest)
 		}
-		if i > 0 {
-			prev := sig.Windows[i-1]
-			prevEnd := prev.LastFailed
-			if prev.End != nil {
-				prevEnd = *prev.End
-			}
-			if w.Start.Before(prevEnd) {
-				t.Errorf("%s windows %d and %d overlap: %v < %v", name, i-1, i, w.Start, prevEnd)
-			}
+		if (w.MaxSeconds != nil) != (w.EndLatest != nil && w.StartEarliest != nil) {
+			t.Errorf("%s window %d claims a max without both outer bounds, or lacks one with them", name, i)
 		}
-		var in int64
-		for _, f := range failed {
-			if !f.Before(w.Start) && !f.After(w.LastFailed) {
-				in++
-			}
+		if w.UnknownSeconds < 0 || w.FailedProbes < 1 {
+			t.Errorf("%s window %d: unknown %v, failed %d", name, i, w.UnknownSeconds, w.FailedProbes)
 		}
-		if in != w.FailedProbes {
-			t.Errorf("%s window %d: %d failed probes lie in it, it counts %d", name, i, in, w.FailedProbes)
+		if i > 0 && w.StartLatest.Before(sig.Windows[i-1].StartLatest) {
+			t.Errorf("%s windows %d and %d out of order", name, i-1, i)
 		}
 		counted += w.FailedProbes
 	}
-	if counted != int64(len(failed)) || sig.FailedProbes != int64(len(failed)) {
+	if counted > int64(len(failed)) || sig.FailedProbes != int64(len(failed)) {
 		t.Errorf("%s: windows hold %d failed probes, signal counts %d, script has %d", name, counted, sig.FailedProbes, len(failed))
 	}
-	if sig.NetMinSeconds > sig.NetSeconds+1e-9 || (sig.NetMaxSeconds != nil && *sig.NetMaxSeconds < sig.NetSeconds-1e-9) {
+	if sig.NetMinSeconds > sig.NetSeconds+1e-6 || (sig.NetMaxSeconds != nil && *sig.NetMaxSeconds < sig.NetSeconds-1e-6) {
 		t.Errorf("%s: net min %v net %v net max %v", name, sig.NetMinSeconds, sig.NetSeconds, sig.NetMaxSeconds)
 	}
 }

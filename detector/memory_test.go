@@ -8,8 +8,9 @@ import (
 )
 
 // The detector's buffers must not grow with the number of probes: a day of
-// probes costs what a minute does. Only the reorder buffer and the stale
-// queue hold per-probe state, both bounded by the horizon.
+// probes costs what a minute does. Only the events held in release order, the
+// ticks a stream waits for and the stale queue hold per-probe state, all
+// bounded by the horizons.
 func TestBuffersStayBounded(t *testing.T) {
 	const horizon = 3 * time.Second
 	iv := 100 * time.Millisecond
@@ -35,9 +36,12 @@ func TestBuffersStayBounded(t *testing.T) {
 			if c := cap(s.stale.queue); c > maxStale {
 				t.Fatalf("after %d probes the %s stale queue holds room for %d entries, want at most %d", (round+1)*1000, s.key.Mode, c, maxStale)
 			}
-			if c := cap(s.buf); c > maxBuf {
-				t.Fatalf("after %d probes the %s reorder buffer holds room for %d items, want at most %d", (round+1)*1000, s.key.Mode, c, maxBuf)
+			if c := cap(s.ahead); c > maxBuf {
+				t.Fatalf("after %d probes the %s stream waits for ticks with room for %d runs, want at most %d", (round+1)*1000, s.key.Mode, c, maxBuf)
 			}
+		}
+		if c := cap(d.pending); c > maxBuf {
+			t.Fatalf("after %d probes the detector holds room for %d events, want at most %d", (round+1)*1000, c, maxBuf)
 		}
 	}
 	d.Flush()

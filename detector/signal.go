@@ -9,22 +9,27 @@ import (
 )
 
 // signal tracks the interruption windows of one outcome (reads or writes)
-// of one stream.
+// of one stream, from the evidence each probe gives (see evidence.go),
+// taken in the order it was observed.
 type signal struct {
 	name           string // event.SignalRead or event.SignalWrite
 	opened, closed string // finding actions
 
 	probed bool
-	// lastOK is the last success since the stream's start or its last gap;
-	// zero when there is none, so a window's start is not bounded by it.
-	lastOK time.Time
-	// afterGap is set by a gap and cleared by the next success: a window
-	// opened meanwhile begins "after_gap".
+	// afterGap is set by an unknown stretch and cleared by the next
+	// up-evidence: a window opened meanwhile begins "after_gap".
 	afterGap bool
 
+	// ups are the latest up-evidence, in the order observed: a timeout
+	// observed late is checked against them (see down).
+	ups     [maxUps]evidence
+	nUps    int
 	cur     *openWindow
 	windows capped[report.Window]
 	failed  int64
+	// closedLast: the last window in the list is the last one closed;
+	// evidence observed after it can still belong to it (see joinClosed).
+	closedLast bool
 
 	// Totals over every window, also those beyond the list cap.
 	net, netMin, netMax time.Duration
@@ -33,34 +38,101 @@ type signal struct {
 	any                 bool
 }
 
+// maxUps bounds the up-evidence a signal remembers for late timeouts.
+const maxUps = 64
+
 type openWindow struct {
-	start, lastFailed, lastOK time.Time
-	tick                      int64
-	begins                    string
-	probes                    int64
-	errors                    map[string]int64
+	startEarliest time.Time // zero: unknown
+	startLatest   time.Time
+	endEarliest   time.Time
+	// endPoint is endEarliest as far as it rests on instants the server
+	// was down at, not on timeouts lasting until then: what is left when
+	// a success inside a timeout's wait shows the server was not down
+	// throughout it (another server answered, after a DNS change).
+	endPoint   time.Time
+	lastFailed time.Time
+	// unknown: stretches in which nothing is known, counted as far as
+	// they lie between startLatest and endEarliest; beyond maxUnknown
+	// stretches, the rest is summed as it lies when it comes.
+	unknown      []span
+	unknownExtra time.Duration
+	tick         int64
+	begins       string
+	probes       int64
+	errors       map[string]int64
 }
 
 func newSignal(name, opened, closed string, listCap int) signal {
 	return signal{name: name, opened: opened, closed: closed, windows: capped[report.Window]{max: listCap}}
 }
 
-// observe records one probe's outcome at t. class is its error class.
-func (g *signal) observe(s *stream, t time.Time, tick int64, ok bool, class string) {
+// observe applies what one probe, observed at obs, proves about the
+// signal. failed says the probe's outcome for the signal was a failure,
+// class its error class.
+func (g *signal) observe(s *stream, obs time.Time, tick int64, e evidence, failed bool, class string) {
 	g.probed = true
-	if ok {
-		if g.cur != nil {
-			g.close(s, t, tick, report.EndsRecovered)
+	if failed {
+		g.failed++
+	}
+	switch e.kind {
+	case upAt:
+		g.up(s, obs, tick, e)
+	case downAt, downDuring:
+		g.down(s, obs, tick, e, class)
+	default:
+		// A failure that proves nothing still belongs to the window it
+		// happened in; it opens none.
+		if failed && g.cur != nil {
+			g.cur.probes++
+			g.cur.errors[classOrUnknown(class)]++
 		}
-		g.lastOK = t
+	}
+}
+
+func (g *signal) up(s *stream, obs time.Time, tick int64, e evidence) {
+	g.ups[g.nUps%maxUps] = e
+	g.nUps++
+	w := g.cur
+	if w == nil {
 		g.afterGap = false
 		return
 	}
-	g.failed++
-	if g.cur == nil {
-		w := &openWindow{start: t, lastOK: g.lastOK, tick: tick, errors: map[string]int64{}}
+	switch {
+	case !e.lo.Before(w.startLatest):
+		// Served after an instant the server was down at: the outage
+		// ended before e.hi.
+		g.close(s, obs, tick, e.hi)
+		g.afterGap = false
+	case e.hi.Before(w.endEarliest):
+		// Served before an instant the server was down at: this answer
+		// (observed late) precedes the outage.
+		if e.lo.After(w.startEarliest) {
+			w.startEarliest = minTime(e.lo, w.startLatest)
+			w.begins = report.BeginsAfterSuccess
+		}
+	default:
+		// Its interval spans the whole outage known so far: before or
+		// after, it cannot tell; it bounds nothing.
+	}
+}
+
+func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class string) {
+	if e.kind == downDuring && g.servedWithin(e.lo, e.hi) {
+		// The server answered another probe while this one waited: the
+		// wait proves only that this probe was not served when it began
+		// (it reached a server the endpoint has moved away from).
+		e = evidence{kind: downAt, lo: e.lo, hi: e.lo}
+	}
+	if g.joinClosed(e, class) {
+		return
+	}
+	w := g.cur
+	if w == nil {
+		w = &openWindow{startLatest: e.startBound(), endEarliest: e.endBound(), endPoint: e.lo, tick: tick, errors: map[string]int64{}}
+		before, known := g.servedBefore(w.startLatest)
 		switch {
-		case !g.lastOK.IsZero():
+		case known && !g.afterGap:
+			w.startEarliest = minTime(before, w.startLatest)
 			w.begins = report.BeginsAfterSuccess
 		case g.afterGap:
 			w.begins = report.BeginsAfterGap
@@ -68,80 +140,270 @@ func (g *signal) observe(s *stream, t time.Time, tick int64, ok bool, class stri
 			w.begins = report.BeginsAtFirstProbe
 		}
 		g.cur = w
-		f := &event.Finding{Signal: g.name, Start: ptr(t), Begins: w.begins}
-		if !w.lastOK.IsZero() {
-			f.Earliest = ptr(w.lastOK)
+		rw := g.window(time.Time{}, report.EndsOpen)
+		s.emit(g.opened, tick, rw.Start, rw.Start, time.Time{}, windowFinding(g.name, &rw),
+			fmt.Sprintf("%ss failing on %s since %s (%s)", g.name, s.key, report.Clock(rw.Start), classOrUnknown(class)))
+	} else {
+		w.startLatest = minTime(w.startLatest, e.startBound())
+		if w.startLatest.Before(w.startEarliest) {
+			w.startEarliest = w.startLatest
 		}
-		s.emit(g.opened, tick, t, t, time.Time{}, f,
-			fmt.Sprintf("%ss failing on %s since %s (%s)", g.name, s.key, report.Clock(t), classOrUnknown(class)))
+		w.endEarliest = later(w.endEarliest, e.endBound())
+		w.endPoint = later(w.endPoint, e.lo)
 	}
-	g.cur.probes++
-	g.cur.errors[classOrUnknown(class)]++
-	g.cur.lastFailed = t
+	w.probes++
+	w.errors[classOrUnknown(class)]++
+	w.lastFailed = later(w.lastFailed, obs)
+	if after, ok := g.servedAfter(w.endEarliest); ok {
+		// Observed late: the server is already known to have served
+		// again after it.
+		g.close(s, obs, tick, after)
+	}
 }
 
-// gap ends what is known: an open window closes at its last failure, and the
-// next window's start is not bounded by a success before the gap.
-func (g *signal) gap(s *stream, tick int64) {
-	if g.cur != nil {
-		g.close(s, time.Time{}, tick, report.EndsGap)
+// servedWithin reports whether remembered up-evidence lies within [lo, hi].
+func (g *signal) servedWithin(lo, hi time.Time) bool {
+	for i := range min(g.nUps, maxUps) {
+		if u := g.ups[i]; !u.lo.Before(lo) && !u.hi.After(hi) {
+			return true
+		}
 	}
-	g.lastOK = time.Time{}
+	return false
+}
+
+// servedBefore is the latest instant the server is known to have served at
+// or after, among remembered answers served by t: the outage began after
+// it. known is false when no remembered answer was served by t.
+func (g *signal) servedBefore(t time.Time) (before time.Time, known bool) {
+	for i := range min(g.nUps, maxUps) {
+		if u := g.ups[i]; !u.hi.After(t) && (!known || u.lo.After(before)) {
+			before, known = u.lo, true
+		}
+	}
+	return before, known
+}
+
+// servedAfter is the earliest instant by which the server is known to have
+// served again after t, from remembered answers observed before.
+func (g *signal) servedAfter(t time.Time) (after time.Time, ok bool) {
+	for i := range min(g.nUps, maxUps) {
+		if u := g.ups[i]; !u.lo.Before(t) && (!ok || u.hi.Before(after)) {
+			after, ok = u.hi, true
+		}
+	}
+	return after, ok
+}
+
+// joinClosed adds down-evidence observed after the window it belongs to
+// closed (a probe that hung while later ones failed and then succeeded) to
+// that window: its start may move earlier; its end is the success that
+// closed it. The finding already emitted stays as it was; the report counts
+// the probe.
+func (g *signal) joinClosed(e evidence, class string) bool {
+	n := len(g.windows.items)
+	if !g.closedLast || n == 0 {
+		return false
+	}
+	w := &g.windows.items[n-1]
+	if w.EndLatest == nil || !e.startBound().Before(*w.EndLatest) {
+		return false
+	}
+	sb := e.startBound()
+	if n > 1 {
+		// Evidence contradicted by the successes between the two
+		// windows reaches no further back than the one before.
+		prev := &g.windows.items[n-2]
+		floor := prev.EndEarliest
+		if prev.EndLatest != nil {
+			floor = *prev.EndLatest
+		}
+		sb = later(sb, floor)
+	}
+	g.unaccount(w)
+	if sb.Before(w.StartLatest) {
+		w.StartLatest = sb
+		if w.StartEarliest != nil && sb.Before(*w.StartEarliest) {
+			w.StartEarliest = ptr(sb)
+		}
+	}
+	if eb := minTime(e.endBound(), *w.EndLatest); eb.After(w.EndEarliest) {
+		w.EndEarliest = eb
+		w.End = ptr(mid(w.EndEarliest, *w.EndLatest))
+	}
+	refigure(w, fromSeconds(w.UnknownSeconds))
+	w.FailedProbes++
+	w.Errors[classOrUnknown(class)]++
+	g.account(w)
+	return true
+}
+
+// unknownLate applies ticks found missing only now (see
+// stream.resolveHoles): to the open window, else to the last one closed.
+func (g *signal) unknownLate(from, to time.Time) {
+	if g.cur != nil {
+		g.unknownInside(from, to)
+		return
+	}
+	n := len(g.windows.items)
+	if !g.closedLast || n == 0 {
+		return
+	}
+	w := &g.windows.items[n-1]
+	d := span{from, to}.within(w.StartLatest, w.EndEarliest)
+	if d <= 0 {
+		return
+	}
+	g.unaccount(w)
+	refigure(w, fromSeconds(w.UnknownSeconds)+d)
+	g.account(w)
+}
+
+// refigure sets a closed window's estimates and figures from its brackets
+// and its unknown time.
+func refigure(w *report.Window, unknown time.Duration) {
+	unknown = min(unknown, max(0, w.EndEarliest.Sub(w.StartLatest)))
+	w.UnknownSeconds = seconds(unknown)
+	w.Start = w.StartLatest
+	if w.StartEarliest != nil {
+		w.Start = mid(*w.StartEarliest, w.StartLatest)
+		if w.EndLatest != nil {
+			w.MaxSeconds = ptr(seconds(w.EndLatest.Sub(*w.StartEarliest)))
+		}
+	}
+	minDur := max(0, w.EndEarliest.Sub(w.StartLatest)-unknown)
+	w.MinSeconds = seconds(minDur)
+	w.DurationSeconds = w.MinSeconds
+	if w.End != nil {
+		w.DurationSeconds = seconds(max(minDur, w.End.Sub(w.Start)-unknown))
+	}
+}
+
+// unknown applies a stretch [from, to] in which nothing is known (the
+// probe loop could not run): it never counts as downtime and never splits a
+// window, but an open window's certain part shrinks by it, and the next
+// window's start is not bounded by a success before it.
+func (g *signal) unknown(from, to time.Time) {
+	if g.cur != nil {
+		g.unknownInside(from, to)
+		return
+	}
 	g.afterGap = true
 }
 
-// close ends the open window; end is the first success after it (zero when
-// a gap ended it).
-func (g *signal) close(s *stream, end time.Time, tick int64, ends string) {
-	w := g.window(end, ends)
+// unknownInside records [from, to] as unknown inside the open window.
+func (g *signal) unknownInside(from, to time.Time) {
+	w := g.cur
+	if w == nil || !to.After(from) {
+		return
+	}
+	if len(w.unknown) < maxUnknown {
+		w.unknown = append(w.unknown, span{from, to})
+		return
+	}
+	w.unknownExtra += span{from, to}.within(w.startLatest, w.endEarliest)
+}
+
+// maxUnknown bounds the unknown stretches an open window remembers.
+const maxUnknown = 64
+
+type span struct{ from, to time.Time }
+
+// within is how much of the span lies in [lo, hi].
+func (x span) within(lo, hi time.Time) time.Duration {
+	from, to := later(x.from, lo), minTime(x.to, hi)
+	if to.After(from) {
+		return to.Sub(from)
+	}
+	return 0
+}
+
+// unknownTime is the unknown time between the window's certain bounds.
+func (w *openWindow) unknownTime() time.Duration {
+	d := w.unknownExtra
+	for _, x := range w.unknown {
+		d += x.within(w.startLatest, w.endEarliest)
+	}
+	return min(d, max(0, w.endEarliest.Sub(w.startLatest)))
+}
+
+// close ends the open window: the server served again by endLatest.
+func (g *signal) close(s *stream, obs time.Time, tick int64, endLatest time.Time) {
+	w := g.window(endLatest, report.EndsRecovered)
 	g.cur = nil
 	g.account(&w)
+	g.closedLast = g.windows.add(w)
+	if !g.closedLast {
+		s.omit(g.name + ".windows")
+	}
+	msg := fmt.Sprintf("%ss down %s on %s: %d failed probes (%s)", g.name, report.Bounds(&w), s.key, w.FailedProbes, report.Errors(w.Errors))
+	s.emit(g.closed, tick, *w.End, w.Start, *w.End, windowFinding(g.name, &w), msg)
+}
+
+// stop ends the open window when its stream stops (a config reload):
+// nothing is known of what followed, so it has no end.
+func (g *signal) stop(s *stream, tick int64) {
+	w := g.window(time.Time{}, report.EndsStopped)
+	g.cur = nil
+	g.account(&w)
+	g.closedLast = false
 	if !g.windows.add(w) {
 		s.omit(g.name + ".windows")
 	}
-	f := windowFinding(g.name, &w)
-	at := w.LastFailed
-	if w.End != nil {
-		at = *w.End
-	}
-	msg := fmt.Sprintf("%ss down %s on %s: %d failed probes (%s)", g.name, report.Bounds(&w), s.key, w.FailedProbes, report.Errors(w.Errors))
-	switch ends {
-	case report.EndsGap:
-		msg = fmt.Sprintf("%ss down at least %s on %s before a gap: %d failed probes (%s)", g.name, report.Seconds(w.MinSeconds), s.key, w.FailedProbes, report.Errors(w.Errors))
-	case report.EndsStopped:
-		msg = fmt.Sprintf("%ss down at least %s on %s when the stream stopped: %d failed probes (%s)", g.name, report.Seconds(w.MinSeconds), s.key, w.FailedProbes, report.Errors(w.Errors))
-	}
-	s.emit(g.closed, tick, at, w.Start, at, f, msg)
+	s.emit(g.closed, tick, w.EndEarliest, w.Start, w.EndEarliest, windowFinding(g.name, &w),
+		fmt.Sprintf("%ss down at least %s on %s when the stream stopped: %d failed probes (%s)", g.name, report.Seconds(w.MinSeconds), s.key, w.FailedProbes, report.Errors(w.Errors)))
 }
 
-// window renders the open window as it stands, ended at end (zero: not
-// ended by a success).
-func (g *signal) window(end time.Time, ends string) report.Window {
+// window renders the open window as it stands, ended by a success served
+// by endLatest (zero: not ended).
+func (g *signal) window(endLatest time.Time, ends string) report.Window {
 	c := g.cur
-	lo := c.lastFailed.Sub(c.start)
+	unknown := c.unknownTime()
+	minDur := max(0, c.endEarliest.Sub(c.startLatest)-unknown)
 	w := report.Window{
-		Start:        c.start,
-		LastFailed:   c.lastFailed,
-		MinSeconds:   seconds(lo),
-		FailedProbes: c.probes,
-		Errors:       copyMap(c.errors),
-		Begins:       c.begins,
-		Ends:         ends,
+		Start:          c.startLatest,
+		StartLatest:    c.startLatest,
+		EndEarliest:    c.endEarliest,
+		LastFailed:     c.lastFailed,
+		MinSeconds:     seconds(minDur),
+		UnknownSeconds: seconds(unknown),
+		FailedProbes:   c.probes,
+		Errors:         copyMap(c.errors),
+		Begins:         c.begins,
+		Ends:           ends,
 	}
-	if !c.lastOK.IsZero() {
-		w.LastSuccess = ptr(c.lastOK)
+	if !c.startEarliest.IsZero() {
+		w.StartEarliest = ptr(c.startEarliest)
+		w.Start = mid(c.startEarliest, c.startLatest)
 	}
-	dur := lo
-	if !end.IsZero() {
-		w.End = ptr(end)
-		if !c.lastOK.IsZero() {
-			hi := end.Sub(c.lastOK)
-			w.MaxSeconds = ptr(seconds(hi))
-			dur = lo + (hi-lo)/2
-		}
+	if endLatest.IsZero() {
+		w.DurationSeconds = w.MinSeconds
+		return w
 	}
-	w.DurationSeconds = seconds(dur)
+	if endLatest.Before(c.endEarliest) {
+		// Served before a timeout ran out: that wait proves less.
+		c.endEarliest = minTime(later(c.endPoint, c.startLatest), endLatest)
+		w.EndEarliest = c.endEarliest
+		unknown = c.unknownTime()
+		minDur = max(0, c.endEarliest.Sub(c.startLatest)-unknown)
+		w.MinSeconds, w.UnknownSeconds = seconds(minDur), seconds(unknown)
+	}
+	endLatest = later(endLatest, c.endEarliest)
+	w.EndLatest = ptr(endLatest)
+	w.End = ptr(mid(c.endEarliest, endLatest))
+	w.DurationSeconds = seconds(max(minDur, w.End.Sub(w.Start)-unknown))
+	if w.StartEarliest != nil {
+		w.MaxSeconds = ptr(seconds(endLatest.Sub(c.startEarliest)))
+	}
 	return w
+}
+
+// unaccount takes a window back out of the totals, before it changes.
+func (g *signal) unaccount(w *report.Window) {
+	g.net -= fromSeconds(w.DurationSeconds)
+	g.netMin -= fromSeconds(w.MinSeconds)
+	if w.MaxSeconds != nil {
+		g.netMax -= fromSeconds(*w.MaxSeconds)
+	}
 }
 
 // account adds a finished (or, for a snapshot, open) window to the totals.
@@ -156,7 +418,7 @@ func (g *signal) account(w *report.Window) {
 	if !g.any {
 		g.first, g.any = w.Start, true
 	}
-	g.last = w.LastFailed
+	g.last = w.EndEarliest
 	if w.End != nil {
 		g.last = *w.End
 	}
@@ -184,30 +446,41 @@ func (g *signal) snapshot() report.Signal {
 		r.NetMaxSeconds = ptr(seconds(snap.netMax))
 	}
 	if snap.any {
-		r.GrossSeconds = seconds(snap.last.Sub(snap.first))
+		r.GrossSeconds = seconds(max(0, snap.last.Sub(snap.first)))
 	}
 	return r
 }
 
 func windowFinding(name string, w *report.Window) *event.Finding {
 	f := &event.Finding{
-		Signal:   name,
-		Start:    ptr(w.Start),
-		End:      w.End,
-		Last:     ptr(w.LastFailed),
-		Earliest: w.LastSuccess,
-		Duration: ptr(w.DurationSeconds),
-		Min:      ptr(w.MinSeconds),
-		Max:      w.MaxSeconds,
-		Probes:   w.FailedProbes,
-		Errors:   make(map[string]int, len(w.Errors)),
-		Begins:   w.Begins,
-		Ends:     w.Ends,
+		Signal:        name,
+		Start:         ptr(w.Start),
+		StartEarliest: w.StartEarliest,
+		StartLatest:   ptr(w.StartLatest),
+		End:           w.End,
+		EndEarliest:   ptr(w.EndEarliest),
+		EndLatest:     w.EndLatest,
+		Last:          ptr(w.LastFailed),
+		Duration:      ptr(w.DurationSeconds),
+		Min:           ptr(w.MinSeconds),
+		Max:           w.MaxSeconds,
+		Unknown:       ptr(w.UnknownSeconds),
+		Probes:        w.FailedProbes,
+		Errors:        make(map[string]int, len(w.Errors)),
+		Begins:        w.Begins,
+		Ends:          w.Ends,
 	}
 	for k, v := range w.Errors {
 		f.Errors[k] = int(v)
 	}
 	return f
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func classOrUnknown(class string) string {

@@ -81,9 +81,8 @@ func (r *staleTracker) judge(s *stream, horizon time.Time, force bool) {
 
 func (r *staleTracker) apply(s *stream, e *staleEntry) {
 	if e.gap {
-		if r.cur != nil {
-			r.close(s, time.Time{}, e.tick, report.EndsGap)
-		}
+		// Unknown: the stream may have stayed on the old server
+		// throughout; the next answer says whether it still is.
 		return
 	}
 	if e.server == nil {

@@ -21,14 +21,16 @@ func (d *Detector) StopStream(k event.StreamKey) []*event.Event {
 	if s == nil {
 		return nil
 	}
-	s.drain(true)
+	// Everything observed so far is analysed (other streams' events too:
+	// they are only released a jitter allowance early).
+	d.release(true)
+	s.resolveHoles(d.watermark, true)
 	s.tgt.judgeStale(d.opts.Reorder, true)
-	tick := s.lastTick
+	tick := s.next - 1
 	for _, g := range []*signal{&s.read, &s.write} {
 		if g.cur != nil {
-			g.close(s, time.Time{}, tick, report.EndsStopped)
+			g.stop(s, tick)
 		}
-		g.lastOK = time.Time{}
 		g.afterGap = true
 	}
 	if s.ro.cur != nil {
@@ -39,6 +41,6 @@ func (d *Detector) StopStream(k event.StreamKey) []*event.Event {
 	}
 	s.id.gap()
 	s.dns.gap()
-	s.nextKnown = false
+	s.nextKnown, s.ahead = false, nil
 	return d.take()
 }

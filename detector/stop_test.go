@@ -37,7 +37,7 @@ func TestStopStream(t *testing.T) {
 	}
 	d.Flush()
 	got := wins(stream(t, d.Report(), event.ModeFresh).Read.Windows)
-	if len(got) != 2 || got[0].ends != report.EndsStopped || got[1].begins != report.BeginsAfterGap || got[1].start != 27 {
+	if len(got) != 2 || got[0].ends != report.EndsStopped || got[1].begins != report.BeginsAfterGap || got[1].sl != 27 {
 		t.Errorf("windows = %+v, want one stopped, then one from probe 27 after a gap", got)
 	}
 }

@@ -12,18 +12,25 @@ import (
 	"github.com/dbprobe/dbprobe/report"
 )
 
-// maxBuffered bounds a stream's reorder buffer whatever the reorder horizon:
-// beyond it the oldest event is released as if its predecessors were lost.
+// maxBuffered bounds the events the detector holds, and the ticks a stream
+// waits for, whatever the horizons: beyond it the oldest is released.
 const maxBuffered = 1 << 14
 
-// item is one entry of a stream's reorder buffer: a probe (ev set) or a gap
-// covering ticks lo..hi.
+// item is one event in release order: a probe (ev set) or a gap covering
+// ticks lo..hi.
 type item struct {
 	lo, hi int64
-	sched  time.Time // scheduled time of tick lo: orders and ages the item
+	sched  time.Time // scheduled time of tick lo
+	obs    time.Time // when it was observed: orders the release
 	ev     *event.Event
 	gapTo  time.Time // a gap's end: the scheduled time of the tick that ran
 	kind   string    // a gap's report.Gap kind
+}
+
+// ticks is a run of ticks seen, waiting for the ticks before it.
+type ticks struct {
+	lo, hi          int64
+	sched, schedEnd time.Time // scheduled time of tick lo, and of tick hi+1
 }
 
 // stream analyses one stream (observer x target x mode).
@@ -38,20 +45,22 @@ type stream struct {
 	observer    event.Observer
 	labels      map[string]string
 
-	// Reorder buffer: items wait here until every older tick is in, or until
-	// they are older than the reorder horizon (see Options.Reorder).
-	buf       []item
-	next      int64 // the next tick to release
+	// Ticks accounted for: every tick before next has been seen or
+	// reported missing; ahead holds runs seen beyond it, sorted.
+	next      int64
 	nextKnown bool
-	newest    time.Time // latest scheduled time pushed
+	ahead     []ticks
+	lastSched time.Time // scheduled time of tick next-1
 
-	released  bool
-	lastTime  time.Time // analysis time of the last released item; never decreases
-	lastSched time.Time // scheduled time of the last released tick
-	lastTick  int64
+	staleT time.Time // latest time a probe was queued for stale judgement
 
-	probes, failed, dropped int64
-	first, last             time.Time
+	// iv is the probe interval, once two probes with scheduled times tell
+	// it: a success slower than it is slow.
+	iv                                  time.Duration
+	ivSched                             time.Time
+	ivTick                              int64
+	probes, failed, dropped, late, slow int64
+	first, last                         time.Time
 
 	read, write signal
 	ro          readOnlyTracker
@@ -122,94 +131,128 @@ func (s *stream) emit(action string, tick int64, at, start, end time.Time, f *ev
 // omit counts a finding that did not fit its list.
 func (s *stream) omit(list string) { s.omitted[list]++ }
 
-// push adds an event to the reorder buffer.
+// push analyses an event released by the detector.
 func (s *stream) push(it item) {
+	if it.ev == nil {
+		s.gap(it.lo, it.sched, later(it.gapTo, it.sched), it.hi-it.lo+1, it.kind)
+		return
+	}
+	s.analyse(it.ev, it.obs)
+	s.tgt.advance(probeTime(it.ev))
+}
+
+// see records ticks lo..hi of it as arrived; false if any of them had
+// arrived before (or was given up as missing).
+func (s *stream) see(it item) bool {
+	end := it.gapTo
+	if it.ev != nil || end.IsZero() {
+		end = it.sched
+	} else if n := it.hi - it.lo + 1; n > 0 {
+		end = it.gapTo.Add(-it.gapTo.Sub(it.sched) / time.Duration(n))
+	}
 	if s.nextKnown && it.hi < s.next {
-		s.dropped++
-		return
+		return false
 	}
-	if s.nextKnown && it.lo < s.next {
-		it.lo = s.next // a gap whose start was already given up
+	lo := it.lo
+	if s.nextKnown {
+		lo = max(lo, s.next)
 	}
-	i := sort.Search(len(s.buf), func(i int) bool { return s.buf[i].lo >= it.lo })
-	if i < len(s.buf) && s.buf[i].lo == it.lo {
-		s.dropped++ // the same tick twice
-		return
+	i := sort.Search(len(s.ahead), func(i int) bool { return s.ahead[i].hi >= lo })
+	if i < len(s.ahead) && s.ahead[i].lo <= it.hi {
+		return false
 	}
-	s.buf = slices.Insert(s.buf, i, it)
-	if it.sched.After(s.newest) {
-		s.newest = it.sched
+	switch {
+	case i > 0 && s.ahead[i-1].hi+1 == lo:
+		s.ahead[i-1].hi, s.ahead[i-1].schedEnd = it.hi, end
+	default:
+		s.ahead = slices.Insert(s.ahead, i, ticks{lo: lo, hi: it.hi, sched: it.sched, schedEnd: end})
+		i++
+	}
+	if i < len(s.ahead) && s.ahead[i-1].hi+1 == s.ahead[i].lo {
+		s.ahead[i-1].hi, s.ahead[i-1].schedEnd = s.ahead[i].hi, s.ahead[i].schedEnd
+		s.ahead = slices.Delete(s.ahead, i, i+1)
+	}
+	s.collapse()
+	return true
+}
+
+// collapse moves next past the runs that continue it.
+func (s *stream) collapse() {
+	for s.nextKnown && len(s.ahead) > 0 && s.ahead[0].lo == s.next {
+		s.next, s.lastSched = s.ahead[0].hi+1, s.ahead[0].schedEnd
+		s.ahead[0] = ticks{}
+		s.ahead = s.ahead[1:]
+	}
+	if len(s.ahead) == 0 {
+		s.ahead = nil
 	}
 }
 
-// drain releases buffered items in tick order: an item goes once every
-// older tick has been released, or once it has aged past the reorder
-// horizon (or force is set), in which case the ticks still missing before
-// it become a gap of kind "missing".
-func (s *stream) drain(force bool) {
-	for len(s.buf) > 0 {
-		h := s.buf[0]
-		aged := force || len(s.buf) > maxBuffered || s.newest.Sub(h.sched) > s.d.opts.Reorder
-		if !s.nextKnown {
-			// The first tick of a stream is not known in advance: an older
-			// probe may still be running, so wait for the horizon.
-			if !aged {
-				return
+// resolveHoles reports ticks that never came as missing, once the reorder
+// horizon has passed the tick after them (or force is set). The stream's
+// first tick is known once the horizon has passed the first one seen: an
+// older probe may still be running until then.
+func (s *stream) resolveHoles(watermark time.Time, force bool) {
+	reorder := s.d.opts.Reorder
+	for len(s.ahead) > 0 {
+		h := s.ahead[0]
+		if !force && !watermark.After(h.sched.Add(reorder)) && len(s.ahead) < maxBuffered {
+			if s.nextKnown {
+				s.certainlyMissing(watermark.Add(-reorder), h)
 			}
-			s.next, s.nextKnown = h.lo, true
+			return
 		}
-		if h.hi < s.next {
-			s.buf = s.buf[1:]
-			s.dropped++
+		if !s.nextKnown {
+			s.next, s.nextKnown = h.lo, true
+			s.collapse()
 			continue
 		}
-		if h.lo > s.next {
-			if !aged {
-				return
-			}
-			s.missing(s.next, h.lo-1, h.sched)
-		}
-		if h.lo < s.next {
-			h.lo = s.next
-		}
-		s.buf[0] = item{}
-		s.buf = s.buf[1:]
-		s.release(h)
-		s.next = h.hi + 1
-	}
-	if len(s.buf) == 0 {
-		s.buf = nil // let the backing array go after a burst
+		s.missing(s.next, h.lo-1, h.sched)
+		s.next = h.lo
+		s.collapse()
 	}
 }
 
-// missing releases ticks lo..hi, for which no event exists, as a gap ending
-// at the scheduled time to of tick hi+1.
-func (s *stream) missing(lo, hi int64, to time.Time) {
-	from := s.lastSched
-	if s.released && hi+1 > s.lastTick {
-		from = s.lastSched.Add(to.Sub(s.lastSched) / time.Duration(hi+1-s.lastTick))
-	}
-	s.release(item{lo: lo, hi: hi, sched: from, gapTo: to, kind: report.GapMissing})
-}
-
-func (s *stream) release(it item) {
-	if it.ev == nil {
-		from := later(it.sched, s.lastTime)
-		to := later(it.gapTo, from)
-		s.lastTime = from
-		s.lastSched = it.gapTo
-		if n := it.hi - it.lo + 1; n > 0 {
-			s.lastSched = it.gapTo.Add(-it.gapTo.Sub(it.sched) / time.Duration(n))
-		}
-		s.lastTick, s.released = it.hi, true
-		s.gap(it.lo, from, to, it.hi-it.lo+1, it.kind)
+// certainlyMissing reports the first ticks of the hole before h scheduled
+// before limit (their events would have arrived by now) as missing at once,
+// so that a long stop of dbprobe is unknown time while the window it
+// interrupted is still open.
+func (s *stream) certainlyMissing(limit time.Time, h ticks) {
+	n := h.lo - s.next
+	if n <= 0 || !h.sched.After(s.lastSched) {
 		return
 	}
-	t := probeTime(it.ev)
-	t = later(t, s.lastTime)
-	s.lastTime, s.lastSched, s.lastTick, s.released = t, it.sched, it.lo, true
-	s.analyse(it.ev, t)
-	s.tgt.advance(t)
+	iv := h.sched.Sub(s.lastSched) / time.Duration(n+1)
+	if iv <= 0 || !limit.After(s.lastSched) {
+		return
+	}
+	m := min(int64(limit.Sub(s.lastSched)/iv), n)
+	if m <= 0 {
+		return
+	}
+	s.missingFrom(s.next, s.next+m-1, s.lastSched.Add(iv), s.lastSched.Add(time.Duration(m+1)*iv))
+	s.next, s.lastSched = s.next+m, s.lastSched.Add(time.Duration(m)*iv)
+}
+
+// missing reports ticks lo..hi, for which no event exists, as unknown time
+// ending at the scheduled time to of tick hi+1.
+func (s *stream) missing(lo, hi int64, to time.Time) {
+	from := s.lastSched
+	if n := hi - lo + 2; to.After(from) {
+		from = s.lastSched.Add(to.Sub(s.lastSched) / time.Duration(n))
+	}
+	s.missingFrom(lo, hi, from, to)
+}
+
+// missingFrom reports ticks lo..hi, scheduled from 'from', as missing until
+// 'to'.
+func (s *stream) missingFrom(lo, hi int64, from, to time.Time) {
+	to = later(to, from)
+	// Known this late, it only tells the windows how much of them is
+	// unknown.
+	s.read.unknownLate(from, to)
+	s.write.unknownLate(from, to)
+	s.listGap(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: hi - lo + 1, Kind: report.GapMissing})
 }
 
 // targetNotableSlack is how close to a notable probe of another stream of
@@ -236,10 +279,11 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// analyse applies one probe, released in tick order, at time t.
-func (s *stream) analyse(ev *event.Event, t time.Time) {
+// analyse applies one probe, observed at obs.
+func (s *stream) analyse(ev *event.Event, obs time.Time) {
 	p := &ev.DBProbe
 	tick := p.Tick
+	t := probeTime(ev)
 	class := ""
 	if ev.Error != nil {
 		class = ev.Error.Type
@@ -259,14 +303,15 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	if failed {
 		s.failed++
 	}
-	if s.first.IsZero() {
+	if s.first.IsZero() || t.Before(s.first) {
 		s.first = t
 	}
-	s.last = t
+	s.last = later(s.last, t)
 
-	s.read.observe(s, t, tick, readOK, class)
+	rev := readEvidence(ev)
+	s.read.observe(s, obs, tick, rev, !readOK, class)
 	if writeSeen {
-		s.write.observe(s, t, tick, writeOK, class)
+		s.write.observe(s, obs, tick, writeEvidence(ev), !writeOK, class)
 	}
 
 	srv := s.id.server(p.Server)
@@ -275,13 +320,21 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	// detector reports about it changes.
 	notable := failed || (srv != nil && s.id.last != nil && srv != s.id.last)
 	roByWrite := writeSeen && !writeOK && class == event.ClassReadOnly
-	s.ro.observe(s, t, tick, srv, srv.AnyReadOnly() || roByWrite)
+	// A write refused as read-only was refused during the write phase,
+	// which can end long after the query phase that identified the server
+	// (a write queued behind a lock until the server turned read-only).
+	ans := rev
+	if roByWrite && !srv.AnyReadOnly() {
+		ans = writeEvidence(ev)
+	}
+	s.ro.observe(s, tick, srv, srv.AnyReadOnly() || roByWrite, ans)
 	if srv != nil {
-		s.id.observe(s, t, tick, srv)
+		s.id.observe(s, tick, srv, rev)
 		s.tgt.answered(srv, t)
 	}
 	if p.DNS != nil && (len(p.DNS.Answers) > 0 || class == event.ClassDNSNotFound) {
-		if s.dns.observe(s, t, tick, p.DNS.Answers) {
+		lo, hi, _ := phasesOf(ev).interval(event.PhaseDNS)
+		if s.dns.observe(s, tick, lo, hi, p.DNS.Answers) {
 			notable = true
 		}
 	}
@@ -316,17 +369,39 @@ func (s *stream) analyse(ev *event.Event, t time.Time) {
 	} else if !s.tgt.notable.IsZero() && (t.Sub(s.tgt.notable).Abs() <= max(targetNotableSlack, s.d.opts.Reorder)) {
 		notable = true
 	}
+	s.learnInterval(p.Scheduled, tick)
+	slow := readOK && !failed && s.iv > 0 && p.Latency != nil && msDuration(p.Latency.Total) > s.iv
+	if slow {
+		s.slow++
+	}
 	s.tl.detail.learn(t, p.Scheduled, tick)
-	s.tl.add(t, failed, readOK, latency, notable)
+	s.tl.add(t, failed, readOK, latency, notable, slow)
 
+	// Stale episodes are judged probe by probe in the order analysed, at
+	// times that never go back.
+	s.staleT = later(s.staleT, t)
 	s.stale.push(staleEntry{
-		t:         t,
+		t:         s.staleT,
 		tick:      tick,
 		server:    srv,
 		ip:        connectedIP(ev, srv),
 		writeSeen: writeSeen,
 		writeOK:   writeOK,
 	})
+}
+
+// learnInterval learns the stream's probe interval from two scheduled
+// probes.
+func (s *stream) learnInterval(sched time.Time, tick int64) {
+	switch {
+	case s.iv > 0 || sched.IsZero():
+	case s.ivSched.IsZero():
+		s.ivSched, s.ivTick = sched, tick
+	case tick != s.ivTick:
+		if iv := sched.Sub(s.ivSched) / time.Duration(tick-s.ivTick); iv > 0 {
+			s.iv = iv
+		}
+	}
 }
 
 // connectedIP is the address the probe talked to.
@@ -347,31 +422,30 @@ func connectedIP(ev *event.Event, srv *event.Server) string {
 	return ""
 }
 
-// gap applies ticks with no result: nothing is known from 'from' to 'to',
-// so every open window, read-only stretch and stale episode ends at its last
-// observation and nothing carries its bounds across.
+// gap applies ticks the probe loop could not run: nothing is known from
+// 'from' to 'to'. It never counts as downtime and splits no window,
+// read-only stretch or stale episode.
 func (s *stream) gap(tick int64, from, to time.Time, ticks int64, kind string) {
-	s.unknown(tick, from)
-	if !s.gaps.add(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: ticks, Kind: kind}) {
-		s.omit("gaps")
-	}
+	s.unknown(tick, from, to)
+	s.listGap(report.Gap{From: from, To: to, Seconds: seconds(to.Sub(from)), Ticks: ticks, Kind: kind})
 	s.tgt.advance(to)
 }
 
-// unknown ends what is known at tick: nothing carries across it.
-func (s *stream) unknown(tick int64, t time.Time) {
-	s.read.gap(s, tick)
-	s.write.gap(s, tick)
-	s.ro.gap(s, tick)
+// unknown applies a stretch [from, to] in which nothing is known at tick.
+func (s *stream) unknown(tick int64, from, to time.Time) {
+	s.read.unknown(from, to)
+	s.write.unknown(from, to)
+	s.ro.gap()
 	s.id.gap()
 	s.dns.gap()
-	s.stale.push(staleEntry{t: t, tick: tick, gap: true})
+	s.staleT = later(s.staleT, from)
+	s.stale.push(staleEntry{t: s.staleT, tick: tick, gap: true})
 }
 
 // noToken applies a probe that had no IAM token: a gap, extended while the
 // following probes have none either.
 func (s *stream) noToken(tick int64, t time.Time) {
-	s.unknown(tick, t)
+	s.unknown(tick, t, t)
 	if n := len(s.gaps.items); n > 0 && s.noTokenTick == tick-1 && s.gaps.items[n-1].Kind == report.GapNoToken {
 		g := &s.gaps.items[n-1]
 		g.To, g.Ticks = t, g.Ticks+1
@@ -383,6 +457,27 @@ func (s *stream) noToken(tick int64, t time.Time) {
 	s.tgt.advance(t)
 }
 
+func (s *stream) listGap(g report.Gap) {
+	if n := len(s.gaps.items); n > 0 && g.Kind == report.GapMissing {
+		// The rest of a hole reported in parts (see certainlyMissing).
+		if last := &s.gaps.items[n-1]; last.Kind == g.Kind && last.To.Equal(g.From) {
+			last.To, last.Ticks = g.To, last.Ticks+g.Ticks
+			last.Seconds = seconds(last.To.Sub(last.From))
+			return
+		}
+	}
+	if !s.gaps.add(g) {
+		s.omit("gaps")
+	}
+}
+
+func (s *stream) gapSnapshot() []report.Gap {
+	g := s.gaps.snapshot()
+	// Missing ticks are known only once the reorder horizon passed them.
+	slices.SortStableFunc(g, func(a, b report.Gap) int { return a.From.Compare(b.From) })
+	return g
+}
+
 // snapshot renders the stream as it stands.
 func (s *stream) snapshot() report.Stream {
 	r := report.Stream{
@@ -391,14 +486,16 @@ func (s *stream) snapshot() report.Stream {
 		Mode:       s.key.Mode,
 		Probes:     s.probes,
 		Failed:     s.failed,
+		Slow:       s.slow,
 		Dropped:    s.dropped,
+		Late:       s.late,
 		Read:       s.read.snapshot(),
 		Write:      s.write.snapshot(),
 		ReadOnly:   s.ro.snapshot(),
 		Cutovers:   s.id.cutovers.snapshot(),
 		DNSChanges: s.dns.changes.snapshot(),
 		Stale:      s.stale.snapshot(),
-		Gaps:       s.gaps.snapshot(),
+		Gaps:       s.gapSnapshot(),
 		Latency:    s.lat.snapshot(),
 		Servers:    s.id.spanSnapshot(),
 		Timeline:   s.tl.snapshot(),
@@ -417,54 +514,109 @@ func (s *stream) snapshot() report.Stream {
 }
 
 // readOnlyTracker finds stretches in which the answering server refused
-// writes.
+// writes. Each edge is a bracket from the instants the answers were served
+// in (see evidence.go).
 type readOnlyTracker struct {
-	cur  *report.ReadOnly
-	tick int64
-	list capped[report.ReadOnly]
+	cur *report.ReadOnly
+	// writableLo: the latest a writable server is known to have answered
+	// at or after, since the last stretch; zero when unknown.
+	writableLo time.Time
+	list       capped[report.ReadOnly]
+	closedLast bool // the list's last stretch is the last one closed
 }
 
 // observe applies one probe. srv is the server that answered (nil: no
 // answer, which tells nothing about read-only state unless a write failed
-// as read_only); ro says whether it refused writes.
-func (r *readOnlyTracker) observe(s *stream, t time.Time, tick int64, srv *event.Server, ro bool) {
+// as read_only); ro says whether it refused writes; e is when it answered.
+func (r *readOnlyTracker) observe(s *stream, tick int64, srv *event.Server, ro bool, e evidence) {
+	if e.kind != upAt && !ro {
+		return
+	}
+	c := r.cur
 	switch {
 	case ro:
-		if r.cur != nil && srv != nil && srv.Identity != r.cur.Server.Identity {
-			r.close(s, t, tick, report.EndsRecovered) // another read-only server took over
+		if c != nil && srv != nil && c.Server != nil && srv.Identity != c.Server.Identity {
+			r.close(s, e.hi, tick, report.EndsRecovered) // another read-only server took over
+			c = nil
 		}
-		if r.cur == nil {
-			r.cur = &report.ReadOnly{Start: t, Server: srv, Ends: report.EndsOpen}
-			r.tick = tick
-			s.emit(event.ActionReadOnlyOn, tick, t, t, time.Time{},
-				&event.Finding{Start: ptr(t), Server: srv},
+		if c == nil && r.joinClosed(srv, e) {
+			return
+		}
+		if c == nil {
+			c = &report.ReadOnly{Start: e.hi, StartLatest: e.hi, EndEarliest: e.lo, Server: srv, Ends: report.EndsOpen}
+			if !r.writableLo.IsZero() {
+				c.StartEarliest = ptr(minTime(r.writableLo, e.hi))
+				c.Start = mid(*c.StartEarliest, e.hi)
+			}
+			r.cur = c
+			s.emit(event.ActionReadOnlyOn, tick, c.Start, c.Start, time.Time{},
+				&event.Finding{Start: ptr(c.Start), StartEarliest: c.StartEarliest, StartLatest: ptr(c.StartLatest), Server: srv},
 				fmt.Sprintf("%s answered read-only on %s", report.Server(srv), s.key))
 		}
-		r.cur.Last = t
-		r.cur.Probes++
-	case srv != nil && r.cur != nil:
-		r.close(s, t, tick, report.EndsRecovered)
+		if e.hi.Before(c.StartLatest) {
+			c.StartLatest, c.Start = e.hi, e.hi
+			if c.StartEarliest != nil {
+				c.StartEarliest = ptr(minTime(*c.StartEarliest, e.hi))
+				c.Start = mid(*c.StartEarliest, e.hi)
+			}
+		}
+		c.EndEarliest = later(c.EndEarliest, e.lo)
+		c.Last = later(c.Last, e.hi)
+		c.Probes++
+	case c == nil:
+		r.writableLo = later(r.writableLo, e.lo)
+	case !e.lo.Before(c.StartLatest):
+		r.close(s, e.hi, tick, report.EndsRecovered)
+		r.writableLo = e.lo
+	case e.hi.Before(c.EndEarliest) && (c.StartEarliest == nil || e.lo.After(*c.StartEarliest)):
+		// A writable answer observed late, from before the stretch.
+		c.StartEarliest = ptr(minTime(e.lo, c.StartLatest))
+		c.Start = mid(*c.StartEarliest, c.StartLatest)
 	}
 }
 
-func (r *readOnlyTracker) gap(s *stream, tick int64) {
-	if r.cur != nil {
-		r.close(s, time.Time{}, tick, report.EndsGap)
+// joinClosed counts a read-only answer observed after the stretch it may
+// belong to closed (probes overlap) to that stretch.
+func (r *readOnlyTracker) joinClosed(srv *event.Server, e evidence) bool {
+	n := len(r.list.items)
+	if n == 0 || !r.closedLast {
+		return false
 	}
+	c := &r.list.items[n-1]
+	if c.EndLatest == nil || !e.lo.Before(*c.EndLatest) || (srv != nil && c.Server != nil && srv.Identity != c.Server.Identity) {
+		return false
+	}
+	c.Probes++
+	return true
 }
 
-// close ends the open stretch at end (zero when a gap ended it).
-func (r *readOnlyTracker) close(s *stream, end time.Time, tick int64, ends string) {
+// gap applies an unknown stretch: it splits no stretch (the next answer
+// says whether the server is still read-only), but the next onset is not
+// bounded by a writable answer before it.
+func (r *readOnlyTracker) gap() {
+	r.writableLo = time.Time{}
+}
+
+// close ends the open stretch: a writable server answered by endLatest
+// (zero when a gap ended it).
+func (r *readOnlyTracker) close(s *stream, endLatest time.Time, tick int64, ends string) {
 	c := *r.cur
 	r.cur = nil
 	c.Ends = ends
-	var at time.Time
-	c.End, at = ended(end, c.Last)
-	if !r.list.add(c) {
+	at := c.EndEarliest
+	if !endLatest.IsZero() {
+		endLatest = later(endLatest, c.EndEarliest)
+		c.EndLatest = ptr(endLatest)
+		at = mid(c.EndEarliest, endLatest)
+		c.End = ptr(at)
+	}
+	r.closedLast = r.list.add(c)
+	if !r.closedLast {
 		s.omit("read_only")
 	}
 	s.emit(event.ActionReadOnlyOff, tick, at, c.Start, at,
-		&event.Finding{Start: ptr(c.Start), End: c.End, Last: ptr(c.Last), Probes: c.Probes, Server: c.Server, Ends: ends},
+		&event.Finding{Start: ptr(c.Start), End: c.End, Last: ptr(c.Last), Probes: c.Probes, Server: c.Server, Ends: ends,
+			StartEarliest: c.StartEarliest, StartLatest: ptr(c.StartLatest), EndEarliest: ptr(c.EndEarliest), EndLatest: c.EndLatest},
 		fmt.Sprintf("%s read-only on %s from %s for %s", report.Server(c.Server), s.key, report.Clock(c.Start), report.Seconds(at.Sub(c.Start).Seconds())))
 }
 
@@ -479,13 +631,16 @@ func (r *readOnlyTracker) snapshot() []report.ReadOnly {
 // identityTracker follows which server answered: cutovers and the "who
 // answered" lane.
 type identityTracker struct {
-	last     *event.Server // immutable copy; shared by report entries
-	lastT    time.Time
-	gapSince bool
-	seen     map[string]bool
-	cutovers capped[report.Cutover]
-	spans    capped[report.Span]
-	span     *report.Span
+	last   *event.Server // immutable copy; shared by report entries
+	lastLo time.Time     // the latest the last server is known to have answered at or after
+	// The last cutover: the new server's first answer, and the old server.
+	cutLatest time.Time
+	cutFrom   string
+	gapSince  bool
+	seen      map[string]bool
+	cutovers  capped[report.Cutover]
+	spans     capped[report.Span]
+	span      *report.Span
 }
 
 // maxIdentities bounds the set of servers remembered for rollback detection.
@@ -504,16 +659,21 @@ func (r *identityTracker) server(srv *event.Server) *event.Server {
 	return copyServer(srv)
 }
 
-func (r *identityTracker) observe(s *stream, t time.Time, tick int64, srv *event.Server) {
+// observe applies an answer by srv, served at some instant of e.
+func (r *identityTracker) observe(s *stream, tick int64, srv *event.Server, e evidence) {
 	if r.seen == nil {
 		r.seen = map[string]bool{}
 	}
 	prev := r.last
+	if prev != nil && prev.Identity != srv.Identity && r.lateAnswer(srv, e) {
+		return
+	}
 	if prev != nil && prev.Identity != srv.Identity {
+		earliest := minTime(r.lastLo, e.hi)
 		c := report.Cutover{
-			At:        mid(r.lastT, t),
-			Earliest:  r.lastT,
-			Latest:    t,
+			At:        mid(earliest, e.hi),
+			Earliest:  earliest,
+			Latest:    e.hi,
 			From:      prev,
 			To:        srv,
 			Rollback:  r.seen[srv.Identity],
@@ -522,7 +682,8 @@ func (r *identityTracker) observe(s *stream, t time.Time, tick int64, srv *event
 		if !r.cutovers.add(c) {
 			s.omit("cutovers")
 		}
-		s.tgt.register(switchRec{latest: t, from: prev.Identity, to: srv.Identity})
+		r.cutLatest, r.cutFrom = e.hi, prev.Identity
+		s.tgt.register(switchRec{latest: e.hi, from: prev.Identity, to: srv.Identity})
 		msg := fmt.Sprintf("%s cut over from %s to %s at %s (%s)", s.key, report.Server(prev), report.Server(srv), report.Clock(c.At), report.Plusminus(c.Earliest, c.Latest))
 		if c.Rollback {
 			msg += ", back to a server it had left"
@@ -530,17 +691,35 @@ func (r *identityTracker) observe(s *stream, t time.Time, tick int64, srv *event
 		s.emit(event.ActionCutover, tick, c.At, c.Earliest, c.Latest,
 			&event.Finding{At: ptr(c.At), Earliest: ptr(c.Earliest), Latest: ptr(c.Latest), From: prev, To: srv, Rollback: c.Rollback, AcrossGap: c.AcrossGap},
 			msg)
+		r.lastLo = time.Time{}
 	}
 	if prev == nil || prev.Identity != srv.Identity {
 		if len(r.seen) < maxIdentities {
 			r.seen[srv.Identity] = true
 		}
 		r.closeSpan(s)
-		r.span = &report.Span{Start: t, Identity: srv.Identity, Address: srv.Address}
+		r.span = &report.Span{Start: e.hi, Identity: srv.Identity, Address: srv.Address}
 	}
-	r.span.Last = t
+	r.span.Last = later(r.span.Last, e.hi)
 	r.span.Probes++
-	r.last, r.lastT, r.gapSince = srv, t, false
+	r.last, r.lastLo, r.gapSince = srv, later(r.lastLo, e.lo), false
+}
+
+// lateAnswer reports whether an answer by the server the stream just cut
+// over from was served before the new server's first answer (probes
+// overlap: one answered by the old server can complete after one answered
+// by the new); it then narrows the cutover instead of counting another.
+func (r *identityTracker) lateAnswer(srv *event.Server, e evidence) bool {
+	n := len(r.cutovers.items)
+	if srv.Identity != r.cutFrom || !e.lo.Before(r.cutLatest) || n == 0 {
+		return false
+	}
+	c := &r.cutovers.items[n-1]
+	if c.From.Identity == srv.Identity && c.Latest.Equal(r.cutLatest) && e.lo.After(c.Earliest) {
+		c.Earliest = e.lo
+		c.At = mid(c.Earliest, c.Latest)
+	}
+	return true
 }
 
 func (r *identityTracker) closeSpan(s *stream) {
@@ -595,30 +774,41 @@ func clonePtr[T any](p *T) *T {
 type dnsTracker struct {
 	last     []string // sorted, deduplicated; nil before the first answer
 	have     bool
-	lastT    time.Time
+	lastLo   time.Time // the latest the last answer is known to have been given at or after
 	gapSince bool
 	changes  capped[report.DNSChange]
 }
 
-// observe applies one answer; it reports whether the answer changed.
-func (r *dnsTracker) observe(s *stream, t time.Time, tick int64, answers []string) (changed bool) {
+// observe applies one answer, resolved at some instant of [lo, hi]; it
+// reports whether the answer changed.
+func (r *dnsTracker) observe(s *stream, tick int64, lo, hi time.Time, answers []string) (changed bool) {
 	if r.have && sameSet(r.last, answers) {
-		r.lastT, r.gapSince = t, false
+		r.lastLo, r.gapSince = later(r.lastLo, lo), false
+		return false
+	}
+	if n := len(r.changes.items); r.have && n > 0 && lo.Before(r.changes.items[n-1].Latest) && sameSet(r.changes.items[n-1].From, answers) {
+		// An answer given before the change, observed after it (its
+		// probe then hung on the old address): it narrows the change.
+		if c := &r.changes.items[n-1]; lo.After(c.Earliest) {
+			c.Earliest = minTime(lo, c.Latest)
+			c.At = mid(c.Earliest, c.Latest)
+		}
 		return false
 	}
 	changed = r.have
 	set := answerSet(answers)
 	if r.have {
-		c := report.DNSChange{At: mid(r.lastT, t), Earliest: r.lastT, Latest: t, From: r.last, To: set, AcrossGap: r.gapSince}
+		earliest := minTime(r.lastLo, hi)
+		c := report.DNSChange{At: mid(earliest, hi), Earliest: earliest, Latest: hi, From: r.last, To: set, AcrossGap: r.gapSince}
 		if !r.changes.add(c) {
 			s.omit("dns_changes")
 		}
-		s.tgt.register(switchRec{dns: true, latest: t, fromSet: r.last, toSet: set})
+		s.tgt.register(switchRec{dns: true, latest: hi, fromSet: r.last, toSet: set})
 		s.emit(event.ActionDNSChange, tick, c.At, c.Earliest, c.Latest,
 			&event.Finding{At: ptr(c.At), Earliest: ptr(c.Earliest), Latest: ptr(c.Latest), FromAddrs: c.From, ToAddrs: c.To, AcrossGap: c.AcrossGap},
 			fmt.Sprintf("%s: DNS answer changed from %s to %s at %s (%s)", s.key, report.Addrs(c.From), report.Addrs(c.To), report.Clock(c.At), report.Plusminus(c.Earliest, c.Latest)))
 	}
-	r.last, r.have, r.lastT, r.gapSince = set, true, t, false
+	r.last, r.have, r.lastLo, r.gapSince = set, true, lo, false
 	return changed
 }
 

@@ -23,6 +23,7 @@ type timeline struct {
 
 type bucket struct {
 	probes, failed int32
+	slow           int32   // successes slower than the probe interval (the run's timeline only)
 	min, max       float32 // latency of successful probes, ms; 0 when none
 }
 
@@ -33,11 +34,17 @@ const timelineStep = 10 * time.Millisecond
 func newTimeline(n int) timeline { return timeline{n: n, step: timelineStep} }
 
 // add records a probe at t; notable says it failed or saw something change
-// (the server, its read-only state, the DNS answer), which the detail keeps.
-func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable bool) {
+// (the server, its read-only state, the DNS answer), which the detail keeps;
+// slow that it succeeded slower than the probe interval.
+func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable, slow bool) {
 	if tl.buckets == nil {
 		tl.start, tl.first = t.Truncate(tl.step), t
 		tl.buckets = make([]bucket, 0, min(tl.n, 64))
+	}
+	if t.Before(tl.start) {
+		// Probes are analysed as they complete: a hung one can have
+		// started before the first to complete.
+		t = tl.start
 	}
 	tl.probes++
 	if tl.probes == 2 {
@@ -57,6 +64,9 @@ func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable b
 		tl.buckets = append(tl.buckets, bucket{})
 	}
 	tl.buckets[i].add(failed, ok, latency)
+	if slow && tl.buckets[i].slow < math.MaxInt32 {
+		tl.buckets[i].slow++
+	}
 }
 
 func (b *bucket) add(failed, ok bool, latency float64) {
@@ -99,11 +109,12 @@ func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) repo
 		StepSeconds: step.Seconds(),
 		Probes:      make([]int64, len(buckets)),
 		Failed:      make([]int64, len(buckets)),
+		Slow:        make([]int64, len(buckets)),
 		MinMS:       make([]float64, len(buckets)),
 		MaxMS:       make([]float64, len(buckets)),
 	}
 	for i, b := range buckets {
-		r.Probes[i], r.Failed[i] = int64(b.probes), int64(b.failed)
+		r.Probes[i], r.Failed[i], r.Slow[i] = int64(b.probes), int64(b.failed), int64(b.slow)
 		r.MinMS[i], r.MaxMS[i] = round3(float64(b.min)), round3(float64(b.max))
 	}
 	return r
@@ -246,6 +257,7 @@ func (c *capture) at(d *detail, i int64) *bucket {
 func (b *bucket) merge(o bucket) {
 	b.probes += o.probes
 	b.failed += o.failed
+	b.slow += o.slow
 	if o.min != 0 && (b.min == 0 || o.min < b.min) {
 		b.min = o.min
 	}

@@ -313,6 +313,15 @@ type Finding struct {
 	Ends      string `json:"ends,omitempty"`
 	AcrossGap bool   `json:"across_gap,omitempty"` // a gap lies between earliest and latest
 	Reason    string `json:"reason,omitempty"`     // why a stream is stale: "server", "address"
+	// The brackets of a window's or stretch's edges: the true start lies
+	// in [StartEarliest, StartLatest], the true end in [EndEarliest,
+	// EndLatest]; Start and End are the estimates.
+	StartEarliest *time.Time `json:"start_earliest,omitempty"`
+	StartLatest   *time.Time `json:"start_latest,omitempty"`
+	EndEarliest   *time.Time `json:"end_earliest,omitempty"`
+	EndLatest     *time.Time `json:"end_latest,omitempty"`
+	// Unknown is time inside a window in which dbprobe could not probe.
+	Unknown *float64 `json:"unknown_seconds,omitempty"`
 }
 
 // StreamKey identifies one stream of probes: observer x target x mode.

@@ -75,8 +75,8 @@ func (k *comparer) windows(st *report.Stream, startStep, endStep string) {
 }
 
 // move compares the stream's cutover from blue to green by its two edges:
-// its last probe answered by blue and its first answered by green. (Its
-// midpoint means little when the two are seconds apart.)
+// the last instant blue is known to have answered it and the first instant
+// green did. (Its midpoint means little when the two are seconds apart.)
 func (k *comparer) move(st *report.Stream, left, arrived string) {
 	var last, first *time.Time
 	for i, c := range st.Cutovers {
@@ -97,18 +97,18 @@ func (k *comparer) move(st *report.Stream, left, arrived string) {
 // pause waits for the resume, or until the proxy drops it (MaxPause) or
 // its own deadline (the probe timeout) passes, whichever is first: when
 // the pause is longer than that, probes sent early in it fail, the others
-// stall and are answered by green.
+// stall and are answered by green when the proxy resumes. Either way green
+// first serves at the resume: that is when the window ends (if there is
+// one) and the stream arrives on green, whichever probe it was that
+// carried the answer.
 func (k *comparer) proxied(st *report.Stream) {
 	hold := k.o.ProbeTimeout
 	if p := k.truth.Proxy; p != nil && p.MaxPause < hold {
 		hold = p.MaxPause
 	}
 	paused, resumed := k.truth.At(StepProxyPaused), k.truth.At(StepProxyResumed)
-	firstGreen := StepProxyPaused
 	if resumed.Sub(paused) > hold {
-		firstGreen = fmt.Sprintf("%s-%s", StepProxyResumed, hold)
-		k.derived[firstGreen] = resumed.Add(-hold)
-		k.windows(st, StepProxyPaused, firstGreen)
+		k.windows(st, StepProxyPaused, StepProxyResumed)
 	} else {
 		for _, sig := range []struct {
 			name string
@@ -117,25 +117,15 @@ func (k *comparer) proxied(st *report.Stream) {
 			k.absent(fmt.Sprintf("%s %s window (held, not failed)", st.Mode, sig.name), len(sig.ws) > 0, windowAt(sig.ws))
 		}
 	}
-	k.move(st, StepProxyPaused, firstGreen)
+	k.move(st, StepProxyPaused, StepProxyResumed)
 	if st.Mode == event.ModePooled && hold < k.o.ProbeTimeout && resumed.Sub(paused) > hold {
 		// Pooled probes take turns on the stream's one connection: after
 		// the proxy drops it, each waits for the one before to reconnect
-		// and be dropped in turn, so its start says nothing of when its
-		// request reached the proxy.
+		// and be dropped in turn, so nothing says when its request reached
+		// the proxy.
 		k.unjudged("pooled probes queue for their one connection, which the proxy drops after max-pause",
 			st.Mode+" read window end", st.Mode+" write window end", st.Mode+" cutover: first probe on green")
 	}
-	// The first probe answered by green waited longest: it is the stream's
-	// slowest, and it was answered when the proxy resumed.
-	var answered *time.Time
-	note := "no cutover or no successful probe"
-	if len(st.Cutovers) > 0 && st.Latency.Count > 0 {
-		t := st.Cutovers[0].Latest.Add(time.Duration(st.Latency.Max * float64(time.Millisecond)))
-		answered = &t
-		note = fmt.Sprintf("first probe on green + the slowest probe's %s", time.Duration(st.Latency.Max*float64(time.Millisecond)).Round(time.Millisecond))
-	}
-	k.add(st.Mode+" stall: held probe answered", StepProxyResumed, answered, k.tol, 0, note)
 }
 
 // unjudged turns the rows called names into ones shown but not judged:
@@ -144,6 +134,7 @@ func (k *comparer) unjudged(why string, names ...string) {
 	for i := range k.c.Boundaries {
 		if b := &k.c.Boundaries[i]; slices.Contains(names, b.Name) {
 			b.Step, b.Truth, b.Error, b.Tolerance, b.OK, b.Note = "", time.Time{}, 0, 0, true, "not judged: "+why
+			b.InBounds = nil
 		}
 	}
 }

@@ -66,8 +66,8 @@ func proxyTruth(resumed float64, maxPause time.Duration) *lab.Truth {
 	return tr
 }
 
-// stalled is a stream behind the proxy whose last probe on blue started
-// at -0.05 s, its first on green at arrived, and which waited slowest
+// stalled is a stream behind the proxy last answered by blue at -0.05 s,
+// first by green at arrived, and whose slowest probe took slowest
 // milliseconds.
 func stalled(mode string, arrived, slowest float64) report.Stream {
 	return report.Stream{Target: lab.TargetName, Mode: mode, Cutovers: []report.Cutover{*moved(-0.05, arrived)},
@@ -76,10 +76,10 @@ func stalled(mode string, arrived, slowest float64) report.Stream {
 
 func TestCompareScenarios(t *testing.T) {
 	heldProxyReport := func() *report.Report {
-		return &report.Report{Streams: []report.Stream{stalled(event.ModeFresh, 0.05, 960), stalled(event.ModePooled, 0.06, 950)}}
+		return &report.Report{Streams: []report.Stream{stalled(event.ModeFresh, 1.01, 960), stalled(event.ModePooled, 1.02, 950)}}
 	}
 	// A 3 s pause with the 2 s probe timeout: probes sent in the first
-	// second fail, the rest are answered by green.
+	// second fail, the rest are answered by green when the proxy resumes.
 	timedOutProxyReport := func(firstOK, pooledFirstOK float64) *report.Report {
 		f, p := stalled(event.ModeFresh, firstOK, (3-firstOK)*1000), stalled(event.ModePooled, pooledFirstOK, (3-pooledFirstOK)*1000)
 		f.Read, f.Write = outage("", 0.05, firstOK, nil).Read, outage("", 0.05, firstOK, nil).Write
@@ -137,18 +137,18 @@ func TestCompareScenarios(t *testing.T) {
 			r.Streams[0].Read.Windows = []report.Window{{Start: at(0.05), End: atp(0.5)}}
 			return r
 		}, []string{"fresh read window (held, not failed): reported at"}},
-		{"proxy: stall over too early", func() *lab.Truth { return proxyTruth(1, 10*time.Second) }, func() *report.Report {
+		{"proxy: green answering before the resume", func() *lab.Truth { return proxyTruth(1, 10*time.Second) }, func() *report.Report {
 			r := heldProxyReport()
-			r.Streams[1].Latency.Max = 400
+			r.Streams[1].Cutovers[0].Latest = at(0.46)
 			return r
-		}, []string{"pooled stall: held probe answered: error -540ms"}},
-		{"matching proxy, timed out", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.05, 1.06) }, nil},
+		}, []string{"pooled cutover: first probe on green: error -540ms"}},
+		{"matching proxy, timed out", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(3.01, 3.02) }, nil},
 		// The pooled stream's first success is not judged then: its probes
 		// queue for its one connection.
-		{"proxy: dropped after the maximum pause", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(2.55, 1.1) }, nil},
+		{"proxy: dropped after the maximum pause", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(3.01, 1.1) }, nil},
 		{"proxy: dropped after the maximum pause, fresh back early", func() *lab.Truth { return proxyTruth(3, 500*time.Millisecond) }, func() *report.Report { return timedOutProxyReport(1.1, 1.1) },
-			[]string{"fresh read window end: error -1400ms"}},
-		{"proxy: timed out, but back late", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(1.6, 1.06) },
+			[]string{"fresh read window end: error -1900ms"}},
+		{"proxy: timed out, but back late", func() *lab.Truth { return proxyTruth(3, 10*time.Second) }, func() *report.Report { return timedOutProxyReport(3.6, 3.02) },
 			[]string{"fresh read window end: error +600ms", "fresh cutover: first probe on green: error +600ms"}},
 	}
 	for _, tt := range tests {

@@ -116,6 +116,18 @@ func TestCompare(t *testing.T) {
 			fresh(r).Read.Windows[0].End = atp(1.2)
 			return r
 		}, []string{"fresh read window end: error -400ms"}},
+		{"read window end far from the truth but bracketing it", switchedTruth, func() *report.Report {
+			r := switchedReport()
+			w := &fresh(r).Read.Windows[0]
+			w.End, w.EndEarliest, w.EndLatest = atp(1.2), at(0.8), atp(1.61)
+			return r
+		}, nil},
+		{"read window end bracket misses the truth", switchedTruth, func() *report.Report {
+			r := switchedReport()
+			w := &fresh(r).Read.Windows[0]
+			w.End, w.EndEarliest, w.EndLatest = atp(1.2), at(1.1), atp(1.3)
+			return r
+		}, []string{"fresh read window end: error -400ms"}},
 		{"an extra window", switchedTruth, func() *report.Report {
 			r := switchedReport()
 			f := fresh(r)
@@ -208,7 +220,10 @@ func TestVerdictMatchesTheTruth(t *testing.T) {
 }
 
 func TestComparisonText(t *testing.T) {
-	c := lab.Compare(switchedTruth(), switchedReport(), lab.CompareOptions{Interval: 100 * time.Millisecond})
+	rep := switchedReport()
+	w := &fresh(rep).Read.Windows[0]
+	w.StartEarliest, w.StartLatest = atp(1.05), at(1.2)
+	c := lab.Compare(switchedTruth(), rep, lab.CompareOptions{Interval: 100 * time.Millisecond})
 	var b strings.Builder
 	if err := c.WriteText(&b); err != nil {
 		t.Fatal(err)
@@ -216,9 +231,10 @@ func TestComparisonText(t *testing.T) {
 	// Columns are aligned with spaces; compare words.
 	text := strings.Join(strings.Fields(b.String()), " ")
 	for _, want := range []string{
-		"fresh write window start +0.800s +0.870s +70ms ±350ms ok",
-		"cutover (fresh) +3.150s +3.130s -20ms ±350ms ok",
-		"pooled stuck on old blue: start +3.150s +3.250s +100ms ±450ms ok",
+		"fresh write window start +0.800s +0.870s - - +70ms ±350ms ok",
+		"fresh read window start +1.100s +1.170s +1.050s to +1.200s yes +70ms ±350ms ok",
+		"cutover (fresh) +3.150s +3.130s - - -20ms ±350ms ok",
+		"pooled stuck on old blue: start +3.150s +3.250s - - +100ms ±450ms ok",
 		"stuck on old blue for 1.830 s",
 		"The lab's truth: switched.",
 		"dbprobe's verdict: orders: switched over at 2026-11-26T02:00:03.130Z",

@@ -23,8 +23,8 @@ func needMariaDB(t *testing.T) {
 // TestSwitchoverMatchesGroundTruth is the lab's acceptance test: dbprobe,
 // probing every 100 ms, must report every boundary of a switchover within
 // one interval plus lab.DefaultSlack of when the lab made it happen, for
-// timing profiles that differ in hold, DNS delay and replica lag, and for a
-// rollback.
+// timing profiles that differ in hold, DNS delay and replica lag, with
+// writes waiting on a lock and a frozen writer, and for a rollback.
 func TestSwitchoverMatchesGroundTruth(t *testing.T) {
 	needMariaDB(t)
 	compressed := func(f func(*lab.SwitchoverOptions)) lab.SwitchoverOptions {
@@ -50,6 +50,11 @@ func TestSwitchoverMatchesGroundTruth(t *testing.T) {
 		{"longer hold and lag", compressed(func(o *lab.SwitchoverOptions) {
 			o.Hold = 1500 * time.Millisecond
 			o.Lag = 1200 * time.Millisecond
+		})},
+		{"writes waiting on a lock, then a frozen writer", compressed(func(o *lab.SwitchoverOptions) {
+			o.LockWait = 800 * time.Millisecond
+			o.Hold = 1500 * time.Millisecond
+			o.Freeze = time.Second
 		})},
 		{"rollback", compressed(func(o *lab.SwitchoverOptions) {
 			o.Rollback = true
@@ -84,5 +89,11 @@ func runLab(t *testing.T, o lab.RunOptions) {
 	t.Logf("run took %v; comparison:\n%s", res.Elapsed.Round(time.Millisecond), b.String())
 	if !res.Comparison.OK() {
 		t.Errorf("dbprobe's report does not match the ground truth:\n  %s", strings.Join(res.Comparison.Failures(), "\n  "))
+	}
+	// The report's promise: every edge's bracket contains the truth.
+	for _, b := range res.Comparison.Boundaries {
+		if b.InBounds != nil && !*b.InBounds {
+			t.Errorf("%s: the truth lies outside dbprobe's bracket", b.Name)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,6 +32,14 @@ type SwitchoverOptions struct {
 	// Hold is how long the active phase holds after connections dropped,
 	// before the catch-up (the rest of RDS's 1.8-3.9 s IN_PROGRESS).
 	Hold time.Duration `json:"hold"`
+	// LockWait, when positive, holds a global read lock on blue this long
+	// before it turns read-only, as statements waiting on a lock during the
+	// final catch-up: writes hang instead of failing at once.
+	LockWait time.Duration `json:"lock_wait,omitempty"`
+	// Freeze, when positive, freezes blue (SIGSTOP) this long at the start
+	// of the hold, as a writer frozen by a storage failover: connects and
+	// statements hang instead of being refused. At most Hold.
+	Freeze time.Duration `json:"freeze,omitempty"`
 	// DNSDelay runs from SWITCHOVER_IN_POST_PROCESSING to the endpoint name
 	// answering green (RDS: 13-37 s after IN_PROGRESS).
 	DNSDelay time.Duration `json:"dns_delay"`
@@ -72,7 +81,10 @@ func DefaultSwitchover() SwitchoverOptions {
 func (o SwitchoverOptions) Validate() error {
 	err := nonNegative(knob{"prepare", o.Prepare}, knob{"announce", o.Announce}, knob{"read-only-lead", o.ReadOnlyLead},
 		knob{"hold", o.Hold}, knob{"dns-delay", o.DNSDelay}, knob{"green-dns-removal", o.GreenDNSRemoval},
-		knob{"lag", o.Lag}, knob{"max-lag", o.MaxLag})
+		knob{"lag", o.Lag}, knob{"max-lag", o.MaxLag}, knob{"lock-wait", o.LockWait}, knob{"freeze", o.Freeze})
+	if o.Freeze > o.Hold {
+		err = errors.Join(err, fmt.Errorf("freeze must not exceed hold (got %v > %v)", o.Freeze, o.Hold))
+	}
 	if o.Timeout <= 0 {
 		err = errors.Join(err, fmt.Errorf("switchover-timeout must be positive (got %v)", o.Timeout))
 	}
@@ -255,7 +267,11 @@ func (s *switchover) run(ctx context.Context) error {
 	s.undo = append(s.undo, undoAction{StepRollbackBlueWritable, func(ctx context.Context) error {
 		return l.blue.Exec(ctx, "SET GLOBAL read_only=0")
 	}})
-	if err := s.do(StepBlueReadOnly, func() (string, error) {
+	if o.LockWait > 0 {
+		if err := s.lockWait(ctx); err != nil {
+			return s.fail(err)
+		}
+	} else if err := s.do(StepBlueReadOnly, func() (string, error) {
 		return "", l.blue.Exec(ctx, "SET GLOBAL read_only=1")
 	}); err != nil {
 		return s.fail(err)
@@ -280,6 +296,11 @@ func (s *switchover) run(ctx context.Context) error {
 		return fmt.Sprintf("%d sessions", n), err
 	}); err != nil {
 		return s.fail(err)
+	}
+	if o.Freeze > 0 {
+		if err := s.freeze(ctx); err != nil {
+			return s.fail(err)
+		}
 	}
 	if err := s.wait(ctx, s.truth.At(StepConnectionsKilled).Add(o.Hold)); err != nil {
 		return s.fail(err)
@@ -482,6 +503,47 @@ func (s *switchover) injectLag(ctx context.Context) (string, error) {
 
 // setStatus writes status into every row of mysql.rds_topology on each
 // server, outside the binary log so each side keeps its own metadata.
+// lockWait takes a global read lock on blue, holds it for LockWait while
+// writes queue behind it, and turns blue read-only under the lock (the
+// classic FLUSH TABLES WITH READ LOCK; SET GLOBAL read_only=1 sequence), so
+// the queued writes fail as read-only once it is released.
+func (s *switchover) lockWait(ctx context.Context) error {
+	c, err := s.l.blue.Root().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("lock wait: %w", err)
+	}
+	defer c.Close()
+	// A session's lock ends with the session: never hand it back to the
+	// pool still holding it.
+	defer c.Raw(func(any) error { return driver.ErrBadConn })
+	if err := s.do(StepLockTaken, func() (string, error) {
+		_, err := c.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK")
+		return "", err
+	}); err != nil {
+		return err
+	}
+	if err := s.wait(ctx, s.truth.At(StepLockTaken).Add(s.o.LockWait)); err != nil {
+		return err
+	}
+	return s.do(StepBlueReadOnly, func() (string, error) {
+		if _, err := c.ExecContext(ctx, "SET GLOBAL read_only=1"); err != nil {
+			return "", err
+		}
+		_, err := c.ExecContext(ctx, "UNLOCK TABLES")
+		return "under the lock, then released", err
+	})
+}
+
+// freeze stops blue's mariadbd for Freeze and resumes it.
+func (s *switchover) freeze(ctx context.Context) error {
+	if err := s.do(StepBlueFrozen, func() (string, error) { return "", s.l.blue.Freeze() }); err != nil {
+		return err
+	}
+	err := s.wait(ctx, s.truth.At(StepBlueFrozen).Add(s.o.Freeze))
+	// Thaw whatever happened: a frozen server would hang the undo.
+	return errors.Join(err, s.do(StepBlueThawed, func() (string, error) { return "", s.l.blue.Thaw() }))
+}
+
 func setStatus(ctx context.Context, status string, servers ...*mariadb.Server) error {
 	for _, srv := range servers {
 		if err := srv.Exec(ctx, unlogged("UPDATE mysql.rds_topology SET status = "+mariadb.Quote(status))); err != nil {

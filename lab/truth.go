@@ -13,9 +13,12 @@ const (
 	StepGuardrails        = "guardrails"         // replication running, lag under the limit, no long transaction on blue
 	StepLagInjected       = "lag_injected"       // green's SQL thread stopped and a row written on blue
 	StepInProgress        = "in_progress"        // SWITCHOVER_IN_PROGRESS, both sides
+	StepLockTaken         = "lock_taken"         // with LockWait: FLUSH TABLES WITH READ LOCK on blue; writes wait
 	StepBlueReadOnly      = "blue_read_only"     // SET GLOBAL read_only=1 on blue
 	StepLoginsRefused     = "logins_refused"     // ACCOUNT LOCK of the probe user, both sides
 	StepConnectionsKilled = "connections_killed" // KILL CONNECTION of every probe session, both sides
+	StepBlueFrozen        = "blue_frozen"        // with Freeze: SIGSTOP of blue's mariadbd; clients hang
+	StepBlueThawed        = "blue_thawed"        // SIGCONT of blue's mariadbd
 	StepCatchUpStarted    = "catch_up_started"   // the hold is over; waiting for green
 	StepLagReleased       = "lag_released"       // green's SQL thread started again
 	StepCaughtUp          = "caught_up"          // MASTER_GTID_WAIT returned 0

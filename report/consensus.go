@@ -90,7 +90,7 @@ func consensusOf(target, mode, signal string, ss []*Stream, observed int) []Cons
 			sig = &s.Write
 		}
 		for _, w := range sig.Windows {
-			end := w.LastFailed
+			end := w.EndEarliest // still open: down at least until then
 			if w.End != nil {
 				end = *w.End
 			}

@@ -229,6 +229,9 @@ func headlines(tg *Target, streams []*Stream, name func(*Stream) string, sn serv
 			d := DownOutsideStale(sig.s, s.Stale)
 			lines = append(lines, fmt.Sprintf("%s: %s down %s outside its stale stretch (%s including it).", name(s), sig.name, downBounds(&d), Seconds(sig.s.NetSeconds)))
 		}
+		if s.Slow > 0 {
+			lines = append(lines, fmt.Sprintf("%s: %d slow successes (longer than the probe interval): degradation, not downtime.", name(s), s.Slow))
+		}
 		for _, st := range s.Stale {
 			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
 				name(s), sn.staleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
@@ -255,7 +258,10 @@ func notes(streams []*Stream, name func(*Stream) string) []string {
 			lines = append(lines, fmt.Sprintf("%s: %d more %s not listed (totals include them).", name(s), s.Omitted[list], list))
 		}
 		if s.Dropped > 0 {
-			lines = append(lines, fmt.Sprintf("%s: %d events arrived too late to be analysed.", name(s), s.Dropped))
+			lines = append(lines, fmt.Sprintf("%s: %d events for ticks already seen (or given up as missing) were not analysed.", name(s), s.Dropped))
+		}
+		if s.Late > 0 {
+			lines = append(lines, fmt.Sprintf("%s: %d events arrived after later ones and were analysed out of order.", name(s), s.Late))
 		}
 	}
 	return lines
@@ -278,7 +284,7 @@ func streamsTable(streams []*Stream, name func(*Stream) string) table {
 }
 
 func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Time) string) table {
-	t := table{title: "Interruption windows", head: []string{"Stream", "Signal", "Start", "End", "Down", "Failed probes", "Errors", "Note"},
+	t := table{title: "Interruption windows", head: []string{"Stream", "Signal", "Start (earliest to latest)", "End (earliest to latest)", "Down (min to max)", "Failed probes", "Errors", "Note"},
 		num: []bool{false, false, false, false, true, true, false, false}}
 	for _, s := range streams {
 		for _, sig := range []struct {
@@ -286,7 +292,8 @@ func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Tim
 			s    *Signal
 		}{{event.SignalRead, &s.Read}, {event.SignalWrite, &s.Write}} {
 			for _, w := range sig.s.Windows {
-				t.rows = append(t.rows, []string{name(s), sig.name, tf(w.Start), endText(w.End, w.Ends, tf), Bounds(&w),
+				t.rows = append(t.rows, []string{name(s), sig.name, StartBracket(w.Start, w.StartEarliest, w.StartLatest, tf),
+					EndBracket(w.End, w.EndEarliest, w.EndLatest, w.Ends, tf), Bounds(&w),
 					strconv.FormatInt(w.FailedProbes, 10), Errors(w.Errors), windowNote(&w)})
 			}
 		}
@@ -295,11 +302,12 @@ func windowsTable(streams []*Stream, name func(*Stream) string, tf func(time.Tim
 }
 
 func readOnlyTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf func(time.Time) string) table {
-	t := table{title: "Read-only", head: []string{"Stream", "Server", "Start", "End", "Probes", "Note"},
+	t := table{title: "Read-only", head: []string{"Stream", "Server", "Start (earliest to latest)", "End (earliest to latest)", "Probes", "Note"},
 		num: []bool{false, false, false, false, true, false}}
 	for _, s := range streams {
 		for _, r := range s.ReadOnly {
-			t.rows = append(t.rows, []string{name(s), sn.text(r.Server), tf(r.Start), endText(r.End, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
+			t.rows = append(t.rows, []string{name(s), sn.text(r.Server), StartBracket(r.Start, r.StartEarliest, r.StartLatest, tf),
+				EndBracket(r.End, r.EndEarliest, r.EndLatest, r.Ends, tf), strconv.FormatInt(r.Probes, 10), endsNote(r.Ends)})
 		}
 	}
 	return t
@@ -457,7 +465,30 @@ func windowNote(w *Window) string {
 	if note := endsNote(w.Ends); note != "" {
 		n = append(n, note)
 	}
+	if w.UnknownSeconds > 0 {
+		n = append(n, Seconds(w.UnknownSeconds)+" unknown (dbprobe did not probe), not counted")
+	}
 	return join(n)
+}
+
+// StartBracket words the start of a window or stretch: the estimate and
+// the bracket that contains the true instant, "10:00:01.050 (10:00:01.000
+// to 10:00:01.100)", or "10:00:01.000 or earlier" when nothing bounds it
+// from below.
+func StartBracket(est time.Time, earliest *time.Time, latest time.Time, tf func(time.Time) string) string {
+	if earliest == nil {
+		return tf(latest) + " or earlier"
+	}
+	return fmt.Sprintf("%s (%s to %s)", tf(est), tf(*earliest), tf(latest))
+}
+
+// EndBracket words the end of a window or stretch likewise; an open one
+// says since when it is known to last.
+func EndBracket(est *time.Time, earliest time.Time, latest *time.Time, ends string, tf func(time.Time) string) string {
+	if est == nil || latest == nil {
+		return endText(nil, ends, tf) + " still at " + tf(earliest)
+	}
+	return fmt.Sprintf("%s (%s to %s)", tf(*est), tf(earliest), tf(*latest))
 }
 
 func endsNote(ends string) string {

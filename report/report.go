@@ -21,8 +21,10 @@ import (
 )
 
 // Schema is the version of the JSON report. It changes only when a field is
-// removed or changes meaning; added fields keep the version.
-const Schema = 1
+// removed or changes meaning; added fields keep the version. Version 2: a
+// window's and a stretch's edges are brackets built from each probe's start
+// and end (docs/report.md says what changed).
+const Schema = 2
 
 // What bounds a window or episode (Window.Begins, Window.Ends and the same
 // fields elsewhere).
@@ -39,8 +41,9 @@ const (
 
 	// EndsRecovered: a probe succeeded again (End is that probe).
 	EndsRecovered = "recovered"
-	// EndsGap: a gap followed the last failure; whether the outage went on
-	// is unknown.
+	// EndsGap: schema 1 ended windows, read-only stretches and stale
+	// episodes at a gap; schema 2 splits nothing at a gap and no longer
+	// reports it.
 	EndsGap = "gap"
 	// EndsOpen: still failing at the last probe of the report.
 	EndsOpen = "open"
@@ -166,9 +169,15 @@ type Stream struct {
 	Probes   int64      `json:"probes"`
 	// Failed counts probes whose read or write failed.
 	Failed int64 `json:"failed"`
+	// Slow counts successful probes slower than the probe interval (they
+	// overlapped the next one): degradation, never downtime.
+	Slow int64 `json:"slow_probes"`
 	// Dropped counts events that arrived after their place in the stream's
 	// order had been given up (or twice); they are not analysed.
-	Dropped    int64       `json:"dropped_events,omitempty"`
+	Dropped int64 `json:"dropped_events,omitempty"`
+	// Late counts events that arrived after events observed later than
+	// them had been analysed; they were analysed out of order.
+	Late       int64       `json:"late_events,omitempty"`
 	Read       Signal      `json:"read"`
 	Write      Signal      `json:"write"`
 	ReadOnly   []ReadOnly  `json:"read_only"`
@@ -217,36 +226,65 @@ type Signal struct {
 	Windows      []Window `json:"windows"`
 }
 
-// Window is one interruption: from the first failed probe to the first
-// success after it.
+// Window is one interruption. Each edge is a bracket that contains the true
+// instant (docs/report.md, "What a probe proves") with an estimate inside.
 type Window struct {
-	Start      time.Time  `json:"start"`
-	End        *time.Time `json:"end"`
-	LastFailed time.Time  `json:"last_failed"`
-	// LastSuccess is the last success before Start, when no gap lies
-	// between them.
-	LastSuccess *time.Time `json:"last_success_before"`
-	// DurationSeconds is the midpoint of min and max; when max is unknown
-	// it equals min (what is certain).
-	DurationSeconds float64          `json:"duration_seconds"`
-	MinSeconds      float64          `json:"min_seconds"`
-	MaxSeconds      *float64         `json:"max_seconds"`
-	FailedProbes    int64            `json:"failed_probes"`
-	Errors          map[string]int64 `json:"errors"`
-	Begins          string           `json:"begins"`
-	Ends            string           `json:"ends"`
+	// Start is the estimate of the outage's start: the middle of its
+	// bracket, or StartLatest when StartEarliest is unknown.
+	Start time.Time `json:"start"`
+	// StartEarliest is the last instant the server is known to have served
+	// before the outage; null when nothing bounds it (the stream's first
+	// probe already failed, or an unknown stretch came before).
+	StartEarliest *time.Time `json:"start_earliest"`
+	// StartLatest is the first instant the server is known to have been
+	// down at.
+	StartLatest time.Time `json:"start_latest"`
+	// End is the estimate of the outage's end, the middle of its bracket;
+	// null while still failing.
+	End *time.Time `json:"end"`
+	// EndEarliest is the last instant the server is known to have been
+	// down at; EndLatest the first it is known to have served at again
+	// (null while still failing).
+	EndEarliest time.Time  `json:"end_earliest"`
+	EndLatest   *time.Time `json:"end_latest"`
+	// LastFailed is when dbprobe saw the window's last failed probe.
+	LastFailed time.Time `json:"last_failed"`
+	// DurationSeconds is End - Start less unknown time; MinSeconds
+	// EndEarliest - StartLatest less unknown time (certainly down that
+	// long); MaxSeconds EndLatest - StartEarliest (at most that long, null
+	// when either is unknown). When End is unknown DurationSeconds is
+	// MinSeconds.
+	DurationSeconds float64  `json:"duration_seconds"`
+	MinSeconds      float64  `json:"min_seconds"`
+	MaxSeconds      *float64 `json:"max_seconds"`
+	// UnknownSeconds is time inside the window in which dbprobe knows
+	// nothing (it could not probe): not counted as downtime.
+	UnknownSeconds float64          `json:"unknown_seconds"`
+	FailedProbes   int64            `json:"failed_probes"`
+	Errors         map[string]int64 `json:"errors"`
+	Begins         string           `json:"begins"`
+	Ends           string           `json:"ends"`
 }
 
-// ReadOnly is a stretch in which the answering server refused writes.
+// ReadOnly is a stretch in which the answering server refused writes. Its
+// edges are brackets, as a window's.
 type ReadOnly struct {
-	Start time.Time `json:"start"`
-	// End is the first probe answered by a writable server (or by another
-	// server); null while open or when a gap ended the stretch.
-	End    *time.Time    `json:"end"`
-	Last   time.Time     `json:"last"`
-	Probes int64         `json:"probes"`
-	Server *event.Server `json:"server"`
-	Ends   string        `json:"ends"`
+	// Start is the estimate of the onset, in [StartEarliest, StartLatest]:
+	// after the last writable answer, by the first read-only one.
+	Start         time.Time  `json:"start"`
+	StartEarliest *time.Time `json:"start_earliest"`
+	StartLatest   time.Time  `json:"start_latest"`
+	// End is the estimate of its end, in [EndEarliest, EndLatest]: after
+	// the last read-only answer, by the first from a writable server (or
+	// from another server); null while open or when a gap ended the
+	// stretch.
+	End         *time.Time    `json:"end"`
+	EndEarliest time.Time     `json:"end_earliest"`
+	EndLatest   *time.Time    `json:"end_latest"`
+	Last        time.Time     `json:"last"`
+	Probes      int64         `json:"probes"`
+	Server      *event.Server `json:"server"`
+	Ends        string        `json:"ends"`
 }
 
 // Cutover is a change of the answering server between consecutive answered
@@ -345,8 +383,11 @@ type Timeline struct {
 	StepSeconds float64   `json:"step_seconds"`
 	Probes      []int64   `json:"probes"`
 	Failed      []int64   `json:"failed"`
-	MinMS       []float64 `json:"min_ms"`
-	MaxMS       []float64 `json:"max_ms"`
+	// Slow counts the bucket's successes slower than the probe interval:
+	// degradation, not downtime.
+	Slow  []int64   `json:"slow"`
+	MinMS []float64 `json:"min_ms"`
+	MaxMS []float64 `json:"max_ms"`
 }
 
 // End is when the timeline's last bucket ends.

@@ -92,7 +92,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"<svg", `class="latency"`, `class="failed"`, `class="win-read"`, `class="win-write"`, `class="ro"`, `class="stale"`, `class="gap"`,
-		"cutover 10:00:06.950", "DNS 10:00:06.950", "@media print", "@media (max-width", "viewBox"} {
+		"cutover 10:00:06.950", "DNS 10:00:06.951", "@media print", "@media (max-width", "viewBox"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("html report lacks %q", want)
 		}

@@ -148,10 +148,10 @@ func clusters(streams []*Stream, run time.Duration) [][2]time.Time {
 	}
 	for _, s := range streams {
 		for _, w := range s.Read.Windows {
-			add(w.Start, w.End, w.LastFailed)
+			add(w.Start, w.End, w.EndEarliest)
 		}
 		for _, w := range s.Write.Windows {
-			add(w.Start, w.End, w.LastFailed)
+			add(w.Start, w.End, w.EndEarliest)
 		}
 		for _, r := range s.ReadOnly {
 			add(r.Start, r.End, r.Last)
@@ -530,14 +530,33 @@ func endOr(end *time.Time, last time.Time) time.Time {
 	return last
 }
 
+// window draws a window: the stretch certainly down (from start_latest to
+// end_earliest) shaded, and the uncertainty at each edge (its bracket)
+// shaded lighter, so the reader sees where the true edges may lie.
 func (p *plot) window(w *Window, signal string, y float64) {
-	x, width := p.span(w.Start, endOr(w.End, w.LastFailed), 3)
+	title := esc(fmt.Sprintf("%ss down %s, %d failed probes (%s); start %s, end %s", signal, Bounds(w), w.FailedProbes, Errors(w.Errors),
+		StartBracket(w.Start, w.StartEarliest, w.StartLatest, TimeOfDay), EndBracket(w.End, w.EndEarliest, w.EndLatest, w.Ends, TimeOfDay)))
+	if w.StartEarliest != nil && w.StartEarliest.Before(w.StartLatest) {
+		x, width := p.span(*w.StartEarliest, w.StartLatest, 1)
+		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>start of this window: %s</title></rect>`,
+			signal, x, y, width, svgLatency, esc(StartBracket(w.Start, w.StartEarliest, w.StartLatest, TimeOfDay)))
+	}
+	if w.EndLatest != nil && w.EndEarliest.Before(*w.EndLatest) {
+		x, width := p.span(w.EndEarliest, *w.EndLatest, 1)
+		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>end of this window: %s</title></rect>`,
+			signal, x, y, width, svgLatency, esc(EndBracket(w.End, w.EndEarliest, w.EndLatest, w.Ends, TimeOfDay)))
+	}
+	from, to := w.StartLatest, w.EndEarliest
+	if to.Before(from) {
+		from, to = w.Start, endOr(w.End, w.EndEarliest)
+	}
+	x, width := p.span(from, to, 3)
 	fill := ""
 	if signal == event.SignalWrite {
 		fill = fmt.Sprintf(` fill="url(#hatch-w-%s)"`, p.id)
 	}
 	p.printf(`<rect class="win-%s"%s x="%.1f" y="%.1f" width="%.1f" height="%g"><title>%s</title></rect>`,
-		signal, fill, x, y, width, svgLatency, esc(fmt.Sprintf("%ss down %s, %d failed probes (%s)", signal, Bounds(w), w.FailedProbes, Errors(w.Errors))))
+		signal, fill, x, y, width, svgLatency, title)
 }
 
 func (p *plot) color(identity string) string {

@@ -265,7 +265,7 @@ func connections(streams []*Stream, names serverNamer) *Connections {
 func DownOutsideStale(sig *Signal, stale []Stale) Down {
 	d := Down{MaxSeconds: ptrTo(0.0)}
 	for _, w := range sig.Windows {
-		end := w.LastFailed
+		end := w.EndEarliest // still open: down at least until then
 		if w.End != nil {
 			end = *w.End
 		}

@@ -51,7 +51,7 @@ func TestVerdictGolden(t *testing.T) {
 		want []string
 	}{
 		{"switchover", func() *report.Report { return switchover(t) },
-			[]string{"switched over at 10:00:06.950 ±0.050 s", "stuck on the old server", "20 writes failed", "writes down 3.000 s (2.900 to 3.100)"}},
+			[]string{"switched over at 10:00:06.950 ±0.051 s", "stuck on the old server", "19 writes failed", "writes down 3.000 s (2.898 to 3.101)"}},
 		{"rollback", func() *report.Report {
 			fresh := detectortest.NewStream(run, "probe-eu-1", "orders", event.ModeFresh, t0, step)
 			fresh.Writes = true
@@ -75,7 +75,7 @@ func TestVerdictGolden(t *testing.T) {
 			fresh.Writes = true
 			fresh.Server(blue).DNS("10.0.0.1").Up(40).Down(2, "timeout").Up(40)
 			return analyse(fresh.Events())
-		}, []string{"no switchover seen", "reads down 0.200 s"}},
+		}, []string{"no switchover seen", "reads down 0.202 s"}},
 		{"observers-disagree", func() *report.Report {
 			var all [][]*event.Event
 			for _, o := range []struct {
@@ -132,12 +132,15 @@ func TestStuckPoolIsNotDowntime(t *testing.T) {
 	if tg.WriteSeconds == nil {
 		t.Fatal("target writes down = nil")
 	}
-	if *tg.WriteSeconds > 3.05 {
-		t.Fatalf("target writes down %v, want the fresh stream's 3.000 s (the pooled stream's stale 2.1 s left out)", *tg.WriteSeconds)
+	// The stale episode starts at the pooled stream's first probe surely
+	// after the move (up to an interval after it): the pooled stream's
+	// writes count up to 0.15 s more than the fresh stream's.
+	if *tg.WriteSeconds > 3.2 {
+		t.Fatalf("target writes down %v, want about the fresh stream's 3.000 s (the pooled stream's stale 2 s left out)", *tg.WriteSeconds)
 	}
 	v := report.Verdicts(rep)[0]
-	if v.Existing == nil || v.Existing.Stale == nil || v.Existing.Stale.FailedWrites != 20 {
-		t.Fatalf("existing connections %+v: want a stale finding with 20 failed writes", v.Existing)
+	if v.Existing == nil || v.Existing.Stale == nil || v.Existing.Stale.FailedWrites != 19 {
+		t.Fatalf("existing connections %+v: want a stale finding with 19 failed writes", v.Existing)
 	}
 }
 

@@ -53,6 +53,8 @@ func knobFlags(fs *flag.FlagSet, scenario string, o *lab.RunOptions) {
 		fs.DurationVar(&sw.Prepare, "prepare", sw.Prepare, "time in PREPARATION (SWITCHOVER_INITIATED) before SWITCHOVER_IN_PROGRESS")
 		fs.DurationVar(&sw.Announce, "announce", sw.Announce, "time SWITCHOVER_IN_PROGRESS is readable before writes stop")
 		fs.DurationVar(&sw.ReadOnlyLead, "read-only-lead", sw.ReadOnlyLead, "time blue is read-only before connections drop and logins are refused")
+		fs.DurationVar(&sw.LockWait, "lock-wait", sw.LockWait, "hold a global read lock on blue this long before it turns read-only: writes wait instead of failing")
+		fs.DurationVar(&sw.Freeze, "freeze", sw.Freeze, "freeze blue (SIGSTOP) this long at the start of the hold: clients hang instead of being refused (at most --hold)")
 		fs.DurationVar(&sw.Hold, "hold", sw.Hold, "active-phase hold after connections drop, before green's catch-up")
 		fs.DurationVar(&sw.DNSDelay, "dns-delay", sw.DNSDelay, "from SWITCHOVER_IN_POST_PROCESSING to the endpoint name answering green")
 		fs.DurationVar(&sw.GreenDNSRemoval, "green-dns-removal", sw.GreenDNSRemoval, "from the endpoint move to the green name's removal and SWITCHOVER_COMPLETED")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,7 +63,8 @@ func TestReportMergesJournals(t *testing.T) {
 				some += c.Seconds
 			}
 		}
-		if all != 1 || some != 2 {
+		// Window edges are bracket middles: within a probe's latency.
+		if math.Abs(all-1) > 0.005 || math.Abs(some-2) > 0.005 {
 			t.Errorf("%v: consensus all %.3f s, some %.3f s; want 1 and 2 (%+v)", args, all, some, doc.Consensus)
 		}
 		v := doc.Verdicts[0]

@@ -103,7 +103,7 @@ func TestReportCommand(t *testing.T) {
 		if code := mainExit(context.Background(), []string{"report", "--journal", dir, "--run-id", "run-new"}, te.env); code != 0 {
 			t.Fatalf("exit %d, stderr: %s", code, te.stderr)
 		}
-		if !strings.Contains(te.stdout.String(), "reads down 1.000 s (0.900 to 1.100) in 1 window") {
+		if !strings.Contains(te.stdout.String(), "reads down 1.000 s (0.898 to 1.102) in 1 window") {
 			t.Errorf("text report lacks the outage:\n%s", te.stdout)
 		}
 	})

@@ -207,6 +207,20 @@ func (s *Stream) add(srv *event.Server, readOK, writeOK bool, class, phase strin
 		p, _ := strconv.Atoi(port)
 		ev.Destination.Address, ev.Destination.IP, ev.Destination.Port = srv.Address, host, p
 	}
+	// The phases that ran: a failure took the whole latency in its phase,
+	// after a read that succeeded when it is the write that failed.
+	ms := func(v float64) *float64 { return &v }
+	l := ev.DBProbe.Latency
+	switch {
+	case readOK && s.Writes:
+		l.Query, l.Write = ms(lat/2), ms(lat/2)
+	case readOK:
+		l.Query = ms(lat)
+	case phase == event.PhaseDNS:
+		l.DNS = ms(lat)
+	default:
+		l.Connect = ms(lat)
+	}
 	ev.DBProbe.Read = &event.Outcome{OK: readOK}
 	if s.Writes {
 		ev.DBProbe.Write = &event.Outcome{OK: readOK && writeOK}
