@@ -48,15 +48,6 @@ func (e evidence) endBound() time.Time {
 	return e.lo
 }
 
-// observerClasses are failures that are dbprobe's own: they say nothing
-// about the server.
-var observerClasses = map[string]bool{
-	event.ClassSkipped: true,
-	// A failure of dbprobe's own (descriptors exhausted and the like), by
-	// the name the probe loop gives it.
-	"observer_fault": true,
-}
-
 // timeoutClasses are failures that waited until the probe's deadline.
 var timeoutClasses = map[string]bool{
 	event.ClassTimeout:        true,
@@ -169,7 +160,7 @@ func failureEvidence(ev *event.Event, p phases) evidence {
 	if ev.Error != nil && class == "" {
 		class = ev.Error.Type
 	}
-	if observerClasses[class] {
+	if event.NotTheDatabase(class) {
 		return evidence{kind: noEvidence}
 	}
 	lo, hi, ok := p.interval(phase)

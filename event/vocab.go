@@ -96,6 +96,15 @@ type Class struct {
 	Check       string
 }
 
+// NotTheDatabase reports whether a failure of class says nothing about the
+// database: the probe was not made (skipped), or failed for a reason local
+// to dbprobe (observer_fault). Such probes are unknown time, never
+// downtime. (iam_token is also dbprobe's side, and the detector reports it
+// as a gap of its own.)
+func NotTheDatabase(class string) bool {
+	return class == ClassSkipped || class == ClassObserverFault
+}
+
 // Classes lists every error class with its meaning. A new class needs an
 // entry here and its row in docs/probing.md and docs/events.md; tests
 // check both.
