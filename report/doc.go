@@ -35,6 +35,10 @@ type table struct {
 	rows  [][]string
 	// num marks right-aligned (numeric) columns.
 	num []bool
+	// spark, when set, holds each row's availability, which HTML draws as
+	// a small chart in column sparkCol (text shows the row's unicode).
+	spark    [][]*float64
+	sparkCol int
 }
 
 // layout builds the doc of rep.
@@ -96,8 +100,11 @@ func fleetTable(rep *Report, verdicts []Verdict, tf func(time.Time) string) tabl
 		t.rows = append(t.rows, []string{r.Target, LabelText(r.Labels), strings.ReplaceAll(r.Outcome, "_", " "),
 			optSeconds(r.FreshReadSeconds, "no fresh"), optSeconds(r.FreshWriteSeconds, "not probed"), cut,
 			stuckText(r.verdict), Sparkline(r.Availability)})
+		t.spark = append(t.spark, r.Availability)
 	}
-	return t.dropEmptyColumns()
+	t = t.dropEmptyColumns()
+	t.sparkCol = slices.Index(t.head, "Availability")
+	return t
 }
 
 func optSeconds(v *float64, none string) string {
@@ -415,7 +422,7 @@ func (t table) dropEmptyColumns() table {
 			keep[i] = keep[i] || c != ""
 		}
 	}
-	out := table{title: t.title}
+	out := table{title: t.title, spark: t.spark}
 	for i, h := range t.head {
 		if !keep[i] {
 			continue

@@ -2,6 +2,8 @@ package report
 
 import (
 	"cmp"
+	"fmt"
+	"html/template"
 	"maps"
 	"math"
 	"slices"
@@ -159,4 +161,27 @@ func MatchLabels(labels, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// sparkSVG draws availability as bars, one per cell: full height and green
+// when every probe succeeded, shorter and red as failures grow, none where
+// no probe ran. text (the unicode sparkline) is its accessible name.
+func sparkSVG(av []*float64, text string) template.HTML {
+	const w, h = 4, 16
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="spark" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+		w*len(av), h, w*len(av), h, template.HTMLEscapeString("availability "+text))
+	for i, a := range av {
+		if a == nil {
+			continue
+		}
+		bh := max(1, *a*h)
+		fill := "#2e7d32"
+		if *a < 1 {
+			fill = "#c62828"
+		}
+		fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="%d" height="%.1f" fill="%s"/>`, i*w, h-bh, w-1, bh, fill)
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) //nolint:gosec // built here from numbers and escaped text
 }

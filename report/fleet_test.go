@@ -67,6 +67,9 @@ func TestFleetGolden(t *testing.T) {
 			if err := report.Render(&b, f, rep); err != nil {
 				t.Fatal(err)
 			}
+			if f == "html" && strings.Count(b.String(), `<svg class="spark"`) != len(rows) {
+				t.Errorf("html draws %d availability charts; want one per target (%d)", strings.Count(b.String(), `<svg class="spark"`), len(rows))
+			}
 			golden(t, "fleet."+map[string]string{"text": "txt", "markdown": "md", "json": "json", "html": "html"}[f], b.Bytes())
 		})
 	}
