@@ -290,6 +290,10 @@ func (t *Target) applyGroup(c *Config, p string, groupOK map[string]bool, e *err
 		for k, v := range t.Labels {
 			t.labels[k] = v
 		}
+		// The target's own list now holds the group's labels too, as it
+		// holds the group's modes and interval: a reload sees a group's
+		// change in every target of the group.
+		t.Labels = t.labels
 	}
 }
 

@@ -485,6 +485,14 @@ func (m *Metrics) SetTargetLabels(target string, labels map[string]string) {
 	m.targetInfo.WithLabelValues(lv...).Set(1)
 }
 
+// RemoveTargetLabels deletes the target's dbprobe_target_info (a reload
+// removed the target).
+func (m *Metrics) RemoveTargetLabels(target string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.targetInfo.DeletePartialMatch(prometheus.Labels{"target": target})
+}
+
 // AddSink registers a sink whose stats are read at every scrape, as
 // dbprobe_sink_backlog_events, dbprobe_sink_backlog_bytes,
 // dbprobe_sink_lag_seconds, dbprobe_sink_up, dbprobe_sink_failures_total and
