@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,7 +43,7 @@ func TestReloadTargetFiles(t *testing.T) {
 	cfgPath := filepath.Join(dir, "dbprobe.yml")
 	if err := os.WriteFile(cfgPath, []byte("interval: 50ms\nmetric_labels: [team]\ntarget_files: [targets.d]\n"+
 		"groups: {pay: {labels: {team: payments}}}\n"+
-		"sinks: {journal: {dir: "+filepath.Join(dir, "journal")+"}}\nhttp: {listen: \"\"}\n"), 0o600); err != nil {
+		"sinks: {journal: {dir: "+filepath.Join(dir, "journal")+"}}\nhttp: {listen: \"127.0.0.1:0\"}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	write("wave1.list", "keep "+dsn+" group=pay wave=1\ngone "+dsn+" team=ledger\n")
@@ -68,6 +70,18 @@ func TestReloadTargetFiles(t *testing.T) {
 	}
 	if s := scrape(t, reg); !strings.Contains(s, `dbprobe_target_info{target="gone",team="ledger"} 1`) || strings.Contains(s, "wave=") {
 		t.Errorf("target_info: want team only (the allow-list), got:\n%s", grepLines(s, "target_info"))
+	}
+
+	// The status page opens its report with the fleet view: a row and an
+	// availability chart per target.
+	resp, err := http.Get("http://" + d.HTTPAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if n := strings.Count(string(page), `<svg class="spark"`); n != 2 || !strings.Contains(string(page), "<h2>Fleet</h2>") {
+		t.Errorf("status page: %d availability charts, fleet table %v; want one per target", n, strings.Contains(string(page), "<h2>Fleet</h2>"))
 	}
 
 	write("wave1.list", "keep "+dsn+" group=pay wave=1\n")
