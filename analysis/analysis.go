@@ -31,6 +31,9 @@ type Options struct {
 	From, To time.Time
 	// Target, when set, is the only target reported.
 	Target string
+	// Labels, when set, keep the targets whose events carry every one of
+	// these name=value labels.
+	Labels map[string]string
 }
 
 // Analysis routes events to one detector per run. Memory depends on the
@@ -46,6 +49,8 @@ type Analysis struct {
 	// events dbprobe dropped when its journal disk refused them.
 	lastSeq uint64
 	holes   map[string]uint64
+	// labelled is set once an event matched Options.Labels.
+	labelled bool
 }
 
 type run struct {
@@ -117,6 +122,10 @@ func (a *Analysis) Observe(ev *event.Event) {
 	if a.opts.Target != "" && ev.DBProbe.Target != a.opts.Target {
 		return
 	}
+	if !report.MatchLabels(ev.Labels, a.opts.Labels) {
+		return
+	}
+	a.labelled = true
 	at := ev.DBProbe.Scheduled
 	if ev.DBProbe.Gap != nil {
 		at = ev.DBProbe.Gap.From
@@ -206,6 +215,9 @@ func (a *Analysis) noEvents() error {
 		}
 		slices.Sort(names)
 		return &SelectionError{"target", fmt.Errorf("no events for target %q (targets: %s)", a.opts.Target, strings.Join(names, ", "))}
+	}
+	if len(a.opts.Labels) > 0 && !a.labelled {
+		return &SelectionError{"label", fmt.Errorf("no events of a target labelled %s", report.LabelText(a.opts.Labels))}
 	}
 	if !a.opts.From.IsZero() || !a.opts.To.IsZero() {
 		return &SelectionError{"range", fmt.Errorf("no probe events in the time range")}

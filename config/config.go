@@ -63,10 +63,20 @@ type Config struct {
 	Observer Observer `yaml:"observer"`
 	DNS      DNS      `yaml:"dns"`
 	Targets  []Target `yaml:"targets"`
-	Sinks    Sinks    `yaml:"sinks"`
-	HTTP     HTTP     `yaml:"http"`
-	Notify   Notify   `yaml:"notify"`
-	Log      Log      `yaml:"log"`
+	// TargetFiles are files or directories of target lists, read after
+	// targets (see targetfile.go): a fleet's hundreds of databases live
+	// there rather than in this file.
+	TargetFiles []string `yaml:"target_files"`
+	// Groups are named defaults a target picks with group:.
+	Groups map[string]Group `yaml:"groups"`
+	// MetricLabels are the target label names that become Prometheus
+	// labels (on dbprobe_target_info); every other label stays in events
+	// and the report, so a free-form label cannot multiply series.
+	MetricLabels []string `yaml:"metric_labels"`
+	Sinks        Sinks    `yaml:"sinks"`
+	HTTP         HTTP     `yaml:"http"`
+	Notify       Notify   `yaml:"notify"`
+	Log          Log      `yaml:"log"`
 }
 
 // Observer says where this prober runs; copied onto every event.
@@ -370,10 +380,30 @@ type Target struct {
 	// show them beside the measurement.
 	AWSEvents *AWSEvents `yaml:"aws_events"`
 
+	// Group names the groups entry whose defaults apply to this target.
+	Group string `yaml:"group"`
+	// Labels are free-form (team, environment, wave): copied onto every
+	// event of the target and into the report.
+	Labels map[string]string `yaml:"labels"`
+
 	// resolved by validate
 	interval time.Duration
 	timeout  time.Duration
 	dns      DNS
+	labels   map[string]string
+	// origin is where a target from a target file was written; nil for
+	// the targets of the configuration file itself.
+	origin *origin
+}
+
+// Group is a set of defaults for the targets naming it: each applies where
+// the target does not set its own. Labels merge, the target's winning.
+type Group struct {
+	Modes    []string          `yaml:"modes"`
+	Interval *Duration         `yaml:"interval"`
+	Timeout  *Duration         `yaml:"timeout"`
+	Write    *Write            `yaml:"write"`
+	Labels   map[string]string `yaml:"labels"`
 }
 
 // TLS configures TLS for a target, given by host/port or by DSN.
@@ -531,17 +561,37 @@ func (c *Config) validate() error {
 	}
 	c.DNS.check(&e, "dns")
 	if len(c.Targets) == 0 {
-		e.add("targets", "at least one target is required")
+		e.add("targets", "at least one target is required (in targets or target_files)")
 	}
-	names := map[string]int{}
+	groupOK := c.validateGroups(&e)
+	c.validateMetricLabels(&e)
+	names := map[string]string{}
 	for i := range c.Targets {
 		t := &c.Targets[i]
 		p := fmt.Sprintf("targets[%d]", i)
-		if j, dup := names[t.Name]; dup && t.Name != "" {
-			e.add(p+".name", "%q is already the name of targets[%d]", t.Name, j)
+		te := &e
+		var sub errs
+		if t.origin != nil {
+			// Errors in a target file are placed by file and line: the
+			// index in the merged list means nothing to its author.
+			p = fmt.Sprintf("targets[%d]", t.origin.index)
+			te = &sub
 		}
-		names[t.Name] = i
-		t.validate(c, p, &e)
+		where := p
+		if t.origin != nil {
+			where = t.origin.locate(p)
+		}
+		if w, dup := names[t.Name]; dup && t.Name != "" {
+			te.add(p+".name", "%q is already the name of %s", t.Name, w)
+		} else {
+			names[t.Name] = where
+		}
+		t.applyGroup(c, p, groupOK, te)
+		t.validate(c, p, te)
+		for _, f := range sub.list {
+			f.Path = t.origin.locate(f.Path)
+			e.list = append(e.list, f)
+		}
 	}
 	j := &c.Sinks.Journal
 	if j.Dir == "" {
@@ -622,19 +672,11 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 	if len(t.Modes) == 0 {
 		t.Modes = []string{"fresh"}
 	}
-	seen := map[string]bool{}
-	for i, m := range t.Modes {
-		if m != "fresh" && m != "pooled" {
-			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "must be fresh or pooled (got %q)", m)
-		}
-		if seen[m] {
-			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "%q is listed twice", m)
-		}
-		seen[m] = true
-	}
+	checkModes(t.Modes, p, e)
 	if t.Write != nil && !identRE.MatchString(t.Write.Table) {
 		e.add(p+".write.table", "must be a table name, optionally schema.table (got %q)", t.Write.Table)
 	}
+	checkLabels(t.Labels, p+".labels", e)
 	t.mysql = t.Endpoint.build(p, e)
 	if t.AWS != nil && t.Auth != AuthIAM && t.AWSEvents == nil {
 		e.add(p+".aws", "is used only by auth: iam and aws_events, and this target sets neither")
@@ -665,6 +707,19 @@ func (t *Target) validate(c *Config, p string, e *errs) {
 		if t.Write == nil {
 			e.add(p+".green", "measuring replication lag needs the write probe (set %s.write.table)", p)
 		}
+	}
+}
+
+func checkModes(modes []string, p string, e *errs) {
+	seen := map[string]bool{}
+	for i, m := range modes {
+		if m != "fresh" && m != "pooled" {
+			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "must be fresh or pooled (got %q)", m)
+		}
+		if seen[m] {
+			e.add(fmt.Sprintf("%s.modes[%d]", p, i), "%q is listed twice", m)
+		}
+		seen[m] = true
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -81,7 +82,7 @@ func Load(path string, getenv func(string) string, ov Overrides) (*Config, error
 	if err != nil {
 		return nil, &Error{Source: path, Fields: []*FieldError{{Msg: err.Error()}}}
 	}
-	c, err := parseWith(data, getenv, ov)
+	c, err := parseWith(data, filepath.Dir(path), getenv, ov)
 	var ce *Error
 	if errors.As(err, &ce) {
 		ce.Source = path
@@ -94,13 +95,14 @@ func Load(path string, getenv func(string) string, ov Overrides) (*Config, error
 // secret: the values of environment variables (a secret may land in the
 // wrong field, "port: ${PW}") and of secret fields are masked in them.
 func Parse(data []byte, getenv func(string) string) (*Config, error) {
-	return parseWith(data, getenv, Overrides{})
+	return parseWith(data, "", getenv, Overrides{})
 }
 
 // parseWith is Parse with command-line overrides applied over the file.
-func parseWith(data []byte, getenv func(string) string, ov Overrides) (*Config, error) {
+// Relative target_files are taken from base.
+func parseWith(data []byte, base string, getenv func(string) string, ov Overrides) (*Config, error) {
 	x := &expansion{fromEnv: map[*yaml.Node]bool{}}
-	c, err := parse(data, getenv, x, ov)
+	c, err := parse(data, base, getenv, x, ov)
 	var ce *Error
 	if !errors.As(err, &ce) {
 		return c, err
@@ -125,7 +127,7 @@ type expansion struct {
 
 // parse is Parse before its errors are redacted; the config it returns
 // with an error is partly validated, for its secrets.
-func parse(data []byte, getenv func(string) string, x *expansion, ov Overrides) (*Config, error) {
+func parse(data []byte, base string, getenv func(string) string, x *expansion, ov Overrides) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -160,7 +162,15 @@ func parse(data []byte, getenv func(string) string, x *expansion, ov Overrides) 
 		return nil, &Error{Fields: []*FieldError{{Msg: err.Error()}}}
 	}
 	ov.apply(c)
-	if err := c.validate(); err != nil {
+	c.loadTargetFiles(base, getenv, x, &e)
+	if err := c.validate(); err != nil || len(e.list) > 0 {
+		// A broken line in a target file and a bad field here are fixed
+		// in one go: report both.
+		var ce *Error
+		if errors.As(err, &ce) {
+			e.list = append(e.list, ce.Fields...)
+		}
+		err = e.err("")
 		ov.blame(err)
 		return c, err
 	}

@@ -158,6 +158,7 @@ func Targets(cfg *config.Config) []*probe.Target {
 		if o := t.Pool; o != nil {
 			pt.Pool = probe.PoolOptions{MaxLifetime: o.MaxLifetime.Duration, ValidateOnBorrow: o.ValidateOnBorrow, RejectReadOnly: o.RejectReadOnly}
 		}
+		pt.Labels = t.EffectiveLabels()
 		out = append(out, pt)
 	}
 	return out
@@ -254,12 +255,18 @@ func (d *Daemon) setupOutputs() error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	m, err := metrics.New(reg, metrics.Options{Version: d.opts.Version, Observer: d.cfg.Observer.Name})
+	m, err := metrics.New(reg, metrics.Options{Version: d.opts.Version, Observer: d.cfg.Observer.Name, TargetLabels: d.cfg.MetricLabels})
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	for _, s := range d.streamList() {
 		m.AddStream(s.Key(), s.Interval())
+	}
+	if len(d.cfg.MetricLabels) > 0 {
+		for i := range d.cfg.Targets {
+			t := &d.cfg.Targets[i]
+			m.SetTargetLabels(t.Name, t.EffectiveLabels())
+		}
 	}
 	d.metrics = m
 	m.Reloaded(true, d.opts.Now())

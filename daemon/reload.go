@@ -174,12 +174,14 @@ func (d *Daemon) apply(cfg *config.Config) error {
 			d.metrics.AddStream(s.Key(), s.Interval())
 			d.board.AddStream(s.Key())
 		}
+		d.exportLabels(cfg, r.name)
 		d.start(r)
 		next = append(next, r)
 	}
 	var stopped []string
 	for _, r := range d.runs {
 		if old[r.name] != nil {
+			d.metrics.RemoveTargetLabels(r.name)
 			d.stopRun(r, nil)
 			stopped = append(stopped, r.name)
 		}
@@ -224,6 +226,19 @@ func (d *Daemon) stopRun(r *targetRun, next *targetRun) {
 	}}
 }
 
+// exportLabels sets the metric labels (metric_labels) of the target name
+// of cfg; the names allowed are those dbprobe started with.
+func (d *Daemon) exportLabels(cfg *config.Config, name string) {
+	if len(d.cfg.MetricLabels) == 0 {
+		return
+	}
+	for i := range cfg.Targets {
+		if t := &cfg.Targets[i]; t.Name == name {
+			d.metrics.SetTargetLabels(name, t.EffectiveLabels())
+		}
+	}
+}
+
 // warnUnreloadable logs the settings a reload does not apply: everything
 // but the targets is set up once, at start.
 func (d *Daemon) warnUnreloadable(cfg *config.Config) {
@@ -232,6 +247,10 @@ func (d *Daemon) warnUnreloadable(cfg *config.Config) {
 	a.Interval, b.Interval = config.Duration{}, config.Duration{}
 	a.Timeout, b.Timeout = config.Duration{}, config.Duration{}
 	a.DNS, b.DNS = config.DNS{}, config.DNS{}
+	// Target files and groups are read into the targets, which a reload
+	// applies.
+	a.TargetFiles, b.TargetFiles = nil, nil
+	a.Groups, b.Groups = nil, nil
 	var changed []string
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	for i := range va.NumField() {

@@ -32,6 +32,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -197,6 +198,10 @@ func (d *Detector) observeProbe(ev *event.Event) {
 		d.streams[key] = s
 		t.streams = append(t.streams, s)
 	}
+	if len(ev.Labels) > 0 && !maps.Equal(s.tgt.labels, ev.Labels) {
+		// The latest labels win: a reloaded target list may relabel.
+		s.tgt.labels = maps.Clone(ev.Labels)
+	}
 	d.flushed = false
 	if !s.see(it) {
 		s.dropped++
@@ -347,6 +352,7 @@ func (t *target) snapshot(streams []report.Stream) report.Target {
 		BlueGreen: t.phases.snapshot(),
 		AWSEvents: t.aws.snapshot(),
 		Topology:  slices.Clone(t.phases.rows),
+		Labels:    maps.Clone(t.labels),
 	}
 	for i := range streams {
 		s := &streams[i]

@@ -6,12 +6,15 @@ import (
 	"github.com/dbprobe/dbprobe/report"
 )
 
-// sketch is a log-bucket latency histogram: fixed size, so percentiles
+// sketch is a log-bucket latency histogram: bounded size, so percentiles
 // of a week of probes cost what those of a minute do. Bucket i holds values
 // in (min*gamma^(i-1), min*gamma^i], which bounds the relative error of a
-// percentile by (gamma-1)/2 ≈ 1%.
+// percentile by (gamma-1)/2 ≈ 1%. Only the buckets from the smallest to the
+// largest value seen are kept: a stream's latencies span a few hundred of
+// the sketchSize buckets, and a fleet has thousands of streams.
 type sketch struct {
-	counts []uint32
+	counts []uint32 // counts[j] is bucket off+j
+	off    int
 	n      int64
 	max    float64
 }
@@ -25,15 +28,22 @@ const (
 var logGamma = math.Log(sketchGamma)
 
 func (k *sketch) add(ms float64) {
-	if k.counts == nil {
-		k.counts = make([]uint32, sketchSize)
-	}
 	i := 0
 	if ms > sketchMin {
 		i = int(math.Ceil(math.Log(ms/sketchMin) / logGamma))
 		i = min(i, sketchSize-1)
 	}
-	k.counts[i]++
+	switch {
+	case k.counts == nil:
+		k.counts, k.off = make([]uint32, 1, 32), i
+	case i < k.off:
+		grown := make([]uint32, k.off-i+len(k.counts), k.off-i+cap(k.counts))
+		copy(grown[k.off-i:], k.counts)
+		k.counts, k.off = grown, i
+	case i >= k.off+len(k.counts):
+		k.counts = append(k.counts, make([]uint32, i-k.off-len(k.counts)+1)...)
+	}
+	k.counts[i-k.off]++
 	k.n++
 	k.max = max(k.max, ms)
 }
@@ -47,7 +57,8 @@ func (k *sketch) quantile(q float64) float64 {
 	rank := int64(math.Ceil(q * float64(k.n)))
 	rank = max(rank, 1)
 	var seen int64
-	for i, c := range k.counts {
+	for j, c := range k.counts {
+		i := k.off + j
 		seen += int64(c)
 		if seen >= rank {
 			if i == 0 {

@@ -158,6 +158,8 @@ type target struct {
 	serverAt map[string]int
 	phases   phaseTracker
 	aws      capped[report.AWSEvent]
+	// labels are those of the target's latest probe event.
+	labels map[string]string
 }
 
 func newTarget(name string, listCap int) *target {

@@ -216,7 +216,7 @@ func (b *BlueGreenPoller) event(bg *event.BlueGreen) *event.Event {
 			Start:    now.Round(0).UTC(),
 		},
 		Observer: env.Observer,
-		Labels:   env.Labels,
+		Labels:   b.p.labels,
 		DBProbe: event.DBProbe{
 			Schema:    event.Schema,
 			RunID:     env.RunID,

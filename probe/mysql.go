@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -50,6 +51,10 @@ type Target struct {
 	// aurora_server_id. Only tests set it, to make a MariaDB stand in for
 	// an Aurora instance (MariaDB has no aurora_server_id); see docs/aws.md.
 	auroraIDVar string
+
+	// Labels are the target's own labels (team, wave...), copied onto its
+	// events over the observer's.
+	Labels map[string]string
 }
 
 // identityVars are the variables dbprobe asks every server for. Which of
@@ -94,6 +99,9 @@ type prober struct {
 	// maps a variable read in place of an identity variable back to it.
 	discover string
 	alias    map[string]string
+	// labels go on every event: the env's with the target's over them,
+	// merged once so that events share one map.
+	labels map[string]string
 }
 
 type pooledConn struct {
@@ -176,12 +184,13 @@ func (v *varCache) set(addr string, names []string) {
 }
 
 func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
-	p := &prober{t: t, mode: mode, env: env, vars: vars, discover: discoverQuery(identityVars)}
+	p := &prober{t: t, mode: mode, env: env, vars: vars, discover: discoverQuery(identityVars), labels: mergeLabels(env.Labels, t.Labels)}
 	if t.auroraIDVar != "" {
 		names := slices.Clone(identityVars)
 		names[slices.Index(names, auroraIDVar)] = t.auroraIDVar
 		p.discover, p.alias = discoverQuery(names), map[string]string{t.auroraIDVar: auroraIDVar}
 	}
+
 	if mode == event.ModePooled {
 		p.pool = make(chan *pooledConn, 1)
 		p.pool <- nil
@@ -197,6 +206,17 @@ func newProber(t *Target, mode string, env *Env, vars *varCache) *prober {
 		}
 	}
 	return p
+}
+
+// mergeLabels returns over laid on base, sharing base when over is empty.
+func mergeLabels(base, over map[string]string) map[string]string {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]string, len(base)+len(over))
+	maps.Copy(out, base)
+	maps.Copy(out, over)
+	return out
 }
 
 // QuoteTable quotes a validated table name (optionally schema.table) for SQL.

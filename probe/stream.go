@@ -266,7 +266,7 @@ func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
 			Start:    started.Round(0).UTC(),
 		},
 		Observer: s.env.Observer,
-		Labels:   s.env.Labels,
+		Labels:   s.prober.labels,
 		DBProbe: event.DBProbe{
 			Schema:    event.Schema,
 			RunID:     s.env.RunID,

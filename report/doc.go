@@ -35,6 +35,10 @@ type table struct {
 	rows  [][]string
 	// num marks right-aligned (numeric) columns.
 	num []bool
+	// spark, when set, holds each row's availability, which HTML draws as
+	// a small chart in column sparkCol (text shows the row's unicode).
+	spark    [][]*float64
+	sparkCol int
 }
 
 // layout builds the doc of rep.
@@ -71,21 +75,7 @@ func layout(rep *Report) doc {
 		d.sections = append(d.sections, sec)
 	}
 	if len(rep.Targets) > 0 {
-		t := table{title: "Targets", head: []string{"Target", "Streams", "Reads down (worst stream)", "Writes down (worst stream)", "Stuck on the old server", "First cutover"},
-			num: []bool{false, true, true, true, false, false}}
-		for _, i := range order[:min(len(order), maxSummaryRows)] {
-			tg := rep.Targets[i]
-			write := "not probed"
-			if tg.WriteSeconds != nil {
-				write = Seconds(*tg.WriteSeconds)
-			}
-			cut := "none"
-			if c := tg.FirstCutover; c != nil {
-				cut = fmt.Sprintf("%s %s (%s)", tf(c.At), Plusminus(c.Earliest, c.Latest), c.Mode)
-			}
-			t.rows = append(t.rows, []string{tg.Name, strconv.Itoa(tg.Streams), Seconds(tg.ReadSeconds), write, stuckText(&verdicts[i]), cut})
-		}
-		d.sections = append(d.sections, section{title: "Summary", tables: []table{t}})
+		d.sections = append(d.sections, section{title: "Fleet", tables: []table{fleetTable(rep, verdicts, tf)}})
 	}
 	if sec := consensusSection(Consensus(rep), tf); sec != nil {
 		d.sections = append(d.sections, *sec)
@@ -96,6 +86,34 @@ func layout(rep *Report) doc {
 	return d
 }
 
+// fleetTable is the fleet view: one row per target, the worst first.
+func fleetTable(rep *Report, verdicts []Verdict, tf func(time.Time) string) table {
+	t := table{title: "Targets, worst first",
+		head: []string{"Target", "Labels", "Outcome", "Fresh reads down", "Fresh writes down", "Cutover", "Stuck on the old server", "Availability"},
+		num:  []bool{false, false, false, true, true, false, false, false}}
+	rows := fleet(rep, verdicts)
+	for _, r := range rows[:min(len(rows), maxSummaryRows)] {
+		cut := "none"
+		if r.Cutover != nil {
+			cut = tf(*r.Cutover)
+		}
+		t.rows = append(t.rows, []string{r.Target, LabelText(r.Labels), strings.ReplaceAll(r.Outcome, "_", " "),
+			optSeconds(r.FreshReadSeconds, "no fresh"), optSeconds(r.FreshWriteSeconds, "not probed"), cut,
+			stuckText(r.verdict), Sparkline(r.Availability)})
+		t.spark = append(t.spark, r.Availability)
+	}
+	t = t.dropEmptyColumns()
+	t.sparkCol = slices.Index(t.head, "Availability")
+	return t
+}
+
+func optSeconds(v *float64, none string) string {
+	if v == nil {
+		return none
+	}
+	return Seconds(*v)
+}
+
 // What a rendered report shows of a run with many targets (an overloaded
 // dbprobe, a consensus of many observers): the page must stay a few
 // megabytes that a browser opens and a status page serves at once. The
@@ -104,7 +122,7 @@ const (
 	// maxTargetSections is how many targets get a section of their own,
 	// with timelines and every finding.
 	maxTargetSections = 20
-	// maxSummaryRows is how many targets the summary table lists.
+	// maxSummaryRows is how many targets the fleet table lists.
 	maxSummaryRows = 200
 )
 
@@ -123,9 +141,9 @@ func stuckText(v *Verdict) string {
 
 // boundLine says what a report of n targets leaves out.
 func boundLine(n int) string {
-	listed := "all are listed in the summary"
+	listed := "all are listed in the fleet table"
 	if n > maxSummaryRows {
-		listed = fmt.Sprintf("the summary lists the %d with the most downtime", maxSummaryRows)
+		listed = fmt.Sprintf("the fleet table lists the %d with the most downtime", maxSummaryRows)
 	}
 	return fmt.Sprintf("%d targets: %s, and the %d with the most downtime get a section of their own, worst first. "+
 		"The JSON report has every target; dbprobe report --target NAME shows any one in full.", n, listed, maxTargetSections)
@@ -141,13 +159,7 @@ func rankTargets(rep *Report) []int {
 	if len(order) <= maxTargetSections {
 		return order
 	}
-	worst := func(t *Target) float64 {
-		w := t.ReadSeconds
-		if t.WriteSeconds != nil {
-			w = max(w, *t.WriteSeconds)
-		}
-		return w
-	}
+	worst := worstSeconds
 	slices.SortStableFunc(order, func(a, b int) int {
 		ta, tb := &rep.Targets[a], &rep.Targets[b]
 		if c := cmp.Compare(worst(tb), worst(ta)); c != 0 {
@@ -410,7 +422,7 @@ func (t table) dropEmptyColumns() table {
 			keep[i] = keep[i] || c != ""
 		}
 	}
-	out := table{title: t.title}
+	out := table{title: t.title, spark: t.spark}
 	for i, h := range t.head {
 		if !keep[i] {
 			continue

@@ -51,7 +51,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!doctype html>
 <div class="table-wrap"><table>
 <thead><tr>{{range .Head}}<th{{if .Num}} class="num"{{end}}>{{.Text}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}} data-label="{{.Label}}">{{.Text}}</td>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td{{if .Num}} class="num"{{end}} data-label="{{.Label}}">{{if .SVG}}{{.SVG}}{{else}}{{.Text}}{{end}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table></div>
 {{end}}</section>
@@ -108,6 +108,8 @@ type htmlCell struct {
 	// Label is the column's heading, shown beside the value where a
 	// narrow screen lays rows out as cards.
 	Label string
+	// SVG, when set, is drawn instead of Text.
+	SVG template.HTML
 }
 
 // Nested reports whether a table sits under a target heading (and gets its
@@ -155,6 +157,9 @@ func LiveHTML(w io.Writer, rep *Report, live Live) error {
 					if i < len(t.head) {
 						row[i].Label = t.head[i]
 					}
+				}
+				if n := len(ht.Rows); t.spark != nil && t.sparkCol >= 0 && t.sparkCol < len(row) && n < len(t.spark) {
+					row[t.sparkCol].SVG = sparkSVG(t.spark[n], r[t.sparkCol])
 				}
 				ht.Rows = append(ht.Rows, row)
 			}

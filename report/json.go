@@ -13,11 +13,13 @@ func JSON(w io.Writer, rep *Report) error {
 	enc.SetEscapeHTML(false)
 	// The verdicts and the consensus are derived from the rest, so a Report does not hold
 	// them: they are added here, as every other format adds them.
+	verdicts := Verdicts(rep)
 	doc := struct {
 		*Report
 		Verdicts  []Verdict         `json:"verdicts"`
 		Consensus []ConsensusWindow `json:"consensus"`
-	}{rep, Verdicts(rep), Consensus(rep)}
+		Fleet     []FleetRow        `json:"fleet"`
+	}{rep, verdicts, Consensus(rep), fleet(rep, verdicts)}
 	if doc.Consensus == nil {
 		doc.Consensus = []ConsensusWindow{}
 	}

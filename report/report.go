@@ -116,6 +116,9 @@ type Target struct {
 	// Topology is the latest mysql.rds_topology the Blue/Green poller
 	// read, one "role status endpoint:port" per row (event.BlueGreen.Rows).
 	Topology []string `json:"topology,omitempty"`
+	// Labels are the labels of the target's latest probe (the target's
+	// labels over observer.labels).
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // AWSEvent is one event AWS reported: an RDS event or a Blue/Green

@@ -115,9 +115,9 @@ func TestVerdictGolden(t *testing.T) {
 					t.Fatal(err)
 				}
 				out := b.String()
-				v, tables := strings.Index(out, "Verdict"), strings.Index(out, "Summary")
+				v, tables := strings.Index(out, "Verdict"), strings.Index(out, "Fleet")
 				if v < 0 || tables < 0 || v > tables {
-					t.Errorf("%s: the verdict does not come before the summary table", f)
+					t.Errorf("%s: the verdict does not come before the fleet table", f)
 				}
 			}
 		})

@@ -31,6 +31,8 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	fromText := fl.String("from", "", "ignore probes scheduled before this instant (RFC 3339, e.g. 2025-03-01T10:00:00Z)")
 	toText := fl.String("to", "", "ignore probes scheduled after this instant (RFC 3339)")
 	target := fl.String("target", "", "report only this target")
+	labels := labelFlag{}
+	fl.Var(labels, "label", "report only targets with this label, name=value (repeatable: all must match)")
 	format := fl.String("format", "text", "output format: "+strings.Join(report.Formats, ", "))
 	output := fl.String("output", "", "write the report to this file (default: standard output)")
 	esAddr := fl.String("es", "", "read the run from Elasticsearch at this URL instead of a journal (needs --run-id; credentials from DBPROBE_ES_* variables, see docs/elasticsearch.md)")
@@ -58,7 +60,7 @@ func reportCmd(ctx context.Context, args []string, e *env) error {
 	if !from.IsZero() && !to.IsZero() && !to.After(from) {
 		return usageError{fmt.Errorf("--to (%s) must be after --from (%s)", *toText, *fromText)}
 	}
-	a := analysis.New(analysis.Options{RunID: *runID, From: from, To: to, Target: *target})
+	a := analysis.New(analysis.Options{RunID: *runID, From: from, To: to, Target: *target, Labels: labels})
 	if *esAddr != "" {
 		return reportFromES(ctx, e, a, esReport{runID: *runID, addr: *esAddr, index: *esIndex, format: *format, output: *output})
 	}
@@ -126,6 +128,23 @@ func journalDirs(args []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// labelFlag collects --label name=value.
+type labelFlag map[string]string
+
+func (l labelFlag) String() string { return report.LabelText(l) }
+
+func (l labelFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want name=value, e.g. team=payments (got %q)", s)
+	}
+	if old, dup := l[k]; dup && old != v {
+		return fmt.Errorf("%s is given twice (%s and %s); a target has one value per label", k, old, v)
+	}
+	l[k] = v
+	return nil
 }
 
 func parseInstant(flagName, s string) (time.Time, error) {

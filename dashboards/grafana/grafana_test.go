@@ -266,3 +266,28 @@ func TestBlueGreenValuesNamed(t *testing.T) {
 		t.Error("no panel shows dbprobe_bluegreen_phase")
 	}
 }
+
+// TestFleetRow: the fleet row ranks targets by downtime over the selected
+// range, so that a maintenance window's worst databases show first.
+func TestFleetRow(t *testing.T) {
+	d := load(t)
+	var row bool
+	var top *fullPanel
+	for i, p := range d.Panels {
+		if p.Type == "row" && p.Title == "Fleet" {
+			row = true
+		}
+		if row && p.Type == "table" {
+			top = &d.Panels[i]
+		}
+	}
+	if !row || top == nil {
+		t.Fatal("no Fleet row with a table under it")
+	}
+	expr := top.Targets[0].Expr
+	for _, want := range []string{"topk(", "dbprobe_downtime_seconds_total", "[$__range]", "by (target"} {
+		if !strings.Contains(expr, want) {
+			t.Errorf("fleet table query %q lacks %q", expr, want)
+		}
+	}
+}

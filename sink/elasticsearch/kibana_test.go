@@ -248,11 +248,12 @@ func TestKibanaSavedObjects(t *testing.T) {
 					}
 				}
 			}
-			annotations := 0
+			annotations, overTime := 0, false
 			for _, vl := range a.State.Visualization.Layers {
 				switch vl.LayerType {
 				case "data":
 					cols := a.State.DatasourceStates.FormBased.Layers[vl.LayerID].Columns
+					overTime = overTime || cols[vl.XAccessor].OperationType == "date_histogram"
 					for _, acc := range append([]string{vl.XAccessor, vl.SplitAccessor}, vl.Accessors...) {
 						if _, ok := cols[acc]; acc != "" && !ok {
 							t.Errorf("%s: visualization layer %s uses column %s, which its data layer lacks", where, vl.LayerID, acc)
@@ -274,7 +275,9 @@ func TestKibanaSavedObjects(t *testing.T) {
 					t.Errorf("%s: layer type %q is not checked by this test", where, vl.LayerType)
 				}
 			}
-			if annotations == 0 {
+			// Cutovers and windows are marked on every chart over time; a
+			// ranking (the fleet's top targets) has no time axis.
+			if annotations == 0 && overTime {
 				t.Errorf("%s has no annotations for cutovers and windows", where)
 			}
 		case "dashboard":
@@ -352,5 +355,37 @@ func TestKibanaShowsEveryClass(t *testing.T) {
 	}
 	if splits == 0 {
 		t.Error("no Kibana panel splits by error class (error.type)")
+	}
+}
+
+// TestKibanaFleetPanel: the dashboard ranks targets by the downtime of the
+// windows that closed in the selected range.
+func TestKibanaFleetPanel(t *testing.T) {
+	var fleet *lensAttrs
+	var onDashboard bool
+	for _, o := range readSavedObjects(t) {
+		if o.Type == "lens" && o.ID == "dbprobe-fleet-downtime" {
+			fleet = new(lensAttrs)
+			if err := json.Unmarshal(o.Attributes, fleet); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, r := range o.References {
+			onDashboard = onDashboard || o.Type == "dashboard" && r.ID == "dbprobe-fleet-downtime"
+		}
+	}
+	if fleet == nil || !onDashboard {
+		t.Fatalf("fleet panel present %v, on the dashboard %v; want both", fleet != nil, onDashboard)
+	}
+	var byTarget, sumDuration bool
+	for _, l := range fleet.State.DatasourceStates.FormBased.Layers {
+		for _, c := range l.Columns {
+			byTarget = byTarget || c.OperationType == "terms" && c.SourceField == "dbprobe.target" && c.Params.OrderBy.ColumnID != ""
+			sumDuration = sumDuration || c.OperationType == "sum" && c.SourceField == "dbprobe.finding.duration_seconds"
+		}
+	}
+	q := fleet.State.Query.Query
+	if !byTarget || !sumDuration || !strings.Contains(q, event.ActionReadWindowClosed) || !strings.Contains(q, event.ActionWriteWindowClosed) {
+		t.Errorf("fleet panel: by target %v, sum of window durations %v, query %q; want targets ranked by the closed windows' duration", byTarget, sumDuration, q)
 	}
 }

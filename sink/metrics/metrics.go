@@ -121,6 +121,9 @@ type Options struct {
 	Version string
 	// Observer is observer.name, exported in dbprobe_observer_info.
 	Observer string
+	// TargetLabels are the target label names (metric_labels) exported on
+	// dbprobe_target_info, the only series target labels reach.
+	TargetLabels []string
 }
 
 // SinkStats is what a sink reports at scrape time.
@@ -155,6 +158,8 @@ type Metrics struct {
 	interruptionDur         *prometheus.HistogramVec
 	lastCutover, lastDNS    *prometheus.GaugeVec
 	bgPhase, replLag        *prometheus.GaugeVec
+	targetInfo              *prometheus.GaugeVec
+	targetLabels            []string
 	bgRollbacks             *prometheus.CounterVec
 	journal                 *journalCollector
 	awsEvents, awsFailures  *prometheus.CounterVec
@@ -289,9 +294,13 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		bgPhase:     gauge("bluegreen_phase", phaseHelp(), streamLabels...),
 		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
 		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
-		journal:     newJournalCollector(families),
-		awsEvents:   counter("aws_events_total", "Events AWS reported about the target's database (RDS events, Blue/Green deployment status changes).", "target"),
-		awsFailures: counter("aws_events_poll_failures_total", "Polls of AWS's events that failed (throttled, no credentials, unreachable); probing is unaffected.", "target"),
+		// One series per target whatever its labels: free-form labels
+		// join onto the stream series with group_left, never multiply them.
+		targetInfo:   gauge("target_info", "Always 1: the target's labels named in metric_labels (join with * on(target) group_left(...)).", append([]string{"target"}, opts.TargetLabels...)...),
+		targetLabels: opts.TargetLabels,
+		journal:      newJournalCollector(families),
+		awsEvents:    counter("aws_events_total", "Events AWS reported about the target's database (RDS events, Blue/Green deployment status changes).", "target"),
+		awsFailures:  counter("aws_events_poll_failures_total", "Polls of AWS's events that failed (throttled, no credentials, unreachable); probing is unaffected.", "target"),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_successful",
 			Help: "Whether the last configuration reload attempt succeeded."}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
@@ -316,7 +325,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
 		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
 		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.journal, m.reloadOK, m.reloadTime, m.sinks, build, observer,
+		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.targetInfo, m.journal, m.reloadOK, m.reloadTime, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -460,6 +469,28 @@ func (m *Metrics) Reloaded(ok bool, t time.Time) {
 	if ok {
 		m.reloadTime.Set(unixSeconds(t))
 	}
+}
+
+// SetTargetLabels exports the target's labels named in Options.TargetLabels
+// on dbprobe_target_info; a name the target lacks is exported empty.
+func (m *Metrics) SetTargetLabels(target string, labels map[string]string) {
+	lv := make([]string, 1+len(m.targetLabels))
+	lv[0] = target
+	for i, n := range m.targetLabels {
+		lv[i+1] = labels[n]
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.targetInfo.DeletePartialMatch(prometheus.Labels{"target": target})
+	m.targetInfo.WithLabelValues(lv...).Set(1)
+}
+
+// RemoveTargetLabels deletes the target's dbprobe_target_info (a reload
+// removed the target).
+func (m *Metrics) RemoveTargetLabels(target string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.targetInfo.DeletePartialMatch(prometheus.Labels{"target": target})
 }
 
 // AddSink registers a sink whose stats are read at every scrape, as

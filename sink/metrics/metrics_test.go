@@ -604,3 +604,25 @@ func BenchmarkObserve(b *testing.B) {
 		m.Observe(e)
 	}
 }
+
+// TestTargetInfo: only the allowed label names reach Prometheus, one
+// series per target, replaced when the labels change.
+func TestTargetInfo(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, Options{Version: "test", Observer: "o", TargetLabels: []string{"team", "wave"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTargetLabels("pay-1", map[string]string{"team": "payments", "wave": "1", "owner": "alice"})
+	m.SetTargetLabels("rep-1", map[string]string{"team": "reporting"})
+	m.SetTargetLabels("pay-1", map[string]string{"team": "payments", "wave": "2"})
+	want := `
+# HELP dbprobe_target_info Always 1: the target's labels named in metric_labels (join with * on(target) group_left(...)).
+# TYPE dbprobe_target_info gauge
+dbprobe_target_info{target="pay-1",team="payments",wave="2"} 1
+dbprobe_target_info{target="rep-1",team="reporting",wave=""} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "dbprobe_target_info"); err != nil {
+		t.Error(err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 func TestFamiliesMatchExposition(t *testing.T) {
 	m, reg := newMetrics(t)
 	m.AddStream(key, time.Second)
+	m.SetTargetLabels(key.Target, nil)
 	m.AddSink("journal", func() SinkStats { return SinkStats{} })
 	m.Observe(probe(0, server("uuid-a", "10.11.6", false), func(e *event.Event) {
 		e.DBProbe.Replication = &event.Replicate{LagSeconds: f(0.5)}

@@ -1,0 +1,295 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/dbprobe/dbprobe/config"
+	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/lab/mariadb"
+	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
+	"github.com/dbprobe/dbprobe/probe"
+)
+
+// BenchmarkFleet runs one dbprobe (or a minimal Go prober doing the same
+// work) over many targets against one local MariaDB, every stream with its
+// write probe, and reports CPU per probe, peak RSS (VmHWM) and the schedule
+// lag percentiles (what dbprobe_schedule_lag_seconds records). One case
+// per process, so that peak RSS is the case's: scripts/fleet-bench.sh runs
+// them. Set by the environment:
+//
+//	FLEET_STREAMS  streams (default 1000)
+//	FLEET_MODE     fresh or pooled (default fresh)
+//	FLEET_INTERVAL probe interval (default 1s)
+//	FLEET_SECONDS  measured seconds after a 5 s warm-up (default 15)
+//	FLEET_HANG     percent of targets that hang: a listener that accepts and never answers (default 0)
+//	FLEET_PROBER   dbprobe or minimal (default dbprobe)
+//	FLEET_HEAP     write a heap profile there at the end of the measurement
+//
+//	FLEET_STREAMS=1000 go test -run '^$' -bench Fleet -benchtime 1x ./daemon/
+func BenchmarkFleet(b *testing.B) {
+	streams := envInt("FLEET_STREAMS", 1000)
+	mode := envStr("FLEET_MODE", event.ModeFresh)
+	interval, _ := time.ParseDuration(envStr("FLEET_INTERVAL", "1s"))
+	secs := envInt("FLEET_SECONDS", 15)
+	hang := envInt("FLEET_HANG", 0)
+	prober := envStr("FLEET_PROBER", "dbprobe")
+
+	srv := mariadbtest.Start(b, mariadb.Options{Args: []string{fmt.Sprintf("--max-connections=%d", 2*streams+100), "--thread-cache-size=1000"}})
+	mariadbtest.Exec(b, srv, "CREATE DATABASE dbprobe", probe.HeartbeatTableDDL("dbprobe.hb"))
+	mariadbtest.CreateUser(b, srv, "probe", "pw", "SELECT, INSERT, UPDATE ON dbprobe.*")
+	hangAddr := hangingListener(b)
+	addr := func(i int) string {
+		if hang > 0 && i%(100/hang) == 0 {
+			return hangAddr
+		}
+		return srv.Addr()
+	}
+	for b.Loop() {
+		var lags []float64
+		var probes int
+		var mu sync.Mutex
+		record := func(lagMS float64, target string) {
+			mu.Lock()
+			defer mu.Unlock()
+			probes++
+			if hang == 0 || !strings.HasPrefix(target, "hang") {
+				lags = append(lags, lagMS)
+			}
+		}
+		name := func(i int) string {
+			if addr(i) == hangAddr {
+				return fmt.Sprintf("hang%05d", i)
+			}
+			return fmt.Sprintf("db%05d", i)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var measuring bool
+		gate := func(lag float64, target string) {
+			mu.Lock()
+			m := measuring
+			mu.Unlock()
+			if m {
+				record(lag, target)
+			}
+		}
+		switch prober {
+		case "dbprobe":
+			dir := b.TempDir()
+			list := filepath.Join(dir, "targets.list")
+			var lb strings.Builder
+			for i := range streams {
+				fmt.Fprintf(&lb, "%s probe:pw@tcp(%s)/dbprobe group=all\n", name(i), addr(i))
+			}
+			if err := os.WriteFile(list, []byte(lb.String()), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			cfgText := fmt.Sprintf("run_id: fleet\ninterval: %s\ntimeout: 2s\ntarget_files: [%s]\ngroups: {all: {modes: [%s], write: {table: dbprobe.hb}}}\n"+
+				"sinks: {journal: {dir: %s}}\nhttp: {listen: \"\"}\n", interval, list, mode, filepath.Join(dir, "journal"))
+			cfg, err := config.Parse([]byte(cfgText), func(string) string { return "" })
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := New(cfg, Options{Observers: []EventObserver{observerFunc(func(e *event.Event) {
+				if e.DBProbe.LagMS != nil && e.Event.Action == event.ActionProbe {
+					gate(*e.DBProbe.LagMS, e.DBProbe.Target)
+				}
+			})}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			wg.Go(func() { _ = d.Run(ctx) })
+		case "minimal":
+			for i := range streams {
+				wg.Go(func() { minimalStream(ctx, addr(i), name(i), mode, interval, i, streams, gate) })
+			}
+		default:
+			b.Fatalf("FLEET_PROBER: dbprobe or minimal, not %q", prober)
+		}
+		time.Sleep(5 * time.Second) // warm-up: connections, first segment
+		var before, after syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		mu.Lock()
+		measuring = true
+		mu.Unlock()
+		time.Sleep(time.Duration(secs) * time.Second)
+		mu.Lock()
+		measuring = false
+		n, l := probes, slices.Clone(lags)
+		mu.Unlock()
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		if path := os.Getenv("FLEET_HEAP"); path != "" {
+			writeHeap(b, path)
+		}
+		cancel()
+		wg.Wait()
+		slices.Sort(l)
+		cpu := time.Duration(after.Utime.Nano()-before.Utime.Nano()) + time.Duration(after.Stime.Nano()-before.Stime.Nano())
+		b.ReportMetric(float64(n), "probes")
+		if n > 0 {
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/probe")
+		}
+		if len(l) > 0 {
+			b.ReportMetric(l[len(l)*50/100], "lag-p50-ms")
+			b.ReportMetric(l[len(l)*99/100], "lag-p99-ms")
+		}
+		b.ReportMetric(float64(vmHWM())/1024, "peak-rss-MiB")
+		b.ReportMetric(float64(runtimeLoad()), "load1-x100")
+	}
+}
+
+// writeHeap writes a heap profile (FLEET_HEAP=file): where the memory of
+// many streams goes.
+func writeHeap(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
+}
+
+type observerFunc func(*event.Event)
+
+func (f observerFunc) Observe(e *event.Event) { f(e) }
+
+// minimalStream is the least a prober can do per tick: resolve, connect
+// (fresh) or reuse one connection (pooled), one SELECT, one upsert.
+func minimalStream(ctx context.Context, addr, name, mode string, interval time.Duration, i, n int, record func(float64, string)) {
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, cfg.DBName = "tcp", addr, "probe", "pw", "dbprobe"
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	if mode == event.ModeFresh {
+		db.SetMaxIdleConns(0)
+	} else {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+	}
+	offset := interval * time.Duration(i) / time.Duration(n)
+	next := time.Now().Truncate(interval).Add(interval + offset)
+	sem := make(chan struct{}, 3)
+	for {
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		sched := next
+		next = next.Add(interval)
+		select {
+		case sem <- struct{}{}:
+		default:
+			continue
+		}
+		go func() {
+			defer func() { <-sem }()
+			record(float64(time.Since(sched))/float64(time.Millisecond), name)
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			var x int
+			if err := db.QueryRowContext(pctx, "SELECT 1").Scan(&x); err != nil {
+				return
+			}
+			_, _ = db.ExecContext(pctx, probe.HeartbeatUpsert("dbprobe.hb"), "minimal", name, mode, "fleet", sched.UnixNano(), probe.HeartbeatTime(sched))
+		}()
+	}
+}
+
+// hangingListener accepts connections and never answers: a frozen server.
+func hangingListener(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+func vmHWM() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// runtimeLoad is the 1-minute load average x 100 at the end of the case:
+// the machine is shared, and the figures mean little without it.
+func runtimeLoad() int {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	return int(f * 100)
+}
+
+func envInt(k string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envStr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
