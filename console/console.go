@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dbprobe/dbprobe/internal/safetext"
 	"github.com/dbprobe/dbprobe/live"
 )
 
@@ -265,11 +266,17 @@ func colour(s live.Severity) string {
 	return dim
 }
 
-// fit cuts s to at most n columns (runes), marking a cut with "…".
+// fit cuts s to at most n columns (runes), marking a cut with "…". Every
+// string of the block passes here, and many come from the server (its
+// hostname, error messages, Blue/Green phase): their control characters
+// and invalid bytes are escaped (safetext.Line), so that no server can
+// move the cursor, clear the screen or retitle the window of the person
+// reading the block.
 func fit(s string, n int) string {
 	if n <= 0 {
 		return ""
 	}
+	s = safetext.Line(s)
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
@@ -282,7 +289,8 @@ func fit(s string, n int) string {
 func wrap(s string, n int) []string {
 	var out []string
 	line := ""
-	for _, w := range strings.Fields(s) {
+	// Escaped before measuring, so that a wrapped line is never cut.
+	for _, w := range strings.Fields(safetext.Line(s)) {
 		switch {
 		case line == "":
 			line = w

@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 	"golang.org/x/term"
@@ -208,4 +211,40 @@ func TestSmallTerminal(t *testing.T) {
 	}
 	wait.For(t, 10*time.Second, "the screen to catch up", func() bool { return scr.Consumed() >= out.want() })
 	golden(t, "6-small-terminal", scr.String())
+}
+
+// A server controls its hostname, its error messages and its Blue/Green
+// phase names: none of their bytes may reach the terminal as a control
+// sequence (retitling the window, clearing the screen, rewriting earlier
+// lines) over the block a person is reading.
+func TestServerStringsCannotControlTheTerminal(t *testing.T) {
+	hostile := "db\x1b]0;owned\a\x1b[2J\x9b1A\u009b2J\u202e\x7f\r"
+	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+	targets := []live.Target{{
+		Name:       "prod" + hostile,
+		Phase:      "SWITCHOVER" + hostile,
+		PhaseSince: now.Add(-time.Minute),
+		Streams: []live.Stream{{
+			Key:     event.StreamKey{Mode: "fresh"},
+			Probed:  true,
+			Probes:  9,
+			Class:   "server_error",
+			Error:   "Error 1045: " + hostile,
+			Server:  "db-blue" + hostile,
+			NeverUp: true,
+			Hint:    "credentials",
+		}},
+	}}
+	ours := strings.NewReplacer(reset, "", bold, "", red, "", green, "", yellow, "", dim, "")
+	for _, l := range Block(targets, "run"+hostile, now, 200) {
+		if !utf8.ValidString(l) {
+			// A lone 0x9b byte is CSI to a terminal in 8-bit mode.
+			t.Errorf("invalid UTF-8 reaches the terminal in %q", l)
+		}
+		for _, r := range ours.Replace(l) {
+			if unicode.IsControl(r) || r == '\u202e' {
+				t.Errorf("control character %U reaches the terminal in %q", r, l)
+			}
+		}
+	}
 }
