@@ -320,14 +320,33 @@ type DNSChange struct {
 
 // Stale is a stretch in which a stream was still answered by a server (or
 // connected to an address) the target had already moved away from.
+//
+// Its edges are brackets, as a window's, from the instants the probes were
+// served: the stream became stale (the target moved while it stayed on the
+// old server) in [StartEarliest, StartLatest], after the move's earliest
+// bound and after any answer from elsewhere, by the query of the first stale
+// probe; it left the old server in [EndEarliest, EndLatest], after the
+// query of the last stale probe began, by the query of the first answer
+// from elsewhere. Start and End are the middles.
 type Stale struct {
-	Start time.Time  `json:"start"`
-	End   *time.Time `json:"end"`
-	Last  time.Time  `json:"last"`
+	Start         time.Time  `json:"start"`
+	StartEarliest *time.Time `json:"start_earliest"`
+	StartLatest   time.Time  `json:"start_latest"`
+	// End is null while the episode is open or when the run ended in it;
+	// EndLatest with it.
+	End         *time.Time `json:"end"`
+	EndEarliest time.Time  `json:"end_earliest"`
+	EndLatest   *time.Time `json:"end_latest"`
+	Last        time.Time  `json:"last"`
 	// Since is when the target's move was first seen (the latest bound of
 	// the cutover or DNS change that made this stream stale).
-	Since           time.Time     `json:"since"`
+	Since time.Time `json:"since"`
+	// DurationSeconds is End - Start (EndEarliest - Start while open);
+	// MinSeconds EndEarliest - StartLatest; MaxSeconds EndLatest -
+	// StartEarliest, null while open.
 	DurationSeconds float64       `json:"duration_seconds"`
+	MinSeconds      float64       `json:"min_seconds"`
+	MaxSeconds      *float64      `json:"max_seconds"`
 	Probes          int64         `json:"probes"`
 	FailedWrites    int64         `json:"failed_writes"`
 	OKWrites        int64         `json:"ok_writes"`
