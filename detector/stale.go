@@ -118,7 +118,7 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 			earliest = minTime(o.servedLo, latest)
 		}
 		start := mid(earliest, latest)
-		r.cur = &report.Stale{Start: start, StartEarliest: ptr(earliest), StartLatest: latest, Since: since, Server: e.server,
+		r.cur = &report.Stale{Edges: report.Edges{Start: start, StartEarliest: ptr(earliest), StartLatest: latest}, Since: since, Server: e.server,
 			Reason: reason, Ends: report.EndsOpen}
 		s.emit(event.ActionStaleStarted, e.tick, start, start, time.Time{},
 			&event.Finding{Start: ptr(start), StartEarliest: ptr(earliest), StartLatest: ptr(latest), Latest: ptr(since),

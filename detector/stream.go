@@ -546,7 +546,7 @@ func (r *readOnlyTracker) observe(s *stream, tick int64, srv *event.Server, ro b
 			return
 		}
 		if c == nil {
-			c = &report.ReadOnly{Start: e.hi, StartLatest: e.hi, EndEarliest: e.lo, Server: srv, Ends: report.EndsOpen}
+			c = &report.ReadOnly{Edges: report.Edges{Start: e.hi, StartLatest: e.hi, EndEarliest: e.lo}, Server: srv, Ends: report.EndsOpen}
 			if !r.writableLo.IsZero() {
 				c.StartEarliest = ptr(minTime(r.writableLo, e.hi))
 				c.Start = mid(*c.StartEarliest, e.hi)
