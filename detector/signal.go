@@ -360,9 +360,7 @@ func (g *signal) window(endLatest time.Time, ends string) report.Window {
 	unknown := c.unknownTime()
 	minDur := max(0, c.endEarliest.Sub(c.startLatest)-unknown)
 	w := report.Window{
-		Start:          c.startLatest,
-		StartLatest:    c.startLatest,
-		EndEarliest:    c.endEarliest,
+		Edges:          report.Edges{Start: c.startLatest, StartLatest: c.startLatest, EndEarliest: c.endEarliest},
 		LastFailed:     c.lastFailed,
 		MinSeconds:     seconds(minDur),
 		UnknownSeconds: seconds(unknown),

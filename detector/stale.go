@@ -27,6 +27,7 @@ const maxStaleQueue = 1 << 15
 // switchRec is a move of the target seen by one of its streams: a cutover
 // (from/to identities) or a DNS change (fromSet/toSet answers).
 type switchRec struct {
+	earliest       time.Time // the move's bracket: it happened in [earliest, latest]
 	latest         time.Time // first probe that saw the new side
 	dns            bool
 	from, to       string
@@ -35,13 +36,16 @@ type switchRec struct {
 
 // staleEntry is one probe (or gap) waiting for judgement.
 type staleEntry struct {
-	t         time.Time
-	tick      int64
-	gap       bool
-	server    *event.Server // nil: no answer
-	ip        string
-	writeSeen bool
-	writeOK   bool
+	t    time.Time
+	tick int64
+	// servedLo and servedHi bracket the instant the answering server
+	// served the probe's query.
+	servedLo, servedHi time.Time
+	gap                bool
+	server             *event.Server // nil: no answer
+	ip                 string
+	writeSeen          bool
+	writeOK            bool
 }
 
 type staleTracker struct {
@@ -49,6 +53,11 @@ type staleTracker struct {
 	head  int
 	cur   *report.Stale
 	list  capped[report.Stale]
+	// other is the served interval of the latest answer not judged
+	// stale: if it came from elsewhere, the stream was not on the old
+	// server before its start.
+	other      staleEntry
+	otherKnown bool
 }
 
 func (r *staleTracker) push(e staleEntry) {
@@ -91,21 +100,34 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 		// whose probe and write counts stay consistent.
 		return
 	}
-	reason, since := s.tgt.staleReason(e.server.Identity, e.ip, e.t)
+	reason, since, moved := s.tgt.staleReason(e.server.Identity, e.ip, e.t)
 	if reason == "" {
 		if r.cur != nil {
-			r.close(s, e.t, e.tick, report.EndsRecovered)
+			r.close(s, e, e.tick, report.EndsRecovered)
 		}
+		r.other, r.otherKnown = *e, true
 		return
 	}
 	if r.cur == nil {
-		r.cur = &report.Stale{Start: e.t, Since: since, Server: e.server, Reason: reason, Ends: report.EndsOpen}
-		s.emit(event.ActionStaleStarted, e.tick, e.t, e.t, time.Time{},
-			&event.Finding{Start: ptr(e.t), Latest: ptr(since), Server: e.server, Reason: reason},
+		// Stale from when the target moved with the stream on the old
+		// server: not before the move, nor before an answer from
+		// elsewhere; by the first stale probe's query.
+		latest := e.servedHi
+		earliest := minTime(moved, latest)
+		if o := r.other; r.otherKnown && o.server.Identity != e.server.Identity && o.servedLo.After(earliest) {
+			earliest = minTime(o.servedLo, latest)
+		}
+		start := mid(earliest, latest)
+		r.cur = &report.Stale{Edges: report.Edges{Start: start, StartEarliest: ptr(earliest), StartLatest: latest}, Since: since, Server: e.server,
+			Reason: reason, Ends: report.EndsOpen}
+		s.emit(event.ActionStaleStarted, e.tick, start, start, time.Time{},
+			&event.Finding{Start: ptr(start), StartEarliest: ptr(earliest), StartLatest: ptr(latest), Latest: ptr(since),
+				Server: e.server, Reason: reason},
 			fmt.Sprintf("%s still on the old %s after %s moved at %s", s.key, report.StaleOn(reason, e.server), s.key.Target, report.Clock(since)))
 	}
 	c := r.cur
 	c.Last = e.t
+	c.EndEarliest = later(c.EndEarliest, later(e.servedLo, c.StartLatest))
 	c.Probes++
 	if e.writeSeen {
 		if e.writeOK {
@@ -116,19 +138,25 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 	}
 }
 
-// close ends the open episode at end (zero when a gap ended it).
-func (r *staleTracker) close(s *stream, end time.Time, tick int64, ends string) {
+// close ends the open episode at the answer from elsewhere, by whose query
+// the stream had left the old server (nil: the run stopped in it, its end
+// is unknown).
+func (r *staleTracker) close(s *stream, by *staleEntry, tick int64, ends string) {
 	c := *r.cur
 	r.cur = nil
 	c.Ends = ends
-	var at time.Time
-	c.End, at = ended(end, c.Last)
-	c.DurationSeconds = seconds(at.Sub(c.Start))
+	if by != nil {
+		latest := later(by.servedHi, c.EndEarliest)
+		c.EndLatest, c.End = ptr(latest), ptr(mid(c.EndEarliest, latest))
+	}
+	figureStale(&c)
 	if !r.list.add(c) {
 		s.omit("stale")
 	}
-	s.emit(event.ActionStaleEnded, tick, at, c.Start, at,
-		&event.Finding{Start: ptr(c.Start), End: c.End, Last: ptr(c.Last), Latest: ptr(c.Since), Duration: ptr(c.DurationSeconds),
+	s.emit(event.ActionStaleEnded, tick, c.EndEarliest, c.Start, c.EndEarliest,
+		&event.Finding{Start: ptr(c.Start), StartEarliest: c.StartEarliest, StartLatest: ptr(c.StartLatest),
+			End: c.End, EndEarliest: ptr(c.EndEarliest), EndLatest: c.EndLatest, Last: ptr(c.Last), Latest: ptr(c.Since),
+			Duration: ptr(c.DurationSeconds), Min: ptr(c.MinSeconds), Max: c.MaxSeconds,
 			Probes: c.Probes, Writes: ptr(c.FailedWrites), OKWrites: ptr(c.OKWrites), Server: c.Server, Reason: c.Reason, Ends: ends},
 		fmt.Sprintf("%s stayed on the old %s for %s (%d probes, %d writes failed, %d writes accepted)",
 			s.key, report.StaleOn(c.Reason, c.Server), report.Seconds(c.DurationSeconds), c.Probes, c.FailedWrites, c.OKWrites))
@@ -138,10 +166,25 @@ func (r *staleTracker) snapshot() []report.Stale {
 	out := r.list.snapshot()
 	if r.cur != nil && !r.list.full() {
 		c := *r.cur
-		c.DurationSeconds = seconds(c.Last.Sub(c.Start))
+		figureStale(&c)
 		out = append(out, c)
 	}
 	return out
+}
+
+// figureStale sets an episode's durations from its brackets; while open,
+// it lasted at least until its last stale probe was served.
+func figureStale(c *report.Stale) {
+	end := c.EndEarliest
+	c.MaxSeconds = nil
+	if c.End != nil {
+		end = *c.End
+		if c.StartEarliest != nil && c.EndLatest != nil {
+			c.MaxSeconds = ptr(seconds(c.EndLatest.Sub(*c.StartEarliest)))
+		}
+	}
+	c.DurationSeconds = seconds(max(0, end.Sub(c.Start)))
+	c.MinSeconds = seconds(max(0, c.EndEarliest.Sub(c.StartLatest)))
 }
 
 // target holds what the streams of one target share.
@@ -223,13 +266,14 @@ func (t *target) register(w switchRec) {
 // staleReason says whether a probe answered at 'at' by identity over ip is
 // stale: the server (or address) is one the target moved away from by then
 // and not the one it moved to last. since is when that move was seen.
-func (t *target) staleReason(identity, ip string, at time.Time) (reason string, since time.Time) {
+func (t *target) staleReason(identity, ip string, at time.Time) (reason string, since, moved time.Time) {
 	var (
 		curID              string
 		haveID, oldID      bool
 		curSet             []string
 		haveSet, oldIP     bool
 		sinceID, sinceAddr time.Time
+		movedID, movedAddr time.Time
 	)
 	for _, w := range t.switches {
 		if w.latest.After(at) {
@@ -238,24 +282,24 @@ func (t *target) staleReason(identity, ip string, at time.Time) (reason string, 
 		if w.dns {
 			curSet, haveSet = w.toSet, true
 			if ip != "" && slices.Contains(w.fromSet, ip) {
-				oldIP, sinceAddr = true, w.latest
+				oldIP, sinceAddr, movedAddr = true, w.latest, w.earliest
 			}
 			continue
 		}
 		curID, haveID = w.to, true
 		if w.from == identity {
-			oldID, sinceID = true, w.latest
+			oldID, sinceID, movedID = true, w.latest, w.earliest
 		}
 	}
 	staleID := haveID && oldID && identity != curID
 	staleIP := haveSet && oldIP && !slices.Contains(curSet, ip)
 	switch {
 	case staleID:
-		return report.StaleServer, sinceID
+		return report.StaleServer, sinceID, movedID
 	case staleIP:
-		return report.StaleAddress, sinceAddr
+		return report.StaleAddress, sinceAddr, movedAddr
 	}
-	return "", time.Time{}
+	return "", time.Time{}, time.Time{}
 }
 
 // judgeStale judges every stream's queued probes that all streams of the

@@ -37,7 +37,7 @@ func (d *Detector) StopStream(k event.StreamKey) []*event.Event {
 		s.ro.close(s, time.Time{}, tick, report.EndsStopped)
 	}
 	if s.stale.cur != nil {
-		s.stale.close(s, time.Time{}, tick, report.EndsStopped)
+		s.stale.close(s, nil, tick, report.EndsStopped)
 	}
 	s.id.gap()
 	s.dns.gap()

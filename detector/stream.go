@@ -380,8 +380,11 @@ func (s *stream) analyse(ev *event.Event, obs time.Time) {
 	// Stale episodes are judged probe by probe in the order analysed, at
 	// times that never go back.
 	s.staleT = later(s.staleT, t)
+	servedLo, servedHi, _ := phasesOf(ev).interval(event.PhaseQuery)
 	s.stale.push(staleEntry{
 		t:         s.staleT,
+		servedLo:  servedLo,
+		servedHi:  servedHi,
 		tick:      tick,
 		server:    srv,
 		ip:        connectedIP(ev, srv),
@@ -543,7 +546,7 @@ func (r *readOnlyTracker) observe(s *stream, tick int64, srv *event.Server, ro b
 			return
 		}
 		if c == nil {
-			c = &report.ReadOnly{Start: e.hi, StartLatest: e.hi, EndEarliest: e.lo, Server: srv, Ends: report.EndsOpen}
+			c = &report.ReadOnly{Edges: report.Edges{Start: e.hi, StartLatest: e.hi, EndEarliest: e.lo}, Server: srv, Ends: report.EndsOpen}
 			if !r.writableLo.IsZero() {
 				c.StartEarliest = ptr(minTime(r.writableLo, e.hi))
 				c.Start = mid(*c.StartEarliest, e.hi)
@@ -683,7 +686,7 @@ func (r *identityTracker) observe(s *stream, tick int64, srv *event.Server, e ev
 			s.omit("cutovers")
 		}
 		r.cutLatest, r.cutFrom = e.hi, prev.Identity
-		s.tgt.register(switchRec{latest: e.hi, from: prev.Identity, to: srv.Identity})
+		s.tgt.register(switchRec{earliest: earliest, latest: e.hi, from: prev.Identity, to: srv.Identity})
 		msg := fmt.Sprintf("%s cut over from %s to %s at %s (%s)", s.key, report.Server(prev), report.Server(srv), report.Clock(c.At), report.Plusminus(c.Earliest, c.Latest))
 		if c.Rollback {
 			msg += ", back to a server it had left"
@@ -803,7 +806,7 @@ func (r *dnsTracker) observe(s *stream, tick int64, lo, hi time.Time, answers []
 		if !r.changes.add(c) {
 			s.omit("dns_changes")
 		}
-		s.tgt.register(switchRec{dns: true, latest: hi, fromSet: r.last, toSet: set})
+		s.tgt.register(switchRec{dns: true, earliest: earliest, latest: hi, fromSet: r.last, toSet: set})
 		s.emit(event.ActionDNSChange, tick, c.At, c.Earliest, c.Latest,
 			&event.Finding{At: ptr(c.At), Earliest: ptr(c.Earliest), Latest: ptr(c.Latest), FromAddrs: c.From, ToAddrs: c.To, AcrossGap: c.AcrossGap},
 			fmt.Sprintf("%s: DNS answer changed from %s to %s at %s (%s)", s.key, report.Addrs(c.From), report.Addrs(c.To), report.Clock(c.At), report.Plusminus(c.Earliest, c.Latest)))

@@ -19,7 +19,7 @@ func scenarioTruth(scenario, outcome string, steps map[string]float64) *lab.Trut
 // outage is a stream that failed from start to end, and made move, if
 // any.
 func outage(mode string, start, end float64, move *report.Cutover) report.Stream {
-	w := []report.Window{{Start: at(start), End: atp(end), Ends: report.EndsRecovered}}
+	w := []report.Window{{Edges: report.Edges{Start: at(start), End: atp(end)}, Ends: report.EndsRecovered}}
 	st := report.Stream{Target: lab.TargetName, Mode: mode, Read: report.Signal{Windows: w}, Write: report.Signal{Windows: w}}
 	if move != nil {
 		st.Cutovers = []report.Cutover{*move}
@@ -100,7 +100,7 @@ func TestCompareScenarios(t *testing.T) {
 		}, []string{"pooled read window end: error +500ms"}},
 		{"failover: pooled stream stuck on the dead writer", failoverTruth, func() *report.Report {
 			r := failoverReport()
-			r.Streams[1].Stale = []report.Stale{{Start: at(1.6), Server: blueSrv}}
+			r.Streams[1].Stale = []report.Stale{{Edges: report.Edges{Start: at(1.6)}, Server: blueSrv}}
 			return r
 		}, []string{"pooled stream: reported stuck on"}},
 		{"failover: no DNS change", failoverTruth, func() *report.Report {
@@ -128,13 +128,13 @@ func TestCompareScenarios(t *testing.T) {
 		}, []string{"fresh cutover (the same server before and after): reported at"}},
 		{"reboot: a read-only stretch", rebootTruth, func() *report.Report {
 			r := rebootReport()
-			r.Streams[1].ReadOnly = []report.ReadOnly{{Start: at(1.2), Server: blueSrv}}
+			r.Streams[1].ReadOnly = []report.ReadOnly{{Edges: report.Edges{Start: at(1.2)}, Server: blueSrv}}
 			return r
 		}, []string{"pooled stream: lab/127.0.0.2 (127.0.0.2:3306) reported read-only"}},
 		{"matching proxy, held", func() *lab.Truth { return proxyTruth(1, 10*time.Second) }, heldProxyReport, nil},
 		{"proxy: a window where probes were only held", func() *lab.Truth { return proxyTruth(1, 10*time.Second) }, func() *report.Report {
 			r := heldProxyReport()
-			r.Streams[0].Read.Windows = []report.Window{{Start: at(0.05), End: atp(0.5)}}
+			r.Streams[0].Read.Windows = []report.Window{{Edges: report.Edges{Start: at(0.05), End: atp(0.5)}}}
 			return r
 		}, []string{"fresh read window (held, not failed): reported at"}},
 		{"proxy: green answering before the resume", func() *lab.Truth { return proxyTruth(1, 10*time.Second) }, func() *report.Report {

@@ -59,14 +59,14 @@ func switchedReport() *report.Report {
 		}}},
 		Streams: []report.Stream{
 			{Target: lab.TargetName, Mode: event.ModeFresh,
-				Read:       report.Signal{Windows: []report.Window{{Start: at(1.17), End: atp(1.67), Ends: report.EndsRecovered}}},
-				Write:      report.Signal{Windows: []report.Window{{Start: at(0.87), End: atp(3.18), Ends: report.EndsRecovered}}},
-				ReadOnly:   []report.ReadOnly{{Start: at(0.87), End: atp(3.18), Server: blueSrv, Ends: report.EndsRecovered}},
+				Read:       report.Signal{Windows: []report.Window{{Edges: report.Edges{Start: at(1.17), End: atp(1.67)}, Ends: report.EndsRecovered}}},
+				Write:      report.Signal{Windows: []report.Window{{Edges: report.Edges{Start: at(0.87), End: atp(3.18)}, Ends: report.EndsRecovered}}},
+				ReadOnly:   []report.ReadOnly{{Edges: report.Edges{Start: at(0.87), End: atp(3.18)}, Server: blueSrv, Ends: report.EndsRecovered}},
 				Cutovers:   []report.Cutover{{At: at(3.13), From: blueSrv, To: greenSrv}},
 				DNSChanges: []report.DNSChange{{At: at(3.13), From: []string{"127.0.0.2"}, To: []string{"127.0.0.3"}}},
 			},
 			{Target: lab.TargetName, Mode: event.ModePooled,
-				Stale: []report.Stale{{Start: at(3.25), Last: at(5.08), Server: blueSrv, Ends: report.EndsOpen, DurationSeconds: 1.83}},
+				Stale: []report.Stale{{Edges: report.Edges{Start: at(3.25)}, Last: at(5.08), Server: blueSrv, Ends: report.EndsOpen, DurationSeconds: 1.83}},
 			},
 		},
 	}
@@ -131,15 +131,15 @@ func TestCompare(t *testing.T) {
 		{"an extra window", switchedTruth, func() *report.Report {
 			r := switchedReport()
 			f := fresh(r)
-			f.Read.Windows = append(f.Read.Windows, report.Window{Start: at(4), End: atp(4.1), FailedProbes: 1, Errors: map[string]int64{"timeout": 1}})
+			f.Read.Windows = append(f.Read.Windows, report.Window{Edges: report.Edges{Start: at(4), End: atp(4.1)}, FailedProbes: 1, Errors: map[string]int64{"timeout": 1}})
 			return r
 		}, []string{"fresh read window: an extra one from +4.000s (1 failed probes: timeout 1)"}},
 		{"a window split by a gap is one", switchedTruth, func() *report.Report {
 			r := switchedReport()
 			f := fresh(r)
 			f.Write.Windows = []report.Window{
-				{Start: at(0.87), LastFailed: at(2), Ends: report.EndsGap},
-				{Start: at(2.3), End: atp(3.18), Begins: report.BeginsAfterGap, Ends: report.EndsRecovered},
+				{Edges: report.Edges{Start: at(0.87)}, LastFailed: at(2), Ends: report.EndsGap},
+				{Edges: report.Edges{Start: at(2.3), End: atp(3.18)}, Begins: report.BeginsAfterGap, Ends: report.EndsRecovered},
 			}
 			return r
 		}, nil},

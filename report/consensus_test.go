@@ -13,7 +13,7 @@ func TestConsensus(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	win := func(from, to int) Window {
 		end := at(to)
-		return Window{Start: at(from), End: &end, LastFailed: at(to - 1)}
+		return Window{Edges: Edges{Start: at(from), End: &end}, LastFailed: at(to - 1)}
 	}
 	stream := func(observer, mode string, read ...Window) Stream {
 		return Stream{Observer: observer, Target: "db", Mode: mode, Read: Signal{Windows: read}}
@@ -75,7 +75,7 @@ func TestConsensusIgnoresProbeSpacing(t *testing.T) {
 	stream := func(observer string, skew int) Stream {
 		from, to, end := ms(skew), ms(skew+9900), ms(skew+3000)
 		return Stream{Observer: observer, Target: "db", Mode: "fresh", From: &from, To: &to, Probes: 100,
-			Read: Signal{Windows: []Window{{Start: ms(skew + 1000), End: &end, LastFailed: ms(skew + 2900)}}}}
+			Read: Signal{Windows: []Window{{Edges: Edges{Start: ms(skew + 1000), End: &end}, LastFailed: ms(skew + 2900)}}}}
 	}
 	got := Consensus(&Report{Streams: []Stream{stream("obs-a", 0), stream("obs-b", 7)}})
 	if len(got) != 1 || !got[0].All || math.Abs(got[0].Seconds-1.993) > 1e-9 {

@@ -246,7 +246,7 @@ func headlines(tg *Target, streams []*Stream, name func(*Stream) string, sn serv
 		}
 		for _, st := range s.Stale {
 			lines = append(lines, fmt.Sprintf("%s stayed on the old %s for %s after the target moved (%d probes, %d writes failed, %d writes accepted).",
-				name(s), sn.staleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites, st.OKWrites))
+				name(s), sn.staleOn(st.Reason, st.Server), durationBounds(st.DurationSeconds, st.MinSeconds, st.MaxSeconds), st.Probes, st.FailedWrites, st.OKWrites))
 		}
 	}
 	for _, s := range streams {
@@ -350,8 +350,8 @@ func staleTable(streams []*Stream, name func(*Stream) string, sn serverNamer, tf
 		num: []bool{false, false, false, false, false, true, true, true, true}}
 	for _, s := range streams {
 		for _, x := range s.Stale {
-			t.rows = append(t.rows, []string{name(s), sn.staleOn(x.Reason, x.Server), tf(x.Since), tf(x.Start), endText(x.End, x.Ends, tf),
-				Seconds(x.DurationSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
+			t.rows = append(t.rows, []string{name(s), sn.staleOn(x.Reason, x.Server), tf(x.Since), StartBracket(x.Start, x.StartEarliest, x.StartLatest, tf),
+				EndBracket(x.End, x.EndEarliest, x.EndLatest, x.Ends, tf), durationBounds(x.DurationSeconds, x.MinSeconds, x.MaxSeconds), strconv.FormatInt(x.Probes, 10), strconv.FormatInt(x.FailedWrites, 10), strconv.FormatInt(x.OKWrites, 10)})
 		}
 	}
 	return t

@@ -33,12 +33,16 @@ func Length(d time.Duration) string {
 
 // Bounds words a window's duration and its bounds: "8.130 s (8.050 to
 // 8.210)", or "at least 3.000 s" when the maximum is unknown.
-func Bounds(w *Window) string {
-	if w.MaxSeconds == nil {
-		return "at least " + Seconds(w.MinSeconds)
+func Bounds(w *Window) string { return durationBounds(w.DurationSeconds, w.MinSeconds, w.MaxSeconds) }
+
+// durationBounds words a duration with its [min, max]; without a max (still
+// open, or an edge unknown) only what is certain.
+func durationBounds(est, minSeconds float64, maxSeconds *float64) string {
+	if maxSeconds == nil {
+		return "at least " + Seconds(minSeconds)
 	}
-	return fmt.Sprintf("%s (%s to %s)", Seconds(w.DurationSeconds),
-		strconv.FormatFloat(w.MinSeconds, 'f', 3, 64), strconv.FormatFloat(*w.MaxSeconds, 'f', 3, 64))
+	return fmt.Sprintf("%s (%s to %s)", Seconds(est),
+		strconv.FormatFloat(minSeconds, 'f', 3, 64), strconv.FormatFloat(*maxSeconds, 'f', 3, 64))
 }
 
 // Errors lists error classes by count, most frequent first:

@@ -232,24 +232,15 @@ type Signal struct {
 // Window is one interruption. Each edge is a bracket that contains the true
 // instant (docs/report.md, "What a probe proves") with an estimate inside.
 type Window struct {
-	// Start is the estimate of the outage's start: the middle of its
-	// bracket, or StartLatest when StartEarliest is unknown.
-	Start time.Time `json:"start"`
-	// StartEarliest is the last instant the server is known to have served
-	// before the outage; null when nothing bounds it (the stream's first
-	// probe already failed, or an unknown stretch came before).
-	StartEarliest *time.Time `json:"start_earliest"`
-	// StartLatest is the first instant the server is known to have been
-	// down at.
-	StartLatest time.Time `json:"start_latest"`
-	// End is the estimate of the outage's end, the middle of its bracket;
-	// null while still failing.
-	End *time.Time `json:"end"`
-	// EndEarliest is the last instant the server is known to have been
-	// down at; EndLatest the first it is known to have served at again
-	// (null while still failing).
-	EndEarliest time.Time  `json:"end_earliest"`
-	EndLatest   *time.Time `json:"end_latest"`
+	// Edges: StartEarliest is the last instant the server is known to
+	// have served before the outage, null when nothing bounds it (the
+	// stream's first probe already failed, or an unknown stretch came
+	// before); StartLatest the first it is known to have been down at;
+	// EndEarliest the last it is known to have been down at; EndLatest
+	// the first it is known to have served at again (null while still
+	// failing, with End). Start is StartLatest when StartEarliest is
+	// unknown.
+	Edges
 	// LastFailed is when dbprobe saw the window's last failed probe.
 	LastFailed time.Time `json:"last_failed"`
 	// DurationSeconds is End - Start less unknown time; MinSeconds
@@ -272,22 +263,15 @@ type Window struct {
 // ReadOnly is a stretch in which the answering server refused writes. Its
 // edges are brackets, as a window's.
 type ReadOnly struct {
-	// Start is the estimate of the onset, in [StartEarliest, StartLatest]:
-	// after the last writable answer, by the first read-only one.
-	Start         time.Time  `json:"start"`
-	StartEarliest *time.Time `json:"start_earliest"`
-	StartLatest   time.Time  `json:"start_latest"`
-	// End is the estimate of its end, in [EndEarliest, EndLatest]: after
-	// the last read-only answer, by the first from a writable server (or
-	// from another server); null while open or when a gap ended the
-	// stretch.
-	End         *time.Time    `json:"end"`
-	EndEarliest time.Time     `json:"end_earliest"`
-	EndLatest   *time.Time    `json:"end_latest"`
-	Last        time.Time     `json:"last"`
-	Probes      int64         `json:"probes"`
-	Server      *event.Server `json:"server"`
-	Ends        string        `json:"ends"`
+	// Edges: the onset after the last writable answer, by the first
+	// read-only one; the end after the last read-only answer, by the
+	// first from a writable server (or from another server). End is null
+	// while open or when a gap ended the stretch.
+	Edges
+	Last   time.Time     `json:"last"`
+	Probes int64         `json:"probes"`
+	Server *event.Server `json:"server"`
+	Ends   string        `json:"ends"`
 }
 
 // Cutover is a change of the answering server between consecutive answered
@@ -320,20 +304,47 @@ type DNSChange struct {
 
 // Stale is a stretch in which a stream was still answered by a server (or
 // connected to an address) the target had already moved away from.
+//
+// Its edges are brackets, as a window's, from the instants the probes were
+// served: the stream became stale (the target moved while it stayed on the
+// old server) in [StartEarliest, StartLatest], after the move's earliest
+// bound and after any answer from elsewhere, by the query of the first stale
+// probe; it left the old server in [EndEarliest, EndLatest], after the
+// query of the last stale probe began, by the query of the first answer
+// from elsewhere. Start and End are the middles.
 type Stale struct {
-	Start time.Time  `json:"start"`
-	End   *time.Time `json:"end"`
-	Last  time.Time  `json:"last"`
+	// Edges: End and EndLatest are null while the episode is open or
+	// when the run ended in it.
+	Edges
+	Last time.Time `json:"last"`
 	// Since is when the target's move was first seen (the latest bound of
 	// the cutover or DNS change that made this stream stale).
-	Since           time.Time     `json:"since"`
+	Since time.Time `json:"since"`
+	// DurationSeconds is End - Start (EndEarliest - Start while open);
+	// MinSeconds EndEarliest - StartLatest; MaxSeconds EndLatest -
+	// StartEarliest, null while open.
 	DurationSeconds float64       `json:"duration_seconds"`
+	MinSeconds      float64       `json:"min_seconds"`
+	MaxSeconds      *float64      `json:"max_seconds"`
 	Probes          int64         `json:"probes"`
 	FailedWrites    int64         `json:"failed_writes"`
 	OKWrites        int64         `json:"ok_writes"`
 	Server          *event.Server `json:"server"`
 	Reason          string        `json:"reason"`
 	Ends            string        `json:"ends"`
+}
+
+// Edges are the brackets of a window's, read-only stretch's or stale
+// episode's start and end: the true start lies in [StartEarliest,
+// StartLatest], the true end in [EndEarliest, EndLatest]; Start and End are
+// the estimates, the middles.
+type Edges struct {
+	Start         time.Time  `json:"start"`
+	StartEarliest *time.Time `json:"start_earliest"`
+	StartLatest   time.Time  `json:"start_latest"`
+	End           *time.Time `json:"end"`
+	EndEarliest   time.Time  `json:"end_earliest"`
+	EndLatest     *time.Time `json:"end_latest"`
 }
 
 // Gap is a stretch with no probe results: unknown, never up or down.
