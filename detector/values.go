@@ -48,13 +48,3 @@ func copyMap(m map[string]int64) map[string]int64 {
 	maps.Copy(out, m)
 	return out
 }
-
-// ended returns where a stretch whose last observation was last ends: at
-// end, the first observation after it, or, when end is zero (a gap or the
-// end of input came first), at last with no end known.
-func ended(end, last time.Time) (endPtr *time.Time, at time.Time) {
-	if end.IsZero() {
-		return nil, last
-	}
-	return ptr(end), end
-}
