@@ -182,3 +182,27 @@ func TestCloseOnFullDiskCountsUnwritten(t *testing.T) {
 		t.Errorf("%d events journaled and %d said unwritten; want %d together, some unwritten", len(got), ue.Events, total)
 	}
 }
+
+// TestOpensOnAFullDisk starts the journal on a file system that is already
+// full: the lock is the flock, the holder's name in the lock file only
+// informs a second instance, so a disk too full to hold it must not stop
+// dbprobe (the journal rides out a full disk in its backlog).
+func TestOpensOnAFullDisk(t *testing.T) {
+	disk := tmpfs.Mount(t, 256<<10)
+	dir := filepath.Join(disk, "journal")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tmpfs.Fill(t, disk, 4<<10)
+	w, err := Open(dir, Options{SegmentBytes: 64 << 10, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v; want the journal open, its events held in the backlog", err)
+	}
+	defer w.Close()
+	if err := w.Append(ev(1)); err != nil {
+		t.Fatalf("Append on a full disk: %v; want it held in the backlog", err)
+	}
+	if w.Stats().BacklogBytes == 0 {
+		t.Error("Stats().BacklogBytes = 0 with the disk full; want the event held")
+	}
+}

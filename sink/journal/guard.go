@@ -116,13 +116,11 @@ func lockDir(dir string, started time.Time) (*os.File, error) {
 	}
 	host, _ := os.Hostname()
 	who := fmt.Sprintf("pid %d on host %s, started %s\n", os.Getpid(), host, started.UTC().Format(time.RFC3339))
-	err = f.Truncate(0)
-	if err == nil {
-		_, err = f.WriteAt([]byte(who), 0)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("journal lock: %w", err)
+	// The flock is the lock; the name only tells a second instance who
+	// holds it. A disk too full to take the name must not stop dbprobe,
+	// whose journal rides out a full disk in its backlog.
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(who), 0)
 	}
 	return f, nil
 }
