@@ -608,10 +608,8 @@ func (r *readOnlyTracker) close(s *stream, endLatest time.Time, tick int64, ends
 	c.Ends = ends
 	at := c.EndEarliest
 	if !endLatest.IsZero() {
-		endLatest = later(endLatest, c.EndEarliest)
-		c.EndLatest = ptr(endLatest)
-		at = mid(c.EndEarliest, endLatest)
-		c.End = ptr(at)
+		endBy(&c.Edges, endLatest)
+		at = *c.End
 	}
 	r.closedLast = r.list.add(c)
 	if !r.closedLast {
