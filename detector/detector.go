@@ -224,7 +224,7 @@ func (d *Detector) observeProbe(ev *event.Event) {
 			it.ev = keep(it.ev)
 		}
 		d.seq++
-		heap.Push(&d.pending, pendingItem{item: it, s: s, seq: d.seq})
+		d.pending.push(pendingItem{item: it, s: s, seq: d.seq})
 	}
 	d.release(false)
 	s.tgt.judgeStale(d.opts.Reorder, false)
@@ -246,11 +246,10 @@ func (d *Detector) notice(count int64, msg string, key event.StreamKey, tick int
 func (d *Detector) release(force bool) {
 	limit := d.watermark.Add(-d.opts.Jitter)
 	for d.pending.Len() > 0 {
-		top := d.pending[0]
-		if !force && !top.obs.Before(limit) && d.pending.Len() <= maxBuffered {
+		if top := d.pending[0]; !force && !top.obs.Before(limit) && d.pending.Len() <= maxBuffered {
 			return
 		}
-		heap.Pop(&d.pending)
+		top := d.pending.pop()
 		d.releasedTo = later(d.releasedTo, top.obs)
 		top.s.push(top.item)
 		top.s.resolveHoles(d.watermark, false)
@@ -275,13 +274,35 @@ func (h pendingHeap) Less(i, j int) bool {
 	return h[i].seq < h[j].seq
 }
 func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(pendingItem)) }
+
+// Push and Pop complete heap.Interface for heap.Fix; the detector calls
+// push and pop.
+func (h *pendingHeap) Push(x any) { *h = append(*h, x.(pendingItem)) }
 func (h *pendingHeap) Pop() any {
 	old := *h
 	n := len(old)
 	x := old[n-1]
 	old[n-1] = pendingItem{}
 	*h = old[:n-1]
+	return x
+}
+
+// push and pop are heap.Push and heap.Pop without the boxing of the item
+// in an interface, which allocated twice for every event.
+func (h *pendingHeap) push(x pendingItem) {
+	*h = append(*h, x)
+	heap.Fix(h, len(*h)-1)
+}
+
+func (h *pendingHeap) pop() pendingItem {
+	old := *h
+	n := len(old) - 1
+	x := old[0]
+	old[0], old[n] = old[n], pendingItem{}
+	*h = old[:n]
+	if n > 0 {
+		heap.Fix(h, 0)
+	}
 	return x
 }
 

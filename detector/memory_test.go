@@ -66,6 +66,10 @@ func BenchmarkObserve(b *testing.B) {
 		// Keep ticks increasing so every event is analysed.
 		e.DBProbe.Tick = fresh.Tick(int64(i))
 		e.DBProbe.Scheduled = fresh.Scheduled(int64(i))
+		// Its end moves with its start: events are released in the
+		// order they ended, and a stale end would make every later
+		// round arrive out of order.
+		e.Event.End = e.Event.End.Add(e.DBProbe.Scheduled.Sub(e.Event.Start))
 		e.Event.Start = e.DBProbe.Scheduled
 		d.Observe(e)
 		i++

@@ -357,42 +357,34 @@ func (g *signal) stop(s *stream, tick int64) {
 // by endLatest (zero: not ended).
 func (g *signal) window(endLatest time.Time, ends string) report.Window {
 	c := g.cur
-	unknown := c.unknownTime()
-	minDur := max(0, c.endEarliest.Sub(c.startLatest)-unknown)
 	w := report.Window{
-		Edges:          report.Edges{Start: c.startLatest, StartLatest: c.startLatest, EndEarliest: c.endEarliest},
-		LastFailed:     c.lastFailed,
-		MinSeconds:     seconds(minDur),
-		UnknownSeconds: seconds(unknown),
-		FailedProbes:   c.probes,
-		Errors:         copyMap(c.errors),
-		Begins:         c.begins,
-		Ends:           ends,
+		Edges:        report.Edges{StartLatest: c.startLatest, EndEarliest: c.endEarliest},
+		LastFailed:   c.lastFailed,
+		FailedProbes: c.probes,
+		Errors:       copyMap(c.errors),
+		Begins:       c.begins,
+		Ends:         ends,
 	}
 	if !c.startEarliest.IsZero() {
 		w.StartEarliest = ptr(c.startEarliest)
-		w.Start = mid(c.startEarliest, c.startLatest)
 	}
-	if endLatest.IsZero() {
-		w.DurationSeconds = w.MinSeconds
-		return w
+	if !endLatest.IsZero() {
+		if endLatest.Before(c.endEarliest) {
+			// Served before a timeout ran out: that wait proves less.
+			c.endEarliest = minTime(later(c.endPoint, c.startLatest), endLatest)
+			w.EndEarliest = c.endEarliest
+		}
+		endBy(&w.Edges, endLatest)
 	}
-	if endLatest.Before(c.endEarliest) {
-		// Served before a timeout ran out: that wait proves less.
-		c.endEarliest = minTime(later(c.endPoint, c.startLatest), endLatest)
-		w.EndEarliest = c.endEarliest
-		unknown = c.unknownTime()
-		minDur = max(0, c.endEarliest.Sub(c.startLatest)-unknown)
-		w.MinSeconds, w.UnknownSeconds = seconds(minDur), seconds(unknown)
-	}
-	endLatest = later(endLatest, c.endEarliest)
-	w.EndLatest = ptr(endLatest)
-	w.End = ptr(mid(c.endEarliest, endLatest))
-	w.DurationSeconds = seconds(max(minDur, w.End.Sub(w.Start)-unknown))
-	if w.StartEarliest != nil {
-		w.MaxSeconds = ptr(seconds(endLatest.Sub(c.startEarliest)))
-	}
+	refigure(&w, c.unknownTime())
 	return w
+}
+
+// endBy ends e with an answer served by latest: the end lies in
+// [EndEarliest, latest], never before EndEarliest.
+func endBy(e *report.Edges, latest time.Time) {
+	latest = later(latest, e.EndEarliest)
+	e.EndLatest, e.End = ptr(latest), ptr(mid(e.EndEarliest, latest))
 }
 
 // unaccount takes a window back out of the totals, before it changes.

@@ -146,8 +146,7 @@ func (r *staleTracker) close(s *stream, by *staleEntry, tick int64, ends string)
 	r.cur = nil
 	c.Ends = ends
 	if by != nil {
-		latest := later(by.servedHi, c.EndEarliest)
-		c.EndLatest, c.End = ptr(latest), ptr(mid(c.EndEarliest, latest))
+		endBy(&c.Edges, by.servedHi)
 	}
 	figureStale(&c)
 	if !r.list.add(c) {

@@ -156,6 +156,13 @@ func (s *stream) see(it item) bool {
 	lo := it.lo
 	if s.nextKnown {
 		lo = max(lo, s.next)
+		if lo == s.next && (len(s.ahead) == 0 || s.ahead[0].lo > it.hi) {
+			// In order, as nearly every event is: nothing to hold, and
+			// no run to allocate.
+			s.next, s.lastSched = it.hi+1, end
+			s.collapse()
+			return true
+		}
 	}
 	i := sort.Search(len(s.ahead), func(i int) bool { return s.ahead[i].hi >= lo })
 	if i < len(s.ahead) && s.ahead[i].lo <= it.hi {
@@ -608,10 +615,8 @@ func (r *readOnlyTracker) close(s *stream, endLatest time.Time, tick int64, ends
 	c.Ends = ends
 	at := c.EndEarliest
 	if !endLatest.IsZero() {
-		endLatest = later(endLatest, c.EndEarliest)
-		c.EndLatest = ptr(endLatest)
-		at = mid(c.EndEarliest, endLatest)
-		c.End = ptr(at)
+		endBy(&c.Edges, endLatest)
+		at = *c.End
 	}
 	r.closedLast = r.list.add(c)
 	if !r.closedLast {
