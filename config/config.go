@@ -319,12 +319,7 @@ func (a *AWSEvents) validate(t *Target, tp string, e *errs) {
 	if t.mysql == nil {
 		return
 	}
-	host, _, _ := net.SplitHostPort(t.mysql.Addr)
-	s := AWS{}
-	if t.AWS != nil {
-		s = *t.AWS
-	}
-	if _, err := t.loadAWS(tp, s, host); err != nil {
+	if _, err := t.loadAWS(tp); err != nil {
 		e.add(tp+".aws", "%v", err)
 	}
 }
@@ -834,12 +829,7 @@ func (t *Endpoint) auth(p string, e *errs) {
 		e.add(p+".auth", "iam needs TLS that verifies the server, or the token goes to whoever answers (got insecure_skip_verify or tls=skip-verify)")
 		return
 	}
-	host, _, _ := net.SplitHostPort(mc.Addr)
-	s := AWS{}
-	if t.AWS != nil {
-		s = *t.AWS
-	}
-	cfg, err := t.loadAWS(p, s, host)
+	cfg, err := t.loadAWS(p)
 	if err != nil {
 		e.add(p+".aws", "%v", err)
 		return
@@ -850,18 +840,23 @@ func (t *Endpoint) auth(p string, e *errs) {
 	}
 }
 
-// loadAWS loads the AWS configuration of the endpoint once: the region is
-// the configured one, else the SDK's (AWS_REGION, profile), else the one in
-// the RDS endpoint name.
-func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
+// loadAWS loads the AWS configuration of the endpoint, whose driver config
+// is built, once: the region is the configured one, else the SDK's
+// (AWS_REGION, profile), else the one in the RDS endpoint name.
+func (t *Endpoint) loadAWS(p string) (*aws.Config, error) {
 	if t.aws != nil {
 		return t.aws, nil
+	}
+	var s AWS
+	if t.AWS != nil {
+		s = *t.AWS
 	}
 	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
+		host, _, _ := net.SplitHostPort(t.mysql.Addr)
 		cfg.Region = awsrds.RegionFromHost(host)
 	}
 	if cfg.Region == "" {
