@@ -748,11 +748,7 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			if mc.TLSConfig != "" {
 				e.add(p+".tls", "the DSN sets tls=%s too; give TLS in one place", mc.TLSConfig)
 			}
-			tc, err := t.TLS.build(host)
-			if err != nil {
-				e.add(p+".tls", "%v", err)
-			}
-			mc.TLS = tc
+			t.applyTLS(mc, host, p, e)
 		}
 		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
@@ -787,13 +783,20 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 		mc.Passwd = strings.TrimRight(string(b), "\r\n")
 	}
 	if t.TLS != nil {
-		tc, err := t.TLS.build(t.Host)
-		if err != nil {
-			e.add(p+".tls", "%v", err)
-		}
-		mc.TLS = tc
+		t.applyTLS(mc, t.Host, p, e)
 	}
 	return mc
+}
+
+// applyTLS sets the driver config's TLS from the endpoint's tls block, for
+// a server named host, whether the address came from the DSN or from
+// host/port.
+func (t *Endpoint) applyTLS(mc *mysql.Config, host, p string, e *errs) {
+	tc, err := t.TLS.build(host)
+	if err != nil {
+		e.add(p+".tls", "%v", err)
+	}
+	mc.TLS = tc
 }
 
 // auth sets up IAM authentication on the built driver config. IAM tokens
