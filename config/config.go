@@ -319,12 +319,7 @@ func (a *AWSEvents) validate(t *Target, tp string, e *errs) {
 	if t.mysql == nil {
 		return
 	}
-	host, _, _ := net.SplitHostPort(t.mysql.Addr)
-	s := AWS{}
-	if t.AWS != nil {
-		s = *t.AWS
-	}
-	if _, err := t.loadAWS(tp, s, host); err != nil {
+	if _, err := t.loadAWS(tp); err != nil {
 		e.add(tp+".aws", "%v", err)
 	}
 }
@@ -753,11 +748,7 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 			if mc.TLSConfig != "" {
 				e.add(p+".tls", "the DSN sets tls=%s too; give TLS in one place", mc.TLSConfig)
 			}
-			tc, err := t.TLS.build(host)
-			if err != nil {
-				e.add(p+".tls", "%v", err)
-			}
-			mc.TLS = tc
+			t.applyTLS(mc, host, p, e)
 		}
 		refuseDangerousParams(mc, p+".dsn", e)
 		return mc
@@ -792,13 +783,20 @@ func (t *Endpoint) build(p string, e *errs) *mysql.Config {
 		mc.Passwd = strings.TrimRight(string(b), "\r\n")
 	}
 	if t.TLS != nil {
-		tc, err := t.TLS.build(t.Host)
-		if err != nil {
-			e.add(p+".tls", "%v", err)
-		}
-		mc.TLS = tc
+		t.applyTLS(mc, t.Host, p, e)
 	}
 	return mc
+}
+
+// applyTLS sets the driver config's TLS from the endpoint's tls block, for
+// a server named host, whether the address came from the DSN or from
+// host/port.
+func (t *Endpoint) applyTLS(mc *mysql.Config, host, p string, e *errs) {
+	tc, err := t.TLS.build(host)
+	if err != nil {
+		e.add(p+".tls", "%v", err)
+	}
+	mc.TLS = tc
 }
 
 // auth sets up IAM authentication on the built driver config. IAM tokens
@@ -834,12 +832,7 @@ func (t *Endpoint) auth(p string, e *errs) {
 		e.add(p+".auth", "iam needs TLS that verifies the server, or the token goes to whoever answers (got insecure_skip_verify or tls=skip-verify)")
 		return
 	}
-	host, _, _ := net.SplitHostPort(mc.Addr)
-	s := AWS{}
-	if t.AWS != nil {
-		s = *t.AWS
-	}
-	cfg, err := t.loadAWS(p, s, host)
+	cfg, err := t.loadAWS(p)
 	if err != nil {
 		e.add(p+".aws", "%v", err)
 		return
@@ -850,18 +843,23 @@ func (t *Endpoint) auth(p string, e *errs) {
 	}
 }
 
-// loadAWS loads the AWS configuration of the endpoint once: the region is
-// the configured one, else the SDK's (AWS_REGION, profile), else the one in
-// the RDS endpoint name.
-func (t *Endpoint) loadAWS(p string, s AWS, host string) (*aws.Config, error) {
+// loadAWS loads the AWS configuration of the endpoint, whose driver config
+// is built, once: the region is the configured one, else the SDK's
+// (AWS_REGION, profile), else the one in the RDS endpoint name.
+func (t *Endpoint) loadAWS(p string) (*aws.Config, error) {
 	if t.aws != nil {
 		return t.aws, nil
+	}
+	var s AWS
+	if t.AWS != nil {
+		s = *t.AWS
 	}
 	cfg, err := awsrds.LoadConfig(context.Background(), awsrds.Settings{Region: s.Region, RoleARN: s.RoleARN})
 	if err != nil {
 		return nil, fmt.Errorf("cannot load the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
+		host, _, _ := net.SplitHostPort(t.mysql.Addr)
 		cfg.Region = awsrds.RegionFromHost(host)
 	}
 	if cfg.Region == "" {

@@ -400,10 +400,20 @@ func (w *Writer) noteLocked(err error) {
 // flushLocked writes pending lines, whole lines only, never letting a
 // segment outgrow its size: a segment that the next line would overflow
 // is finished first (a line longer than a segment gets one of its own).
+//
+// What stays unwritten moves to the front of pending, so the buffer is
+// reused from its start: slicing past what was written would shrink it at
+// every flush and cost a new one per batch of events.
 func (w *Writer) flushLocked() error {
-	defer func() { w.backlog.Store(int64(len(w.pending))) }()
-	for len(w.pending) > 0 {
-		chunk := w.pending
+	written := 0
+	defer func() {
+		if written > 0 {
+			w.pending = w.pending[:copy(w.pending, w.pending[written:])]
+		}
+		w.backlog.Store(int64(len(w.pending)))
+	}()
+	for written < len(w.pending) {
+		chunk := w.pending[written:]
 		if room := w.opts.SegmentBytes - w.flushed; int64(len(chunk)) > room {
 			cut := bytes.LastIndexByte(chunk[:max(room, 0)], '\n') + 1
 			if cut == 0 && w.flushed > 0 {
@@ -423,7 +433,7 @@ func (w *Writer) flushLocked() error {
 		}
 		if n > 0 {
 			w.flushed += int64(n)
-			w.pending = w.pending[n:]
+			written += n
 			w.dirty = true
 		}
 		if err != nil {
@@ -431,7 +441,6 @@ func (w *Writer) flushLocked() error {
 			return fmt.Errorf("write journal: %w", err)
 		}
 	}
-	w.pending = w.pending[:0]
 	return nil
 }
 
