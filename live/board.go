@@ -77,6 +77,9 @@ type target struct {
 type stream struct {
 	Stream
 	succeeded bool
+	// identity is the Identity Server was named from: a server is named
+	// again only when another one answers, not on every probe.
+	identity string
 	// carry is the start of a window that a gap cut, per signal: the
 	// window reopened after the gap is shown as running since then, so a
 	// 0.1 s hiccup of dbprobe does not reset an outage's running length.
@@ -200,23 +203,27 @@ func (b *Board) probeLocked(s *stream, e *event.Event) func() {
 		}
 	}
 	if srv := p.Server; srv != nil && srv.Identity != "" {
-		s.Server = srv.ShortName()
+		if srv.Identity != s.identity {
+			s.identity, s.Server = srv.Identity, srv.ShortName()
+		}
 		s.ReadOnly = srv.AnyReadOnly()
 	}
-	st := s.Stream
+	// The log lines copy the stream only when they are due: a copy the
+	// closures capture would be allocated on every probe.
 	switch {
 	case s.Up && !s.succeeded:
 		s.succeeded = true
 		wasDown := s.NeverUp
 		s.NeverUp, s.Hint = false, ""
 		if wasDown {
+			st := s.Stream
 			return func() {
 				b.log.Info("stream answered for the first time", "target", st.Key.Target, "mode", st.Key.Mode, "failed_probes", st.Probes-1)
 			}
 		}
 	case !s.succeeded && !s.NeverUp && s.Probes >= b.warnAfter && s.Class != "":
 		s.NeverUp, s.Hint = true, Hint(s.Class)
-		st = s.Stream
+		st := s.Stream
 		return func() {
 			b.log.Error("NOT ANSWERING since the first probe: check "+st.Hint,
 				"target", st.Key.Target, "mode", st.Key.Mode, "probes", st.Probes, "class", st.Class, "err", st.Error)
