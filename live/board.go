@@ -222,7 +222,7 @@ func (b *Board) probeLocked(s *stream, e *event.Event) func() {
 			}
 		}
 	case !s.succeeded && !s.NeverUp && s.Probes >= b.warnAfter && s.Class != "":
-		s.NeverUp, s.Hint = true, Hint(s.Class)
+		s.NeverUp, s.Hint = true, event.Check(s.Class)
 		st := s.Stream
 		return func() {
 			b.log.Error("NOT ANSWERING since the first probe: check "+st.Hint,
@@ -300,6 +300,3 @@ func (b *Board) Snapshot() []Target {
 	}
 	return out
 }
-
-// Hint says what to check for a failure class.
-func Hint(class string) string { return event.Check(class) }
