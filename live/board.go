@@ -66,7 +66,11 @@ type Board struct {
 	warnAfter int64
 
 	mu      sync.Mutex
-	targets []*target
+	targets []*target // in the order first seen
+	// byName and byKey find an event's target and stream without a scan:
+	// every event looks them up, and a fleet has thousands.
+	byName map[string]*target
+	byKey  map[event.StreamKey]*stream
 }
 
 type target struct {
@@ -102,7 +106,8 @@ func New(o Options) *Board {
 	if o.WarnAfter <= 0 {
 		o.WarnAfter = DefaultWarnAfter
 	}
-	return &Board{log: o.Logger, warnAfter: int64(o.WarnAfter)}
+	return &Board{log: o.Logger, warnAfter: int64(o.WarnAfter),
+		byName: map[string]*target{}, byKey: map[event.StreamKey]*stream{}}
 }
 
 // AddStream shows a stream before its first probe, so a view lists every
@@ -118,38 +123,36 @@ func (b *Board) AddStream(k event.StreamKey) {
 func (b *Board) RemoveStream(k event.StreamKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i, t := range b.targets {
-		if t.Name != k.Target {
-			continue
-		}
-		t.streams = slices.DeleteFunc(t.streams, func(s *stream) bool { return s.Key == k })
-		if len(t.streams) == 0 {
-			b.targets = slices.Delete(b.targets, i, i+1)
-		}
+	t := b.byName[k.Target]
+	if t == nil {
 		return
+	}
+	delete(b.byKey, k)
+	t.streams = slices.DeleteFunc(t.streams, func(s *stream) bool { return s.Key == k })
+	if len(t.streams) == 0 {
+		delete(b.byName, k.Target)
+		b.targets = slices.DeleteFunc(b.targets, func(x *target) bool { return x == t })
 	}
 }
 
 func (b *Board) targetLocked(name string) *target {
-	for _, t := range b.targets {
-		if t.Name == name {
-			return t
-		}
+	if t := b.byName[name]; t != nil {
+		return t
 	}
 	t := &target{Target: Target{Name: name}}
 	b.targets = append(b.targets, t)
+	b.byName[name] = t
 	return t
 }
 
 func (b *Board) streamLocked(k event.StreamKey) *stream {
-	t := b.targetLocked(k.Target)
-	for _, s := range t.streams {
-		if s.Key == k {
-			return s
-		}
+	if s := b.byKey[k]; s != nil {
+		return s
 	}
+	t := b.targetLocked(k.Target)
 	s := &stream{Stream: Stream{Key: k}}
 	t.streams = append(t.streams, s)
+	b.byKey[k] = s
 	return s
 }
 
