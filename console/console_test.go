@@ -109,7 +109,7 @@ func TestScreens(t *testing.T) {
 	}
 	typo := live.Target{Name: "typo", Streams: []live.Stream{{Key: key("typo", "fresh"), Probed: true, Probes: 3,
 		Class: "auth", Error: "Error 1045 (28000): Access denied for user 'probe'@'10.0.0.7' (using password: YES)",
-		NeverUp: true, Hint: live.Hint("auth")}}}
+		NeverUp: true, Hint: event.Check("auth")}}}
 
 	set(0, live.Target{Name: "orders", Streams: []live.Stream{{Key: key("orders", "fresh")}, {Key: key("orders", "pooled")}}})
 	if err := v.Draw(); err != nil {

@@ -66,7 +66,11 @@ type Board struct {
 	warnAfter int64
 
 	mu      sync.Mutex
-	targets []*target
+	targets []*target // in the order first seen
+	// byName and byKey find an event's target and stream without a scan:
+	// every event looks them up, and a fleet has thousands.
+	byName map[string]*target
+	byKey  map[event.StreamKey]*stream
 }
 
 type target struct {
@@ -77,6 +81,9 @@ type target struct {
 type stream struct {
 	Stream
 	succeeded bool
+	// identity is the Identity Server was named from: a server is named
+	// again only when another one answers, not on every probe.
+	identity string
 	// carry is the start of a window that a gap cut, per signal: the
 	// window reopened after the gap is shown as running since then, so a
 	// 0.1 s hiccup of dbprobe does not reset an outage's running length.
@@ -99,7 +106,8 @@ func New(o Options) *Board {
 	if o.WarnAfter <= 0 {
 		o.WarnAfter = DefaultWarnAfter
 	}
-	return &Board{log: o.Logger, warnAfter: int64(o.WarnAfter)}
+	return &Board{log: o.Logger, warnAfter: int64(o.WarnAfter),
+		byName: map[string]*target{}, byKey: map[event.StreamKey]*stream{}}
 }
 
 // AddStream shows a stream before its first probe, so a view lists every
@@ -115,38 +123,36 @@ func (b *Board) AddStream(k event.StreamKey) {
 func (b *Board) RemoveStream(k event.StreamKey) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i, t := range b.targets {
-		if t.Name != k.Target {
-			continue
-		}
-		t.streams = slices.DeleteFunc(t.streams, func(s *stream) bool { return s.Key == k })
-		if len(t.streams) == 0 {
-			b.targets = slices.Delete(b.targets, i, i+1)
-		}
+	t := b.byName[k.Target]
+	if t == nil {
 		return
+	}
+	delete(b.byKey, k)
+	t.streams = slices.DeleteFunc(t.streams, func(s *stream) bool { return s.Key == k })
+	if len(t.streams) == 0 {
+		delete(b.byName, k.Target)
+		b.targets = slices.DeleteFunc(b.targets, func(x *target) bool { return x == t })
 	}
 }
 
 func (b *Board) targetLocked(name string) *target {
-	for _, t := range b.targets {
-		if t.Name == name {
-			return t
-		}
+	if t := b.byName[name]; t != nil {
+		return t
 	}
 	t := &target{Target: Target{Name: name}}
 	b.targets = append(b.targets, t)
+	b.byName[name] = t
 	return t
 }
 
 func (b *Board) streamLocked(k event.StreamKey) *stream {
-	t := b.targetLocked(k.Target)
-	for _, s := range t.streams {
-		if s.Key == k {
-			return s
-		}
+	if s := b.byKey[k]; s != nil {
+		return s
 	}
+	t := b.targetLocked(k.Target)
 	s := &stream{Stream: Stream{Key: k}}
 	t.streams = append(t.streams, s)
+	b.byKey[k] = s
 	return s
 }
 
@@ -200,23 +206,27 @@ func (b *Board) probeLocked(s *stream, e *event.Event) func() {
 		}
 	}
 	if srv := p.Server; srv != nil && srv.Identity != "" {
-		s.Server = srv.ShortName()
+		if srv.Identity != s.identity {
+			s.identity, s.Server = srv.Identity, srv.ShortName()
+		}
 		s.ReadOnly = srv.AnyReadOnly()
 	}
-	st := s.Stream
+	// The log lines copy the stream only when they are due: a copy the
+	// closures capture would be allocated on every probe.
 	switch {
 	case s.Up && !s.succeeded:
 		s.succeeded = true
 		wasDown := s.NeverUp
 		s.NeverUp, s.Hint = false, ""
 		if wasDown {
+			st := s.Stream
 			return func() {
 				b.log.Info("stream answered for the first time", "target", st.Key.Target, "mode", st.Key.Mode, "failed_probes", st.Probes-1)
 			}
 		}
 	case !s.succeeded && !s.NeverUp && s.Probes >= b.warnAfter && s.Class != "":
-		s.NeverUp, s.Hint = true, Hint(s.Class)
-		st = s.Stream
+		s.NeverUp, s.Hint = true, event.Check(s.Class)
+		st := s.Stream
 		return func() {
 			b.log.Error("NOT ANSWERING since the first probe: check "+st.Hint,
 				"target", st.Key.Target, "mode", st.Key.Mode, "probes", st.Probes, "class", st.Class, "err", st.Error)
@@ -293,6 +303,3 @@ func (b *Board) Snapshot() []Target {
 	}
 	return out
 }
-
-// Hint says what to check for a failure class.
-func Hint(class string) string { return event.Check(class) }

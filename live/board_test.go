@@ -105,6 +105,11 @@ func TestVerdictSaysWhatIsHappening(t *testing.T) {
 	if n := len(b.Snapshot()); n != 0 {
 		t.Errorf("%d targets after removing every stream", n)
 	}
+	// A target that comes back into the configuration starts afresh.
+	b.AddStream(event.StreamKey{Observer: "obs", Target: "db", Mode: "fresh"})
+	if got := b.Snapshot(); len(got) != 1 || len(got[0].Streams) != 1 || got[0].Streams[0].Probed || got[0].Streams[0].Server != "" {
+		t.Errorf("stream added again after its removal: %+v", got)
+	}
 }
 
 // TestGapDoesNotResetTheRunningLength: dbprobe missing a tick cuts a window

@@ -504,15 +504,17 @@ func downText(c *Connections) string {
 }
 
 // downBounds words a downtime with its bounds: "3.000 s (2.900 to
-// 3.100)", "none".
+// 3.100)", "none". Unbounded, it still gives the estimate beside the
+// minimum, where a window's Bounds gives the minimum alone: a downtime
+// adds up windows, and the bounded ones have estimates of their own.
 func downBounds(d *Down) string {
-	if d.Windows == 0 {
+	switch {
+	case d.Windows == 0:
 		return "none"
-	}
-	if d.MaxSeconds == nil {
+	case d.MaxSeconds == nil:
 		return fmt.Sprintf("%s (at least %s)", Seconds(d.Seconds), strconv.FormatFloat(d.MinSeconds, 'f', 3, 64))
 	}
-	return fmt.Sprintf("%s (%s to %s)", Seconds(d.Seconds), strconv.FormatFloat(d.MinSeconds, 'f', 3, 64), strconv.FormatFloat(*d.MaxSeconds, 'f', 3, 64))
+	return durationBounds(d.Seconds, d.MinSeconds, d.MaxSeconds)
 }
 
 func orUnknown(s string) string {

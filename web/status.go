@@ -39,7 +39,7 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 		if t.IsZero() {
 			return "-"
 		}
-		return t.UTC().Format("15:04:05.000")
+		return report.TimeOfDay(t)
 	},
 }).Parse(`<section class="live" id="live" data-updated="{{.Now.UTC.Format "2006-01-02T15:04:05.000Z07:00"}}">
 <div class="live-head"><span class="live-title">dbprobe {{.Version}}</span> <span class="live-clock" id="live-clock">live at {{clock .Now}} UTC</span></div>
