@@ -280,8 +280,10 @@ func (d *Daemon) warnUnreloadable(cfg *config.Config) {
 // env is what the streams of cfg share; the observer stays the one the run
 // started with, so every event of the run names the same observer.
 // Secrets accumulate: a probe still in flight may carry an old password.
+// Each is kept once: a fleet shares passwords, a reload brings them again,
+// and every failed probe's message is scanned for every one of them.
 func (d *Daemon) env(cfg *config.Config) *probe.Env {
-	d.secrets = append(d.secrets, cfg.Secrets()...)
+	d.secrets = slices.Compact(slices.Sorted(slices.Values(append(d.secrets, cfg.Secrets()...))))
 	return &probe.Env{
 		RunID:       d.runID,
 		Observer:    Observer(d.cfg, d.opts.Version),
