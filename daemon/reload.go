@@ -40,9 +40,15 @@ var errStopping = errors.New("dbprobe is stopping")
 
 // newRuns builds the probing of every target of cfg; nothing runs yet.
 func (d *Daemon) newRuns(cfg *config.Config, env *probe.Env) []*targetRun {
+	targets := Targets(cfg)
+	// One call for all targets: env is completed (its redactor built) once,
+	// and NewStreams gives every target its share of env's budget.
+	streams := probe.NewStreams(targets, env)
 	var out []*targetRun
-	for i, t := range Targets(cfg) {
-		r := &targetRun{name: t.Name, print: fingerprint(&cfg.Targets[i]), streams: probe.NewStreams([]*probe.Target{t}, env)}
+	for i, t := range targets {
+		n := len(t.Modes)
+		r := &targetRun{name: t.Name, print: fingerprint(&cfg.Targets[i]), streams: streams[:n:n]}
+		streams = streams[n:]
 		if t.BlueGreen {
 			r.poller = probe.NewBlueGreenPoller(t, env)
 			if d.opts.BlueGreenBaseline > 0 {
@@ -274,10 +280,10 @@ func (d *Daemon) warnUnreloadable(cfg *config.Config) {
 // env is what the streams of cfg share; the observer stays the one the run
 // started with, so every event of the run names the same observer.
 // Secrets accumulate: a probe still in flight may carry an old password.
-// Streams are built one target at a time (newRuns), so MaxInFlight is one
-// target's share of the process's budget.
+// Each is kept once: a fleet shares passwords, a reload brings them again,
+// and every failed probe's message is scanned for every one of them.
 func (d *Daemon) env(cfg *config.Config) *probe.Env {
-	d.secrets = append(d.secrets, cfg.Secrets()...)
+	d.secrets = slices.Compact(slices.Sorted(slices.Values(append(d.secrets, cfg.Secrets()...))))
 	return &probe.Env{
 		RunID:       d.runID,
 		Observer:    Observer(d.cfg, d.opts.Version),
@@ -285,6 +291,6 @@ func (d *Daemon) env(cfg *config.Config) *probe.Env {
 		Secrets:     slices.Clone(d.secrets),
 		Logger:      d.log,
 		Clock:       d.opts.Clock,
-		MaxInFlight: max(1, probeBudget(cfg)/max(1, len(cfg.Targets))),
+		MaxInFlight: probeBudget(cfg),
 	}
 }

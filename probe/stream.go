@@ -90,7 +90,8 @@ type Stream struct {
 	share chan struct{}
 }
 
-// NewStreams builds one stream per target and mode. With a budget
+// NewStreams builds one stream per target and mode, in the order of
+// targets and of each target's modes. With a budget
 // (Env.MaxInFlight), every target gets an equal share of it, at least one
 // probe per stream: a target whose server hangs fills its own share, never
 // another target's.
