@@ -39,7 +39,14 @@ func New(secrets ...string) *Redactor {
 		}
 		all = append(all, s, url.QueryEscape(s), url.PathEscape(s))
 	}
-	slices.SortFunc(all, func(a, b string) int { return len(b) - len(a) })
+	// Longest first (see String); equal lengths in order, so that Compact
+	// drops every repeat, not only those the length sort put side by side.
+	slices.SortFunc(all, func(a, b string) int {
+		if d := len(b) - len(a); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
 	return &Redactor{secrets: slices.Compact(all)}
 }
 

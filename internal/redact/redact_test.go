@@ -32,3 +32,18 @@ func TestString(t *testing.T) {
 		t.Errorf("nil redactor changed %q", got)
 	}
 }
+
+// TestNewKeepsEachSecretOnce: every masked message is scanned once per
+// entry, so a fleet sharing one password must not hold it once per target.
+func TestNewKeepsEachSecretOnce(t *testing.T) {
+	r := New("passw0rd1", "other-pw2", "passw0rd1", "other-pw2", "passw0rd1")
+	seen := map[string]int{}
+	for _, s := range r.secrets {
+		seen[s]++
+	}
+	for s, n := range seen {
+		if n > 1 {
+			t.Errorf("secret %q kept %d times; want once", s, n)
+		}
+	}
+}
