@@ -166,6 +166,7 @@ func TestJournalDiskFull(t *testing.T) {
 		if s.Key() != r.Key() || s.Probes != r.Probes || s.Failed != r.Failed || len(s.Read.Windows) != len(r.Read.Windows) || len(s.Gaps) != len(r.Gaps) {
 			t.Errorf("stream %v: report.json %d probes %d failed %d windows %d gaps; the journal %d, %d, %d, %d",
 				s.Key(), s.Probes, s.Failed, len(s.Read.Windows), len(s.Gaps), r.Probes, r.Failed, len(r.Read.Windows), len(r.Gaps))
+			t.Logf("report.json gaps %+v; the journal's %+v", s.Gaps, r.Gaps)
 		}
 	}
 	t.Logf("%d events journaled, %d dropped at the 256 KiB backlog bound, %d write errors", journalEvents(t, dir), dropped, d.journal.Stats().WriteErrors)
@@ -215,7 +216,14 @@ func analyseJournal(t *testing.T, dir, run string) (*report.Report, uint64) {
 		if err := json.Unmarshal(line, &seq); err != nil {
 			t.Fatal(err)
 		}
-		holes += seq.Event.Sequence - prev - 1
+		if seq.Event.Sequence <= prev {
+			t.Errorf("the journal holds event %d after event %d: lines repeated or out of order", seq.Event.Sequence, prev)
+		} else {
+			holes += seq.Event.Sequence - prev - 1
+			if seq.Event.Sequence-prev > 1 {
+				t.Logf("the journal lacks events %d to %d", prev+1, seq.Event.Sequence-1)
+			}
+		}
 		prev = seq.Event.Sequence
 		e, err := dec.Decode(line)
 		if err != nil {
@@ -226,6 +234,7 @@ func analyseJournal(t *testing.T, dir, run string) (*report.Report, uint64) {
 		}
 	}
 	det.Flush()
+	t.Logf("the journal's last event is %d", prev)
 	return det.Report(), holes
 }
 

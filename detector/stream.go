@@ -468,12 +468,18 @@ func (s *stream) noToken(tick int64, t time.Time) {
 }
 
 func (s *stream) listGap(g report.Gap) {
-	if n := len(s.gaps.items); n > 0 && g.Kind == report.GapMissing {
+	if g.Kind == report.GapMissing {
 		// The rest of a hole reported in parts (see certainlyMissing).
-		if last := &s.gaps.items[n-1]; last.Kind == g.Kind && last.To.Equal(g.From) {
-			last.To, last.Ticks = g.To, last.Ticks+g.Ticks
-			last.Seconds = seconds(last.To.Sub(last.From))
-			return
+		// Skipped ticks are listed as soon as the probe loop reports
+		// them, so a later gap may sit between the parts: look past it,
+		// or a replay of the journal, which sees the parts together,
+		// would count one hole fewer.
+		for i := len(s.gaps.items) - 1; i >= 0; i-- {
+			if prev := &s.gaps.items[i]; prev.Kind == g.Kind && prev.To.Equal(g.From) {
+				prev.To, prev.Ticks = g.To, prev.Ticks+g.Ticks
+				prev.Seconds = seconds(prev.To.Sub(prev.From))
+				return
+			}
 		}
 	}
 	if !s.gaps.add(g) {
