@@ -91,7 +91,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 			t.Errorf("html report contains %q: it must work offline", bad)
 		}
 	}
-	for _, want := range []string{"<svg", `class="latency"`, `class="failed"`, `class="win-read"`, `class="win-write"`, `class="ro"`, `class="stale"`, `class="gap"`,
+	for _, want := range []string{"<svg", `class="latency"`, `class="failed"`, `class="win-read"`, `class="win-write"`, `class="ro"`, `class="unc unc-ro"`, `class="stale"`, `class="gap"`,
 		"cutover 10:00:06.950", "DNS 10:00:06.951", "@media print", "@media (max-width", "viewBox"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("html report lacks %q", want)

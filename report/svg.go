@@ -498,10 +498,11 @@ func (p *plot) stream(s *Stream, y float64, tf func(time.Time) string) {
 			esc(fmt.Sprintf("stale: still on the old %s for %s (%d probes, %d writes failed)", StaleOn(st.Reason, st.Server), Seconds(st.DurationSeconds), st.Probes, st.FailedWrites)))
 	}
 	for _, r := range s.ReadOnly {
-		end := endOr(r.End, r.Last)
-		x, w := p.span(r.Start, end, 3)
+		from, to := p.edges(&r.Edges, r.Ends, "read-only", "ro", ry, svgReadOnly)
+		x, w := p.span(from, to, 3)
 		p.printf(`<rect class="ro" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>%s</title></rect>`,
-			x, ry, w, svgReadOnly, esc(fmt.Sprintf("%s read-only %s to %s, %d probes", Server(r.Server), tf(r.Start), tf(end), r.Probes)))
+			x, ry, w, svgReadOnly, esc(fmt.Sprintf("%s read-only from %s to %s, %d probes", Server(r.Server),
+				StartBracket(r.Start, r.StartEarliest, r.StartLatest, tf), EndBracket(r.End, r.EndEarliest, r.EndLatest, r.Ends, tf), r.Probes)))
 	}
 	p.printf(`</g>`)
 	// Decade grid lines last, labelled inside the panel so they never meet
@@ -531,25 +532,11 @@ func endOr(end *time.Time, last time.Time) time.Time {
 }
 
 // window draws a window: the stretch certainly down (from start_latest to
-// end_earliest) shaded, and the uncertainty at each edge (its bracket)
-// shaded lighter, so the reader sees where the true edges may lie.
+// end_earliest) shaded, and the uncertainty at each edge shaded lighter.
 func (p *plot) window(w *Window, signal string, y float64) {
 	title := esc(fmt.Sprintf("%ss down %s, %d failed probes (%s); start %s, end %s", signal, Bounds(w), w.FailedProbes, Errors(w.Errors),
 		StartBracket(w.Start, w.StartEarliest, w.StartLatest, TimeOfDay), EndBracket(w.End, w.EndEarliest, w.EndLatest, w.Ends, TimeOfDay)))
-	if w.StartEarliest != nil && w.StartEarliest.Before(w.StartLatest) {
-		x, width := p.span(*w.StartEarliest, w.StartLatest, 1)
-		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>start of this window: %s</title></rect>`,
-			signal, x, y, width, svgLatency, esc(StartBracket(w.Start, w.StartEarliest, w.StartLatest, TimeOfDay)))
-	}
-	if w.EndLatest != nil && w.EndEarliest.Before(*w.EndLatest) {
-		x, width := p.span(w.EndEarliest, *w.EndLatest, 1)
-		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>end of this window: %s</title></rect>`,
-			signal, x, y, width, svgLatency, esc(EndBracket(w.End, w.EndEarliest, w.EndLatest, w.Ends, TimeOfDay)))
-	}
-	from, to := w.StartLatest, w.EndEarliest
-	if to.Before(from) {
-		from, to = w.Start, endOr(w.End, w.EndEarliest)
-	}
+	from, to := p.edges(&w.Edges, w.Ends, "this window", signal, y, svgLatency)
 	x, width := p.span(from, to, 3)
 	fill := ""
 	if signal == event.SignalWrite {
@@ -557,6 +544,29 @@ func (p *plot) window(w *Window, signal string, y float64) {
 	}
 	p.printf(`<rect class="win-%s"%s x="%.1f" y="%.1f" width="%.1f" height="%g"><title>%s</title></rect>`,
 		signal, fill, x, y, width, svgLatency, title)
+}
+
+// edges shades the uncertainty at each edge of a stretch (its bracket)
+// lighter, so the reader sees where the true edges may lie, and returns
+// the part of the stretch that is certain, to be shaded by the caller:
+// from start_latest to end_earliest, or the estimate when the edges'
+// brackets overlap.
+func (p *plot) edges(e *Edges, ends, what, class string, y, h float64) (from, to time.Time) {
+	if e.StartEarliest != nil && e.StartEarliest.Before(e.StartLatest) {
+		x, width := p.span(*e.StartEarliest, e.StartLatest, 1)
+		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>start of %s: %s</title></rect>`,
+			class, x, y, width, h, esc(what), esc(StartBracket(e.Start, e.StartEarliest, e.StartLatest, TimeOfDay)))
+	}
+	if e.EndLatest != nil && e.EndEarliest.Before(*e.EndLatest) {
+		x, width := p.span(e.EndEarliest, *e.EndLatest, 1)
+		p.printf(`<rect class="unc unc-%s" x="%.1f" y="%.1f" width="%.1f" height="%g"><title>end of %s: %s</title></rect>`,
+			class, x, y, width, h, esc(what), esc(EndBracket(e.End, e.EndEarliest, e.EndLatest, ends, TimeOfDay)))
+	}
+	from, to = e.StartLatest, e.EndEarliest
+	if to.Before(from) {
+		from, to = e.Start, endOr(e.End, e.EndEarliest)
+	}
+	return from, to
 }
 
 func (p *plot) color(identity string) string {
