@@ -20,8 +20,8 @@ import (
 
 // Native histogram layout of the latency histograms: what client_golang
 // makes of NativeHistogramBucketFactor 1.1, NativeHistogramMaxBucketNumber
-// 100 and NativeHistogramMinResetDuration 1 h (see New's histogramOpts,
-// which the process-wide schedule-lag histogram still uses).
+// 100 and NativeHistogramMinResetDuration 1 h (nativeHistogramOpts, which
+// the process-wide schedule-lag histogram still uses).
 const (
 	nativeFactor     = 1.1
 	nativeSchema     = 3 // the largest schema whose bucket factor, 2^(2^-schema), is at most nativeFactor
@@ -237,7 +237,7 @@ func nativeSpans(bs []nativeBucket) ([]*dto.BucketSpan, []int64) {
 // classic one for text scrapes and the native one, which client_golang
 // resets when its buckets overflow after nativeMinReset (see observe).
 type latencyHist struct {
-	created time.Time // also when the native histogram was last reset
+	created time.Time // when the series appeared, the classic histogram's created timestamp
 	classic classicCounts
 	native  nativeCounts
 	// nativeClassic are the native histogram's count, sum and classic

@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // point is one series at scrape time, a copy of its values taken under
@@ -21,25 +23,26 @@ type point struct {
 }
 
 // Desc implements prometheus.Metric.
-func (s *point) Desc() *prometheus.Desc { return s.desc }
+func (p *point) Desc() *prometheus.Desc { return p.desc }
 
 // Write implements prometheus.Metric.
-func (s *point) Write(out *dto.Metric) error {
-	out.Label = s.labels
+func (p *point) Write(out *dto.Metric) error {
+	out.Label = p.labels
 	switch {
-	case s.hist != nil:
-		out.Histogram = &s.hist.Histogram
-	case s.counter:
-		out.Counter = &dto.Counter{Value: &s.value, CreatedTimestamp: s.created}
+	case p.hist != nil:
+		out.Histogram = &p.hist.Histogram
+	case p.counter:
+		out.Counter = &dto.Counter{Value: &p.value, CreatedTimestamp: p.created}
 	default:
-		out.Gauge = &dto.Gauge{Value: &s.value}
+		out.Gauge = &dto.Gauge{Value: &p.value}
 	}
 	return nil
 }
 
-// labelSet makes the label pairs of the series of one scrape. The pairs
-// are shared by the series that have them: the registry treats them as
-// immutable.
+// labelSet holds what the label pairs of scraped series share: label
+// names, and the pairs of the labels whose values are the same for every
+// stream. A pair is shared by the series that have it: the registry treats
+// pairs as immutable.
 type labelSet struct {
 	names struct{ target, mode, class, phase, signal, server, name, version string }
 	// signals and phases are the pairs of the "signal" label (reads,
@@ -55,7 +58,7 @@ func newLabelSet() *labelSet {
 	l := &labelSet{zeroThreshold: nativeZeroThreshold}
 	l.names.target, l.names.mode, l.names.class, l.names.phase = "target", "mode", "class", "phase"
 	l.names.signal, l.names.server, l.names.name, l.names.version = "signal", "server", "name", "version"
-	for i, sig := range []string{"read", "write"} {
+	for i, sig := range []string{event.SignalRead, event.SignalWrite} {
 		l.signals[i] = &dto.LabelPair{Name: &l.names.signal, Value: &sig}
 	}
 	for _, p := range phases {
@@ -99,15 +102,38 @@ const seriesPerStream = 26
 
 // Collect implements prometheus.Collector.
 func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
-	m := c.m
-	m.mu.Lock()
-	points := make([]point, 0, len(m.streams)*seriesPerStream)
-	for _, s := range m.streams {
-		points = c.appendStream(points, s)
+	keys := c.m.streamKeys()
+	points := make([]point, 0, len(keys)*seriesPerStream)
+	for _, k := range keys {
+		c.m.withStream(k, func(s *stream) { points = c.appendStream(points, s) })
 	}
-	m.mu.Unlock()
 	for i := range points {
 		ch <- &points[i]
+	}
+}
+
+// streamKeys returns the keys of the streams, for a scrape to copy them
+// one at a time (withStream): a scrape of a thousand streams under one
+// lock would hold Observe, and with it the pipeline, for as long as it
+// takes to copy them all. A stream removed meanwhile is left out, one added
+// is left for the next scrape.
+func (m *Metrics) streamKeys() []event.StreamKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]event.StreamKey, 0, len(m.streams))
+	for k := range m.streams {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// withStream calls f with k's stream under Metrics' lock, unless it is
+// gone.
+func (m *Metrics) withStream(k event.StreamKey, f func(*stream)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.streams[k]; s != nil {
+		f(s)
 	}
 }
 
@@ -189,14 +215,11 @@ func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.m.desc
 
 // Collect implements prometheus.Collector.
 func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
-	m := c.m
 	var points []point
-	m.mu.Lock()
-	now := m.now()
-	for _, s := range m.streams {
-		points = c.appendStream(points, s, now)
+	now := c.m.now()
+	for _, k := range c.m.streamKeys() {
+		c.m.withStream(k, func(s *stream) { points = c.appendStream(points, s, now) })
 	}
-	m.mu.Unlock()
 	for i := range points {
 		ch <- &points[i]
 	}
