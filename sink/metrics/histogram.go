@@ -157,7 +157,17 @@ func addNative(bs []nativeBucket, i int32, k uint64) []nativeBucket {
 		bs[j].count += k
 		return bs
 	}
-	return append(bs[:j], append([]nativeBucket{{i, k}}, bs[j:]...)...)
+	if len(bs) == cap(bs) {
+		// A quarter more, not append's double: a phase's buckets settle
+		// at a few dozen, and a thousand streams have five phases each.
+		grown := make([]nativeBucket, len(bs), len(bs)+len(bs)/4+1)
+		copy(grown, bs)
+		bs = grown
+	}
+	bs = bs[:len(bs)+1]
+	copy(bs[j+1:], bs[j:])
+	bs[j] = nativeBucket{i, k}
+	return bs
 }
 
 func (n *nativeCounts) buckets() int { return len(n.pos) + len(n.neg) }
