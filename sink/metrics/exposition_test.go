@@ -100,15 +100,7 @@ func feedAll(m *Metrics) {
 	m.Observe(&event.Event{Timestamp: t0, Event: event.Meta{Kind: event.KindEvent, Action: "bluegreen"},
 		Observer: event.Observer{Name: key.Observer},
 		DBProbe:  event.DBProbe{Target: key.Target, Mode: "bluegreen", BlueGreen: &event.BlueGreen{Status: "SWITCHOVER_INITIATED"}}})
-	for i, fd := range []event.Finding{
-		{Phase: "IN_PROGRESS", PrevPhase: "PREPARATION"},
-		{Phase: "PREPARATION", PrevPhase: "IN_PROGRESS", Rollback: true},
-	} {
-		e := finding(event.ActionBlueGreenPhase, 33+float64(i), fd)
-		e.DBProbe.Mode = "bluegreen"
-		e.DBProbe.BlueGreen = &event.BlueGreen{Phase: fd.Phase}
-		m.Observe(e)
-	}
+	observeRollback(m)
 	m.Observe(&event.Event{Timestamp: t0, Event: event.Meta{Kind: event.KindEvent, Action: event.ActionAWSEvent},
 		Observer: event.Observer{Name: key.Observer}, DBProbe: event.DBProbe{Target: key.Target}})
 	m.AWSEventsPollFailed(alone.Target)
