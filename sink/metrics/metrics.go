@@ -6,7 +6,8 @@
 // metric.
 //
 // Metrics is fed by Observe, called for every event of the pipeline; it
-// updates pre-resolved series under one short lock and never blocks on I/O.
+// updates each stream's plain counts under one short lock and never blocks
+// on I/O. Scrapes copy the counts under that lock and encode them after.
 // Series carry only bounded labels: target, mode, phase, class, signal and
 // sink. The observer is constant in a process, so it is not on every series
 // but on dbprobe_observer_info: Prometheus tells dbprobes apart by their
@@ -21,7 +22,6 @@ import (
 	"hash/fnv"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -138,33 +138,29 @@ type SinkStats struct {
 
 // Metrics holds every dbprobe series of one observer: the events it is fed
 // come from one process. Its methods are safe for concurrent use.
+//
+// The series of a stream are plain fields of its stream, turned into
+// series at scrape time (streamCollector, latencyCollector): a
+// client_golang metric object per series, with its label pairs, cost some
+// 30 KB per stream, which a fleet of a thousand streams cannot afford.
 type Metrics struct {
 	families map[string]string // name -> type, for Families
 
-	probes, readFailures, writes, writeFailures *prometheus.CounterVec
-	failures                                    *prometheus.CounterVec
-	missed                                      *prometheus.CounterVec
-	up, readOnly, lastProbe, interval           *prometheus.GaugeVec
-	serverInfo, serverNumber, serverHash        *prometheus.GaugeVec
-	stale                                       *prometheus.GaugeVec
-	// The latency histograms, with classic buckets only (in classic) and
-	// with native buckets too (in native): see Gatherer and
+	desc streamDescs
+	// The latency histograms are served with classic buckets only (from
+	// classic) and with native buckets too (from native): see Gatherer and
 	// NativeGatherer.
-	latency, latencyNative  *prometheus.HistogramVec
-	classic, native         *prometheus.Registry
-	lag                     prometheus.Histogram
-	inProgress              *prometheus.GaugeVec
-	interruptions, downtime *prometheus.CounterVec
-	interruptionDur         *prometheus.HistogramVec
-	lastCutover, lastDNS    *prometheus.GaugeVec
-	bgPhase, replLag        *prometheus.GaugeVec
-	targetInfo              *prometheus.GaugeVec
-	targetLabels            []string
-	bgRollbacks             *prometheus.CounterVec
-	journal                 *journalCollector
-	awsEvents, awsFailures  *prometheus.CounterVec
-	reloadOK, reloadTime    prometheus.Gauge
-	sinks                   *sinkCollector
+	classic, native        *prometheus.Registry
+	lag                    prometheus.Histogram
+	bgPhase                *prometheus.GaugeVec
+	targetInfo             *prometheus.GaugeVec
+	targetLabels           []string
+	bgRollbacks            *prometheus.CounterVec
+	journal                *journalCollector
+	awsEvents, awsFailures *prometheus.CounterVec
+	reloadOK, reloadTime   prometheus.Gauge
+	sinks                  *sinkCollector
+	now                    func() time.Time // when series are created, and native histograms reset
 
 	// perStream are the vectors labelled by target and mode, for
 	// RemoveStream.
@@ -194,35 +190,88 @@ type blueGreen struct {
 	rollbacks prometheus.Counter
 }
 
+// stream holds the series of one stream: those created with the stream
+// (created is their created timestamp), and those that appear with their
+// first measurement (failure classes, latency phases, read-only,
+// replication lag, server info, interval).
 type stream struct {
-	m      *Metrics
-	key    event.StreamKey
-	target *target
+	key     event.StreamKey
+	target  *target
+	created time.Time
 
-	probes, readFailures, writes, writeFailures, missed prometheus.Counter
-	failures                                            map[string]prometheus.Counter
-	up, readOnly, lastProbe                             prometheus.Gauge
-	serverNumber, serverHash, stale                     prometheus.Gauge
-	latency                                             []*phaseLatency // per phases; nil until the phase is measured
-	lastCutover, lastDNS                                prometheus.Gauge
-	replLag                                             prometheus.Gauge // nil until a lag is measured
-	windows                                             [2]window        // reads, writes
+	probes, readFailures, writes, writeFailures uint64
+	missed                                      counter
+	failures                                    []classCount // in order of first failure
+	up, stale                                   bool
+	lastProbe, serverNumber, serverHash         float64
+	lastCutover, lastDNS                        float64
+	readOnly, replLag, interval                 optional
+	latency                                     []*latencyHist // per phases; nil until a phase is measured
+	windows                                     [2]window      // reads, writes
 
-	serverInfo  []string // label values of the live dbprobe_server_info series
-	infoServer  int      // its server ordinal and version
+	// The live dbprobe_server_info series, if info: the server's ordinal
+	// (above MaxServers: "other"), name and version.
+	info        bool
+	infoServer  int
+	infoName    string
 	infoVersion string
 	probed      bool // the stream's first probe ended
 }
 
+// optional is a gauge that exists from its first value on.
+type optional struct {
+	set   bool
+	value float64
+}
+
+func (o *optional) Set(v float64) { o.set, o.value = true, v }
+
+// counter adds as client_golang's counter does: integral increments apart
+// from fractional ones, so that the value exposed is the same to the bit.
+type counter struct {
+	whole uint64
+	frac  float64
+}
+
+// Add adds v; counters never decrease, so a negative v is ignored.
+func (c *counter) Add(v float64) {
+	if !(v >= 0) {
+		return
+	}
+	if w := uint64(v); float64(w) == v {
+		c.whole += w
+		return
+	}
+	c.frac += v
+}
+
+func (c *counter) value() float64 { return c.frac + float64(c.whole) }
+
+// classCount is the failure counter of one class.
+type classCount struct {
+	class   string
+	n       uint64
+	created time.Time
+}
+
 // window is the live state of one signal's interruption window.
 type window struct {
-	signal          string
-	inProgress      prometheus.Gauge
-	total, downtime prometheus.Counter
-	duration        prometheus.Observer
-	open            bool
-	start           time.Time
-	accounted       float64 // seconds already added to downtime
+	open      bool // also dbprobe_interruption_in_progress
+	total     uint64
+	downtime  counter
+	duration  classicCounts
+	start     time.Time
+	accounted float64 // seconds already added to downtime
+}
+
+// streamDescs describe the series of streams.
+type streamDescs struct {
+	probes, failures, readFailures, writes, writeFailures, missed *prometheus.Desc
+	up, readOnly, lastProbe, interval                             *prometheus.Desc
+	serverInfo, serverNumber, serverHash, stale                   *prometheus.Desc
+	inProgress, interruptions, downtime, interruptionDur          *prometheus.Desc
+	lastCutover, lastDNS, replLag                                 *prometheus.Desc
+	latency                                                       *prometheus.Desc
 }
 
 // New creates the metrics and registers them, with dbprobe_build_info and
@@ -250,50 +299,44 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		families[namespace+"_"+name] = "gauge"
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
 	}
-	histogramOpts := func(name, help string, buckets []float64, native bool) prometheus.HistogramOpts {
-		families[namespace+"_"+name] = "histogram"
-		o := prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}
-		if native {
-			o.NativeHistogramBucketFactor = 1.1
-			o.NativeHistogramMaxBucketNumber = 100
-			o.NativeHistogramMinResetDuration = time.Hour
-		}
-		return o
-	}
-	histogram := func(name, help string, buckets []float64, native bool, labels ...string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(histogramOpts(name, help, buckets, native), labels)
-	}
 	with := func(extra ...string) []string { return append(append([]string(nil), streamLabels...), extra...) }
+	// desc describes a family of stream series, labelled by target, mode
+	// and extra.
+	desc := func(kind, name, help string, extra ...string) *prometheus.Desc {
+		families[namespace+"_"+name] = kind
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, with(extra...), nil)
+	}
 	m := &Metrics{
-		families:      families,
-		probes:        counter("probes_total", "Probes run (one per tick that ran).", streamLabels...),
-		failures:      counter("probe_failures_total", "Probes that failed, by error class.", with("class")...),
-		readFailures:  counter("read_failures_total", "Probes whose read (connect and query) failed.", streamLabels...),
-		writes:        counter("writes_total", "Write probes attempted.", streamLabels...),
-		writeFailures: counter("write_failures_total", "Write probes that failed.", streamLabels...),
-		missed:        counter("missed_ticks_total", "Ticks that did not run because dbprobe itself could not run on schedule (gaps).", streamLabels...),
-		up:            gauge("up", "1 if the last probe's read succeeded, else 0.", streamLabels...),
-		readOnly:      gauge("read_only", "1 if the last server that answered refuses writes (read_only, super_read_only or innodb_read_only), else 0.", streamLabels...),
-		lastProbe:     gauge("last_probe_timestamp_seconds", "When the last probe of the stream started (0: none yet).", streamLabels...),
-		interval:      gauge("probe_interval_seconds", "Configured probe interval of the stream.", streamLabels...),
-		serverInfo:    gauge("server_info", "Always 1: the server that answered last; server is its ordinal among the servers this target has seen (see dbprobe_server_number), name what dbprobe calls it (its Blue/Green role where its names show one, else hostname:port (server_id)).", with("server", "name", "version")...),
-		serverNumber:  gauge("server_number", "Ordinal of the server that answered last, numbered per target in order of first answer (0: none yet).", streamLabels...),
-		serverHash:    gauge("server_identity_hash", "52-bit hash of the identity of the server that answered last; stable across restarts and observers, changes() counts identity changes.", streamLabels...),
-		stale:         gauge("stale_in_progress", "1 while the stream is answered by a server a cutover moved away from, else 0.", streamLabels...),
-		latency:       histogram(latencyName, latencyHelp, LatencyBuckets, false, with("phase")...),
+		families: families,
+		desc: streamDescs{
+			probes:          desc("counter", "probes_total", "Probes run (one per tick that ran)."),
+			failures:        desc("counter", "probe_failures_total", "Probes that failed, by error class.", "class"),
+			readFailures:    desc("counter", "read_failures_total", "Probes whose read (connect and query) failed."),
+			writes:          desc("counter", "writes_total", "Write probes attempted."),
+			writeFailures:   desc("counter", "write_failures_total", "Write probes that failed."),
+			missed:          desc("counter", "missed_ticks_total", "Ticks that did not run because dbprobe itself could not run on schedule (gaps)."),
+			up:              desc("gauge", "up", "1 if the last probe's read succeeded, else 0."),
+			readOnly:        desc("gauge", "read_only", "1 if the last server that answered refuses writes (read_only, super_read_only or innodb_read_only), else 0."),
+			lastProbe:       desc("gauge", "last_probe_timestamp_seconds", "When the last probe of the stream started (0: none yet)."),
+			interval:        desc("gauge", "probe_interval_seconds", "Configured probe interval of the stream."),
+			serverInfo:      desc("gauge", "server_info", "Always 1: the server that answered last; server is its ordinal among the servers this target has seen (see dbprobe_server_number), name what dbprobe calls it (its Blue/Green role where its names show one, else hostname:port (server_id)).", "server", "name", "version"),
+			serverNumber:    desc("gauge", "server_number", "Ordinal of the server that answered last, numbered per target in order of first answer (0: none yet)."),
+			serverHash:      desc("gauge", "server_identity_hash", "52-bit hash of the identity of the server that answered last; stable across restarts and observers, changes() counts identity changes."),
+			stale:           desc("gauge", "stale_in_progress", "1 while the stream is answered by a server a cutover moved away from, else 0."),
+			latency:         desc("histogram", latencyName, latencyHelp, "phase"),
+			inProgress:      desc("gauge", "interruption_in_progress", "1 while an interruption window of the signal (read or write) is open, else 0.", "signal"),
+			interruptions:   desc("counter", "interruptions_total", "Interruption windows opened.", "signal"),
+			downtime:        desc("counter", "downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", "signal"),
+			interruptionDur: desc("histogram", "interruption_duration_seconds", "Duration of closed interruption windows.", "signal"),
+			lastCutover:     desc("gauge", "last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen)."),
+			lastDNS:         desc("gauge", "last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen)."),
+			replLag:         desc("gauge", "replication_lag_seconds", "Replication lag last measured on the target's green endpoint."),
+		},
 		// One lag histogram for the process: lag comes from the scheduler
 		// all streams share, and per-stream lag is in every probe event.
-		lag:           prometheus.NewHistogram(histogramOpts("schedule_lag_seconds", "How late probes started against their schedule, all streams together.", LagBuckets, true)),
-		inProgress:    gauge("interruption_in_progress", "1 while an interruption window of the signal (read or write) is open, else 0.", with("signal")...),
-		interruptions: counter("interruptions_total", "Interruption windows opened.", with("signal")...),
-		downtime:      counter("downtime_seconds_total", "Seconds of interruption, counted live while a window is open and settled when it closes.", with("signal")...),
-		interruptionDur: histogram("interruption_duration_seconds", "Duration of closed interruption windows.",
-			InterruptionBuckets, false, with("signal")...),
-		lastCutover: gauge("last_cutover_timestamp_seconds", "When the last cutover (change of the answering server) happened (0: none seen).", streamLabels...),
-		lastDNS:     gauge("last_dns_change_timestamp_seconds", "When the endpoint's DNS answer last changed (0: none seen).", streamLabels...),
+		lag:         prometheus.NewHistogram(nativeHistogramOpts(families, "schedule_lag_seconds", "How late probes started against their schedule, all streams together.", LagBuckets)),
 		bgPhase:     gauge("bluegreen_phase", phaseHelp(), streamLabels...),
 		bgRollbacks: counter("bluegreen_rollbacks_total", "Blue/Green phase regressions (switchover rolled back) reported by the source (mode).", streamLabels...),
-		replLag:     gauge("replication_lag_seconds", "Replication lag last measured on the target's green endpoint.", streamLabels...),
 		// One series per target whatever its labels: free-form labels
 		// join onto the stream series with group_left, never multiply them.
 		targetInfo:   gauge("target_info", "Always 1: the target's labels named in metric_labels (join with * on(target) group_left(...)).", append([]string{"target"}, opts.TargetLabels...)...),
@@ -305,13 +348,13 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Help: "Whether the last configuration reload attempt succeeded."}),
 		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
 			Help: "Timestamp of the last successful configuration reload (or of the start)."}),
-		latencyNative: prometheus.NewHistogramVec(histogramOpts(latencyName, latencyHelp, LatencyBuckets, true), with("phase")),
-		classic:       prometheus.NewRegistry(),
-		native:        prometheus.NewRegistry(),
-		sinks:         newSinkCollector(),
-		streams:       map[event.StreamKey]*stream{},
-		targets:       map[string]*target{},
-		blueGreen:     map[event.StreamKey]*blueGreen{},
+		classic:   prometheus.NewRegistry(),
+		native:    prometheus.NewRegistry(),
+		sinks:     newSinkCollector(),
+		now:       time.Now,
+		streams:   map[event.StreamKey]*stream{},
+		targets:   map[string]*target{},
+		blueGreen: map[event.StreamKey]*blueGreen{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
 		Help:        "Always 1: the version of dbprobe and the Go it was built with.",
@@ -322,10 +365,8 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		ConstLabels: prometheus.Labels{"observer": opts.Observer}})
 	observer.Set(1)
 	cs := []prometheus.Collector{
-		m.probes, m.failures, m.readFailures, m.writes, m.writeFailures, m.missed,
-		m.up, m.readOnly, m.lastProbe, m.interval, m.serverInfo, m.serverNumber, m.serverHash, m.stale,
-		m.lag, m.inProgress, m.interruptions, m.downtime, m.interruptionDur,
-		m.lastCutover, m.lastDNS, m.bgPhase, m.bgRollbacks, m.replLag, m.awsEvents, m.awsFailures, m.targetInfo, m.journal, m.reloadOK, m.reloadTime, m.sinks, build, observer,
+		newStreamCollector(m), m.lag,
+		m.bgPhase, m.bgRollbacks, m.awsEvents, m.awsFailures, m.targetInfo, m.journal, m.reloadOK, m.reloadTime, m.sinks, build, observer,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	}
@@ -333,8 +374,6 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
-	}
-	for _, c := range append(cs, m.latency, m.latencyNative) {
 		if v, ok := c.(interface {
 			DeletePartialMatch(prometheus.Labels) int
 		}); ok {
@@ -342,9 +381,20 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		}
 	}
 	// Fresh registries: nothing to conflict with.
-	m.classic.MustRegister(m.latency)
-	m.native.MustRegister(m.latencyNative)
+	m.classic.MustRegister(newLatencyCollector(m, false))
+	m.native.MustRegister(newLatencyCollector(m, true))
 	return m, nil
+}
+
+// nativeHistogramOpts are the options of a histogram with native buckets
+// too, the layout histogram.go keeps the latency histograms in.
+func nativeHistogramOpts(families map[string]string, name, help string, buckets []float64) prometheus.HistogramOpts {
+	families[namespace+"_"+name] = "histogram"
+	return prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets,
+		NativeHistogramBucketFactor:     nativeFactor,
+		NativeHistogramMaxBucketNumber:  nativeMaxBuckets,
+		NativeHistogramMinResetDuration: nativeMinReset,
+	}
 }
 
 // Gatherer returns what to serve a text scrape (Prometheus text or
@@ -356,11 +406,9 @@ func (m *Metrics) Gatherer(base prometheus.Gatherer) prometheus.Gatherer {
 
 // NativeGatherer returns what to serve a scrape that negotiates protobuf,
 // the only format that carries native histograms: base and the latency
-// histograms with native buckets too. client_golang computes a histogram's
-// native buckets at every scrape, whatever the format, for about as much as
-// all its classic series (docs/benchmarks.md): keeping the latency
-// histograms twice, one copy native, spares text scrapes that cost for the
-// price of a second Observe per phase.
+// histograms with native buckets too. Native buckets cost a scrape about as
+// much as all the classic series (docs/benchmarks.md): text scrapes, which
+// cannot carry them, get the latency histograms without.
 func (m *Metrics) NativeGatherer(base prometheus.Gatherer) prometheus.Gatherer {
 	return merged(base, m.native)
 }
@@ -388,53 +436,21 @@ func merged(base, extra prometheus.Gatherer) prometheus.Gatherer {
 func (m *Metrics) AddStream(k event.StreamKey, interval time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.streamLocked(k)
-	m.interval.WithLabelValues(k.Target, k.Mode).Set(interval.Seconds())
+	m.streamLocked(k).interval.Set(interval.Seconds())
 }
 
+// streamLocked returns k's stream, creating it. Its series start at 0,
+// but read_only, which is created at the first answer: a 0 before
+// anything is known would claim "writable" and make the first answer of a
+// read-only server look like a transition.
 func (m *Metrics) streamLocked(k event.StreamKey) *stream {
 	if s := m.streams[k]; s != nil {
 		return s
 	}
-	lv := []string{k.Target, k.Mode}
 	if k.Mode == event.ModeFresh {
 		m.targetLocked(k.Target).fresh = true
 	}
-	s := &stream{
-		m: m, key: k, target: m.targetLocked(k.Target),
-		probes:        m.probes.WithLabelValues(lv...),
-		readFailures:  m.readFailures.WithLabelValues(lv...),
-		writes:        m.writes.WithLabelValues(lv...),
-		writeFailures: m.writeFailures.WithLabelValues(lv...),
-		missed:        m.missed.WithLabelValues(lv...),
-		failures:      map[string]prometheus.Counter{},
-		up:            m.up.WithLabelValues(lv...),
-		lastProbe:     m.lastProbe.WithLabelValues(lv...),
-		serverNumber:  m.serverNumber.WithLabelValues(lv...),
-		serverHash:    m.serverHash.WithLabelValues(lv...),
-		stale:         m.stale.WithLabelValues(lv...),
-		lastCutover:   m.lastCutover.WithLabelValues(lv...),
-		lastDNS:       m.lastDNS.WithLabelValues(lv...),
-	}
-	s.latency = make([]*phaseLatency, len(phases))
-	for i, sig := range [...]string{event.SignalRead, event.SignalWrite} {
-		l := []string{k.Target, k.Mode, sig}
-		s.windows[i] = window{
-			signal:     sig,
-			inProgress: m.inProgress.WithLabelValues(l...),
-			total:      m.interruptions.WithLabelValues(l...),
-			downtime:   m.downtime.WithLabelValues(l...),
-			duration:   m.interruptionDur.WithLabelValues(l...),
-		}
-		s.windows[i].inProgress.Set(0)
-	}
-	// Gauges start at 0 explicitly: WithLabelValues already exports them,
-	// the calls document the starting values.
-	// read_only is created at the first answer: a 0 before anything is
-	// known would claim "writable" and make the first answer of a
-	// read-only server look like a transition.
-	s.up.Set(0)
-	s.stale.Set(0)
+	s := &stream{key: k, target: m.targetLocked(k.Target), created: m.now()}
 	m.streams[k] = s
 	return s
 }
@@ -528,7 +544,7 @@ func (m *Metrics) Observe(e *event.Event) {
 	k := e.Key()
 	switch {
 	case e.Event.Action == event.ActionProbe:
-		m.streamLocked(k).probe(e)
+		m.probeLocked(m.streamLocked(k), e)
 	case e.Event.Action == event.ActionGap:
 		if g := e.DBProbe.Gap; g != nil {
 			m.streamLocked(k).missed.Add(float64(g.Ticks))
@@ -564,52 +580,44 @@ func (m *Metrics) blueGreenLocked(e *event.Event) {
 	}
 }
 
-func (s *stream) probe(e *event.Event) {
+func (m *Metrics) probeLocked(s *stream, e *event.Event) {
 	p := &e.DBProbe
-	s.probes.Inc()
+	s.probes++
 	s.probed = true
-	s.lastProbe.Set(unixSeconds(e.Timestamp))
+	s.lastProbe = unixSeconds(e.Timestamp)
 	if p.LagMS != nil {
-		s.m.lag.Observe(*p.LagMS / 1000)
+		m.lag.Observe(*p.LagMS / 1000)
 	}
 	failedPhase := ""
 	if f := p.Failure; f != nil {
 		failedPhase = f.Phase
-		c := s.failures[f.Class]
-		if c == nil {
-			c = s.m.failures.WithLabelValues(s.key.Target, s.key.Mode, f.Class)
-			s.failures[f.Class] = c
-		}
-		c.Inc()
+		s.failed(f.Class, m.now)
 	}
 	readOK := p.Read != nil && p.Read.OK
-	s.up.Set(boolFloat(readOK))
+	s.up = readOK
 	if !readOK {
-		s.readFailures.Inc()
+		s.readFailures++
 	}
 	if p.Write != nil {
-		s.writes.Inc()
+		s.writes++
 		if !p.Write.OK {
-			s.writeFailures.Inc()
+			s.writeFailures++
 		}
 	}
 	if l := p.Latency; l != nil {
 		for i, ph := range event.Phases {
 			if v := *ph.Latency(l); v != nil && ph.Name != failedPhase {
-				s.observeLatency(i, *v/1000)
+				s.observeLatency(i, *v/1000, m.now())
 			}
 		}
 		if p.Failure == nil {
-			s.observeLatency(len(phases)-1, l.Total/1000)
+			s.observeLatency(len(phases)-1, l.Total/1000, m.now())
 		}
 	}
 	if srv := p.Server; srv != nil && srv.Identity != "" {
 		s.server(srv)
 	}
 	if r := p.Replication; r != nil && r.LagSeconds != nil {
-		if s.replLag == nil {
-			s.replLag = s.m.replLag.WithLabelValues(s.key.Target, s.key.Mode)
-		}
 		s.replLag.Set(*r.LagSeconds)
 	}
 	// Downtime advances with the probes that fail the window's signal, up
@@ -623,24 +631,35 @@ func (s *stream) probe(e *event.Event) {
 	}
 }
 
-// phaseLatency is one phase's latency histogram in both expositions.
-type phaseLatency struct{ classic, native prometheus.Observer }
+// failed counts a failure of class, creating the class's series at its
+// first failure: pre-creating every class for every stream would dominate
+// the scrape.
+func (s *stream) failed(class string, now func() time.Time) {
+	for i := range s.failures {
+		if s.failures[i].class == class {
+			s.failures[i].n++
+			return
+		}
+	}
+	s.failures = append(s.failures, classCount{class: class, n: 1, created: now()})
+}
 
 // observeLatency records a phase's duration, creating the phase's series at
 // its first measurement: a target without writes has no write histogram,
 // and a pooled stream none for the phases it does not export.
-func (s *stream) observeLatency(phase int, seconds float64) {
+func (s *stream) observeLatency(phase int, seconds float64, now time.Time) {
 	if s.key.Mode == event.ModePooled && s.target.fresh && !pooledExports(phase) {
 		return
 	}
+	if s.latency == nil {
+		s.latency = make([]*latencyHist, len(phases))
+	}
 	h := s.latency[phase]
 	if h == nil {
-		lv := []string{s.key.Target, s.key.Mode, phases[phase]}
-		h = &phaseLatency{s.m.latency.WithLabelValues(lv...), s.m.latencyNative.WithLabelValues(lv...)}
+		h = newLatencyHist(now)
 		s.latency[phase] = h
 	}
-	h.classic.Observe(seconds)
-	h.native.Observe(seconds)
+	h.observe(LatencyBuckets, seconds, now)
 }
 
 func (s *stream) server(srv *event.Server) {
@@ -653,28 +672,19 @@ func (s *stream) server(srv *event.Server) {
 			t.servers[srv.Identity] = n
 		}
 	}
-	ro := srv.AnyReadOnly()
-	if s.readOnly == nil {
-		s.readOnly = s.m.readOnly.WithLabelValues(s.key.Target, s.key.Mode)
-	}
-	s.readOnly.Set(boolFloat(ro))
-	s.serverHash.Set(IdentityHash(srv.Identity))
-	s.serverNumber.Set(float64(n))
-	if s.serverInfo != nil && n == s.infoServer && srv.Version == s.infoVersion {
+	s.readOnly.Set(boolFloat(srv.AnyReadOnly()))
+	s.serverHash = IdentityHash(srv.Identity)
+	s.serverNumber = float64(n)
+	if s.info && n == s.infoServer && srv.Version == s.infoVersion {
 		return
 	}
 	// One series per stream at a time, whatever the server: the label
 	// values are bounded by what a server can say about itself.
-	num, name := strconv.Itoa(n), srv.ShortName()
+	name := srv.ShortName()
 	if n > MaxServers {
-		num, name = "other", "other"
+		name = "other"
 	}
-	if s.serverInfo != nil {
-		s.m.serverInfo.DeleteLabelValues(s.serverInfo...)
-	}
-	s.serverInfo = []string{s.key.Target, s.key.Mode, num, name, srv.Version}
-	s.infoServer, s.infoVersion = n, srv.Version
-	s.m.serverInfo.WithLabelValues(s.serverInfo...).Set(1)
+	s.info, s.infoServer, s.infoName, s.infoVersion = true, n, name, srv.Version
 }
 
 func (s *stream) finding(e *event.Event) {
@@ -689,15 +699,13 @@ func (s *stream) finding(e *event.Event) {
 	case event.ActionWriteWindowClosed:
 		s.windows[1].closed(f)
 	case event.ActionCutover:
-		t := findingTime(f, e.Timestamp)
-		s.lastCutover.Set(unixSeconds(t))
+		s.lastCutover = unixSeconds(findingTime(f, e.Timestamp))
 	case event.ActionDNSChange:
-		t := findingTime(f, e.Timestamp)
-		s.lastDNS.Set(unixSeconds(t))
+		s.lastDNS = unixSeconds(findingTime(f, e.Timestamp))
 	case event.ActionStaleStarted:
-		s.stale.Set(1)
+		s.stale = true
 	case event.ActionStaleEnded:
-		s.stale.Set(0)
+		s.stale = false
 	}
 }
 
@@ -713,8 +721,7 @@ func (w *window) opened(f *event.Finding, at time.Time) {
 		w.start = *f.Start
 	}
 	w.accounted = 0
-	w.total.Inc()
-	w.inProgress.Set(1)
+	w.total++
 }
 
 // advance adds the downtime elapsed up to a failed probe started at now
@@ -744,16 +751,15 @@ func (w *window) closed(f *event.Finding) {
 		if d > w.accounted {
 			w.downtime.Add(d - w.accounted)
 		}
-		w.duration.Observe(d)
+		w.duration.observe(InterruptionBuckets, d)
 	}
 	if !w.open && d >= 0 {
 		// A close whose open this process never saw (started mid-window):
 		// the window still counts once.
-		w.total.Inc()
+		w.total++
 	}
 	w.open = false
 	w.accounted = 0
-	w.inProgress.Set(0)
 }
 
 func findingTime(f *event.Finding, fallback time.Time) time.Time {

@@ -392,15 +392,7 @@ func TestFindings(t *testing.T) {
 	if v, _ := sample(t, reg, "dbprobe_bluegreen_phase", map[string]string{"mode": "bluegreen"}); v != 2 {
 		t.Errorf("dbprobe_bluegreen_phase after the poller's event = %v, want %v", v, 2)
 	}
-	for i, fd := range []event.Finding{
-		{Phase: "IN_PROGRESS", PrevPhase: "PREPARATION"},
-		{Phase: "PREPARATION", PrevPhase: "IN_PROGRESS", Rollback: true},
-	} {
-		e := finding(event.ActionBlueGreenPhase, 33+float64(i), fd)
-		e.DBProbe.Mode = "bluegreen"
-		e.DBProbe.BlueGreen = &event.BlueGreen{Phase: fd.Phase}
-		m.Observe(e)
-	}
+	observeRollback(m)
 	m.Observe(probe(35, func(e *event.Event) {
 		e.DBProbe.Replication = &event.Replicate{LagSeconds: f(1.5)}
 	}))
@@ -443,6 +435,20 @@ func TestFindings(t *testing.T) {
 	// The Blue/Green source is not a stream: it does not hold readiness back.
 	if !m.Ready() {
 		t.Errorf("Ready() = false once both streams probed, want true")
+	}
+}
+
+// observeRollback feeds m the detector's findings of a Blue/Green
+// switchover that went forward a phase, then back (mode "bluegreen").
+func observeRollback(m *Metrics) {
+	for i, fd := range []event.Finding{
+		{Phase: "IN_PROGRESS", PrevPhase: "PREPARATION"},
+		{Phase: "PREPARATION", PrevPhase: "IN_PROGRESS", Rollback: true},
+	} {
+		e := finding(event.ActionBlueGreenPhase, 33+float64(i), fd)
+		e.DBProbe.Mode = "bluegreen"
+		e.DBProbe.BlueGreen = &event.BlueGreen{Phase: fd.Phase}
+		m.Observe(e)
 	}
 }
 
