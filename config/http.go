@@ -23,6 +23,11 @@ type HTTP struct {
 	// WebConfigFile is a Prometheus web configuration file (TLS and basic
 	// auth, exporter-toolkit format); empty serves plain HTTP.
 	WebConfigFile string `yaml:"web_config_file"`
+	// EnableLifecycle turns on POST /-/reload. Off by default, as
+	// Prometheus' --web.enable-lifecycle: without a web configuration
+	// anyone who reaches the port could otherwise make dbprobe re-read its
+	// file at will. SIGHUP reloads either way.
+	EnableLifecycle bool `yaml:"enable_lifecycle"`
 }
 
 // DefaultHTTP returns the HTTP defaults.

@@ -29,6 +29,9 @@ func TestHTTPDefaults(t *testing.T) {
 	if got := c.HTTP.WebConfigFile; got != "" {
 		t.Errorf("http.web_config_file = %q, want empty", got)
 	}
+	if c.HTTP.EnableLifecycle {
+		t.Error("http.enable_lifecycle = true, want false: POST /-/reload is opt-in")
+	}
 	if got := len(c.Notify.Webhooks); got != 0 {
 		t.Errorf("notify.webhooks has %d entries, want none", got)
 	}

@@ -12,15 +12,19 @@ type Overrides struct {
 	Set           map[string]bool
 	WebListen     string
 	WebConfigFile string
-	LogLevel      string
-	LogFormat     string
-	RunID         string
+	// WebEnableLifecycle is --web.enable-lifecycle (or =false to turn off
+	// what the file turns on).
+	WebEnableLifecycle bool
+	LogLevel           string
+	LogFormat          string
+	RunID              string
 }
 
 // overrideFields maps each overridable field path to its flag.
 var overrideFields = []struct{ path, flag string }{
 	{"http.listen", "--web.listen-address"},
 	{"http.web_config_file", "--web.config.file"},
+	{"http.enable_lifecycle", "--web.enable-lifecycle"},
 	{"log.level", "--log.level"},
 	{"log.format", "--log.format"},
 	{"run_id", "--run-id"},
@@ -46,6 +50,8 @@ func (o Overrides) apply(c *Config) {
 			c.HTTP.Listen = o.WebListen
 		case "http.web_config_file":
 			c.HTTP.WebConfigFile = o.WebConfigFile
+		case "http.enable_lifecycle":
+			c.HTTP.EnableLifecycle = o.WebEnableLifecycle
 		case "log.level":
 			c.Log.Level = o.LogLevel
 		case "log.format":

@@ -50,3 +50,32 @@ func TestRunIDOverride(t *testing.T) {
 		t.Fatalf("err = %v, want one error naming --run-id", err)
 	}
 }
+
+// --web.enable-lifecycle turns the reload endpoint on over the file, and
+// --web.enable-lifecycle=false off over a file that turns it on.
+func TestEnableLifecycleOverride(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "dbprobe.yaml")
+	tests := []struct {
+		file string
+		ov   Overrides
+		want bool
+	}{
+		{"", Overrides{}, false},
+		{"http: {enable_lifecycle: true}\n", Overrides{}, true},
+		{"", Overrides{Set: map[string]bool{"--web.enable-lifecycle": true}, WebEnableLifecycle: true}, true},
+		{"http: {enable_lifecycle: true}\n", Overrides{Set: map[string]bool{"--web.enable-lifecycle": true}}, false},
+		{"http: {enable_lifecycle: true}\n", Overrides{WebEnableLifecycle: false}, true},
+	}
+	for _, tc := range tests {
+		if err := os.WriteFile(p, []byte("targets: [{name: a, host: 127.0.0.1, user: u}]\n"+tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(p, os.Getenv, tc.ov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.HTTP.EnableLifecycle != tc.want {
+			t.Errorf("file %q, flags %v: enable_lifecycle %v, want %v", tc.file, tc.ov.Set, c.HTTP.EnableLifecycle, tc.want)
+		}
+	}
+}

@@ -313,17 +313,18 @@ func (d *Daemon) setupOutputs() error {
 		reload = d.Reload
 	}
 	d.web, err = web.Listen(web.Options{
-		Listen:         h.Listen,
-		WebConfigFile:  h.WebConfigFile,
-		Gatherer:       m.Gatherer(reg),
-		NativeGatherer: m.NativeGatherer(reg),
-		Ready:          m.Ready,
-		Board:          d.board.Snapshot,
-		Reload:         reload,
-		Version:        d.opts.Version,
-		Logger:         d.log,
-		Report:         func(_ context.Context, w io.Writer) error { return report.JSON(w, d.Report()) },
-		ReportHTML:     func(_ context.Context, w io.Writer) error { return report.HTML(w, d.Report()) },
+		Listen:          h.Listen,
+		WebConfigFile:   h.WebConfigFile,
+		Gatherer:        m.Gatherer(reg),
+		NativeGatherer:  m.NativeGatherer(reg),
+		Ready:           m.Ready,
+		Board:           d.board.Snapshot,
+		Reload:          reload,
+		EnableLifecycle: h.EnableLifecycle,
+		Version:         d.opts.Version,
+		Logger:          d.log,
+		Report:          func(_ context.Context, w io.Writer) error { return report.JSON(w, d.Report()) },
+		ReportHTML:      func(_ context.Context, w io.Writer) error { return report.HTML(w, d.Report()) },
 		Live: func(_ context.Context, w io.Writer, l report.Live) error {
 			return report.LiveHTML(w, d.Report(), l)
 		},

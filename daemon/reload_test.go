@@ -3,6 +3,9 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/syncbuf"
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
 	"github.com/dbprobe/dbprobe/lab/mariadb/mariadbtest"
@@ -256,4 +260,38 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestHTTPReloadFollowsEnableLifecycle: http.enable_lifecycle is what
+// serves POST /-/reload; without it the endpoint answers 403 and nothing
+// reloads, while Reload (SIGHUP's path) still does.
+func TestHTTPReloadFollowsEnableLifecycle(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("enable_lifecycle=%v", on), func(t *testing.T) {
+			cfg := fmt.Sprintf("interval: 1s\nsinks: {journal: {dir: %s}}\nhttp: {listen: \"127.0.0.1:0\", enable_lifecycle: %v}\n"+
+				"targets: [{name: db, dsn: \"probe:pw@tcp(%s)/\"}]\n", t.TempDir(), on, closedPort(t))
+			load := func() (*config.Config, error) { return config.Parse([]byte(cfg), func(string) string { return "" }) }
+			var logs syncbuf.Buffer
+			r := startWith(t, cfg, Options{Load: load, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			wait.For(t, time.Minute, "the HTTP server", func() bool { return r.d.HTTPAddr() != "" })
+			resp, err := http.Post("http://"+r.d.HTTPAddr()+"/-/reload", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want, reloads := http.StatusForbidden, 1
+			if on {
+				want, reloads = http.StatusOK, 2
+			}
+			if resp.StatusCode != want {
+				t.Errorf("POST /-/reload = %d, want %d", resp.StatusCode, want)
+			}
+			if err := r.d.Reload(context.Background()); err != nil {
+				t.Errorf("Reload: %v", err)
+			}
+			if n := strings.Count(logs.String(), `msg="config reloaded"`); n != reloads {
+				t.Errorf("%d reloads logged, want %d:\n%s", n, reloads, logs.String())
+			}
+		})
+	}
 }

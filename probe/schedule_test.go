@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,63 @@ func TestOverrunIsSkippedNotQueued(t *testing.T) {
 	// 6 ticks, 2 may run at once (MaxInFlight): 4 skipped.
 	if len(events) != 6 || skipped != 4 {
 		t.Errorf("%d events, %d skipped; want 6 events, 4 skipped", len(events), skipped)
+	}
+}
+
+// TestSkippedNamesTheFullBound: a skipped tick's message blames what was
+// full. Without a budget, or with one it does not reach, it is the
+// stream's own bound (its probes hang past their deadline); with a budget
+// whose target share (1) is under the stream's bound (2), it is the share,
+// which probes within their deadline may fill: blaming the stream's
+// probes would send the user to the server instead of the descriptor
+// limit.
+func TestSkippedNamesTheFullBound(t *testing.T) {
+	const (
+		stream = "previous probes of this stream are still running past their deadline"
+		share  = "the target's share of dbprobe's in-flight budget (at most 1 at once"
+	)
+	tests := []struct {
+		name      string
+		budget    int
+		run, skip int
+		message   string
+	}{
+		{"no budget", 0, 2, 4, stream},
+		{"budget not reached", 100, 2, 4, stream},
+		{"target's share full", 1, 1, 5, share},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const iv = 100 * time.Millisecond
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			clk := &fakeClock{now: time.Unix(2000, 0), stop: 6, cnl: cancel}
+			env := &Env{RunID: "r", Observer: event.Observer{Name: "o"}, Clock: clk, MaxInFlight: tc.budget}
+			s := NewStreams([]*Target{{Name: "t", Host: "127.0.0.1", Modes: []string{event.ModeFresh}, Interval: iv, Timeout: iv}}, env)[0]
+			release := make(chan struct{})
+			s.probe = func(ctx context.Context, ev *event.Event) { <-release }
+			go func() {
+				<-ctx.Done()
+				close(release)
+			}()
+			var mu sync.Mutex
+			var run, skipped int
+			s.Run(ctx, func(e *event.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				f := e.DBProbe.Failure
+				if f == nil || f.Class != event.ClassSkipped {
+					run++
+					return
+				}
+				skipped++
+				if !strings.HasPrefix(e.Error.Message, tc.message) {
+					t.Errorf("skipped tick %d: message %q, want it to start %q", e.DBProbe.Tick, e.Error.Message, tc.message)
+				}
+			})
+			if run != tc.run || skipped != tc.skip {
+				t.Errorf("%d probes run, %d skipped; want %d and %d", run, skipped, tc.run, tc.skip)
+			}
+		})
 	}
 }

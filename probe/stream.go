@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"sync"
@@ -88,6 +89,11 @@ type Stream struct {
 	// share holds a slot per probe in flight of the stream's target: the
 	// target's share of Env.MaxInFlight, nil without a budget.
 	share chan struct{}
+	// shareFull is set by acquire when the tick it refuses found the
+	// target's share full rather than the stream's own bound, for
+	// skippedEvent to name the right cause. Only Run's goroutine, which
+	// calls both, touches it.
+	shareFull bool
 }
 
 // NewStreams builds one stream per target and mode, in the order of
@@ -202,6 +208,7 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 // acquire takes a slot in the stream's bound and one in its target's share
 // of the budget, without waiting: a tick that finds either full is skipped.
 func (s *Stream) acquire(sem chan struct{}) (release func(), ok bool) {
+	s.shareFull = false
 	select {
 	case sem <- struct{}{}:
 	default:
@@ -215,6 +222,7 @@ func (s *Stream) acquire(sem chan struct{}) (release func(), ok bool) {
 		return func() { <-s.share; <-sem }, true
 	default:
 		<-sem
+		s.shareFull = true
 		return nil, false
 	}
 }
@@ -282,7 +290,11 @@ func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
 
 // skippedEvent stands for a tick whose probe could not start because the
 // stream's in-flight bound, or its target's share of the budget, was
-// reached (probes overrunning their deadline, or a server that hangs).
+// reached (probes overrunning their deadline, or a server that hangs). The
+// message says which: the stream's bound is only reached by probes past
+// their deadline, while a share smaller than the target's streams' bounds
+// together (a low descriptor limit, many targets) may be taken by probes
+// well within theirs, and the fix is then the limit, not the server.
 func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
 	ev := s.newEvent(k, scheduled, now)
 	ev.Event.End = ev.Event.Start
@@ -294,7 +306,11 @@ func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
 	}
 	ev.DBProbe.Latency = &event.Latency{}
 	ev.DBProbe.Failure = &event.Failure{Class: event.ClassSkipped, Phase: event.PhaseConnect}
-	ev.Error = &event.Error{Type: event.ClassSkipped, Message: "previous probes of this stream are still running past their deadline"}
+	msg := "previous probes of this stream are still running past their deadline"
+	if s.shareFull {
+		msg = fmt.Sprintf("the target's share of dbprobe's in-flight budget (at most %d at once, all its streams together) is taken by its probes still running; the budget follows the descriptor limit (LimitNOFILE) and is divided among the targets", cap(s.share))
+	}
+	ev.Error = &event.Error{Type: event.ClassSkipped, Message: msg}
 	return ev
 }
 

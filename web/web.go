@@ -68,6 +68,9 @@ type Options struct {
 	Board func() []live.Target
 	// Reload reloads the configuration, for POST /-/reload; nil: 404.
 	Reload func(ctx context.Context) error
+	// EnableLifecycle serves POST /-/reload; false answers it 403, as
+	// Prometheus does without --web.enable-lifecycle.
+	EnableLifecycle bool
 	// Now is the clock of the status page and of RenderEvery (tests); nil
 	// is time.Now.
 	Now     func() time.Time
@@ -105,9 +108,21 @@ func Handler(o Options) http.Handler {
 		}
 		text(w, http.StatusOK, "Ready.\n")
 	})
-	// As in Prometheus: POST only, behind the web configuration like
-	// every path; 500 with the reason when the configuration is refused.
+	// As in Prometheus: POST only, opt-in, behind the web configuration
+	// like every path; 500 with the reason when the configuration is
+	// refused. Unlike Prometheus, a browser's cross-origin POST is refused
+	// too: without basic auth, any page open on the host could otherwise
+	// make dbprobe reload, since a form post needs no CORS preflight.
+	csrf := http.NewCrossOriginProtection()
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if !o.EnableLifecycle {
+			text(w, http.StatusForbidden, "Reloading over HTTP is off: start dbprobe with --web.enable-lifecycle or set http.enable_lifecycle: true, or send SIGHUP.\n")
+			return
+		}
+		if err := csrf.Check(r); err != nil {
+			text(w, http.StatusForbidden, "Cross-origin reload refused: a web page may not reload dbprobe; use curl -X POST or SIGHUP.\n")
+			return
+		}
 		if o.Reload == nil {
 			text(w, http.StatusNotFound, "No configuration file to reload.\n")
 			return

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/big"
 	"net"
@@ -70,14 +71,36 @@ func serveUntilEnd(t *testing.T, s *Server) {
 
 func get(t *testing.T, c *http.Client, url string) (int, string, string) {
 	t.Helper()
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatal(err)
+	}
+	return do(t, c, req)
+}
+
+// post sends an empty POST with header and returns the status and body.
+func post(t *testing.T, url string, header http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(req.Header, header)
+	code, _, body := do(t, http.DefaultClient, req)
+	return code, body
+}
+
+// do sends req and returns the status, the content type and the body.
+func do(t *testing.T, c *http.Client, req *http.Request) (int, string, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
+		t.Fatalf("%s %s: read body: %v", req.Method, req.URL, err)
 	}
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
@@ -200,7 +223,7 @@ func TestTLSAndBasicAuth(t *testing.T) {
 	cfg := filepath.Join(dir, "web.yml")
 	writeFile(t, cfg, fmt.Sprintf("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\nbasic_auth_users:\n  %s: %s\n", testUser, testHash))
 	var reloads atomic.Int32
-	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg,
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), WebConfigFile: cfg, EnableLifecycle: true,
 		Reload: func(context.Context) error { reloads.Add(1); return nil }})
 	base = strings.Replace(base, "http://", "https://", 1)
 
@@ -512,33 +535,24 @@ func TestNativeHistogramsReachPrometheus(t *testing.T) {
 	}
 }
 
-// TestReloadEndpoint: POST /-/reload reloads, as in Prometheus; a refused
-// configuration answers 500 with the reason; other methods 405; without a
-// reloader, 404.
+// TestReloadEndpoint: POST /-/reload reloads, as in Prometheus, once
+// turned on; a refused configuration answers 500 with the reason; other
+// methods 405; without a reloader, 404.
 func TestReloadEndpoint(t *testing.T) {
 	var fail atomic.Bool
 	var calls atomic.Int32
-	base := start(t, Options{Gatherer: prometheus.NewRegistry(), Reload: func(context.Context) error {
+	base := start(t, Options{Gatherer: prometheus.NewRegistry(), EnableLifecycle: true, Reload: func(context.Context) error {
 		calls.Add(1)
 		if fail.Load() {
 			return errors.New("invalid config dbprobe.yaml: targets[0].interval: must be at least 10ms (got 1ms)")
 		}
 		return nil
 	}})
-	post := func(url string) (int, string) {
-		resp, err := http.Post(url, "text/plain", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := post(base + "/-/reload"); code != 200 || body != "Reloaded.\n" {
+	if code, body := post(t, base+"/-/reload", nil); code != 200 || body != "Reloaded.\n" {
 		t.Errorf("POST /-/reload = %d %q", code, body)
 	}
 	fail.Store(true)
-	if code, body := post(base + "/-/reload"); code != 500 || !strings.Contains(body, "targets[0].interval") {
+	if code, body := post(t, base+"/-/reload", nil); code != 500 || !strings.Contains(body, "targets[0].interval") {
 		t.Errorf("refused POST /-/reload = %d %q", code, body)
 	}
 	if code, _, _ := get(t, http.DefaultClient, base+"/-/reload"); code != http.StatusMethodNotAllowed {
@@ -547,7 +561,49 @@ func TestReloadEndpoint(t *testing.T) {
 	if n := calls.Load(); n != 2 {
 		t.Errorf("%d reloads, want 2", n)
 	}
-	if code, _ := post(start(t, Options{Gatherer: prometheus.NewRegistry()}) + "/-/reload"); code != 404 {
+	noReloader := start(t, Options{Gatherer: prometheus.NewRegistry(), EnableLifecycle: true})
+	if code, _ := post(t, noReloader+"/-/reload", nil); code != 404 {
 		t.Errorf("POST /-/reload without a reloader = %d, want 404", code)
+	}
+}
+
+// TestReloadRefused: the reload endpoint is off unless turned on (anyone
+// who reaches the port could reload otherwise), and a browser's
+// cross-origin POST is refused even when it is on: a page open on the
+// host must not be able to reload dbprobe with a form. Both answer 403
+// saying why, and never reach the reloader.
+func TestReloadRefused(t *testing.T) {
+	var calls atomic.Int32
+	reload := func(context.Context) error { calls.Add(1); return nil }
+	off := start(t, Options{Gatherer: prometheus.NewRegistry(), Reload: reload})
+	on := start(t, Options{Gatherer: prometheus.NewRegistry(), Reload: reload, EnableLifecycle: true})
+	tests := []struct {
+		name   string
+		base   string
+		header http.Header
+		want   string // in the 403's body
+	}{
+		{"off", off, nil, "--web.enable-lifecycle"},
+		{"off, same origin", off, http.Header{"Sec-Fetch-Site": {"same-origin"}}, "http.enable_lifecycle"},
+		{"cross-site form", on, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Content-Type": {"application/x-www-form-urlencoded"}}, "Cross-origin"},
+		{"same-site other port", on, http.Header{"Sec-Fetch-Site": {"same-site"}}, "Cross-origin"},
+		{"older browser, foreign origin", on, http.Header{"Origin": {"http://evil.example"}}, "Cross-origin"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := post(t, tc.base+"/-/reload", tc.header)
+			if code != http.StatusForbidden || !strings.Contains(body, tc.want) {
+				t.Errorf("POST /-/reload = %d %q, want 403 naming %q", code, body, tc.want)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d reloads through refused requests, want 0", n)
+	}
+	// What curl sends, or a page served by dbprobe itself, still reloads.
+	for _, h := range []http.Header{nil, {"Sec-Fetch-Site": {"same-origin"}}} {
+		if code, body := post(t, on+"/-/reload", h); code != 200 {
+			t.Errorf("POST /-/reload with %v = %d %q, want 200", h, code, body)
+		}
 	}
 }

@@ -51,6 +51,7 @@ func runCmd(ctx context.Context, args []string, e *env) error {
 	var ov config.Overrides
 	fs.StringVar(&ov.WebListen, "web.listen-address", "", "`host:port` to serve metrics and the status page on; overrides http.listen (\"\" turns the server off)")
 	fs.StringVar(&ov.WebConfigFile, "web.config.file", "", "Prometheus web configuration `file` (TLS, basic auth); overrides http.web_config_file")
+	fs.BoolVar(&ov.WebEnableLifecycle, "web.enable-lifecycle", false, "serve POST /-/reload (SIGHUP reloads either way); overrides http.enable_lifecycle")
 	fs.StringVar(&ov.LogLevel, "log.level", "", "log `level`: debug, info, warn or error; overrides log.level")
 	fs.StringVar(&ov.LogFormat, "log.format", "", "log `format`: logfmt or json; overrides log.format")
 	fs.StringVar(&ov.RunID, "run-id", "", "`id` of the run, shared by every observer of one switchover so their reports merge; overrides run_id")
