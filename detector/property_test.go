@@ -18,7 +18,7 @@ import (
 // that reaches it fails at once). Every request crosses the network (net
 // each way); some probes are slowed on the client side before they reach
 // the server (a slow connect), and probes overlap when the timeout exceeds
-// the interval.
+// the interval. With a cutover, the server it talks to changes as cut says.
 type outageSim struct {
 	rng      *rand.Rand
 	interval time.Duration
@@ -30,9 +30,10 @@ type outageSim struct {
 	maxSlow  time.Duration // client-side delay of a slowed probe, at most
 	svc      time.Duration // service time of one request when up
 
-	srv  *event.Server
-	pool time.Time // pooled: when the connection is free again
-	conn bool      // pooled: a connection is open
+	srv  *event.Server // the server of the connection (the last connected to)
+	cut  *cutover      // nil: srv answers throughout
+	pool time.Time     // pooled: when the connection is free again
+	conn bool          // pooled: a connection is open
 }
 
 // slack is the most a probe's own latency can move an edge: a request
@@ -58,9 +59,19 @@ func (m *outageSim) serve(y time.Time) (time.Time, bool) {
 }
 
 // request sends one request at t: when its answer is back, and whether the
-// server refused it.
-func (m *outageSim) request(t time.Time) (time.Time, bool) {
-	x, ok := m.serve(t.Add(m.net()))
+// server refused it. With a cutover, a connect reaches the server the
+// endpoint leads to when it arrives, and a request reaching a server that
+// has closed its connections fails.
+func (m *outageSim) request(t time.Time, connect bool) (time.Time, bool) {
+	y := t.Add(m.net())
+	if m.cut != nil {
+		if connect {
+			m.srv = m.cut.route(y)
+		} else if m.cut.closed(m.srv, y) {
+			return y.Add(m.net()), false
+		}
+	}
+	x, ok := m.serve(y)
 	return x.Add(m.net()), ok
 }
 
@@ -70,7 +81,7 @@ func (m *outageSim) probe(tick int64, sched time.Time) *event.Event {
 	deadline := s.Add(m.timeout)
 	ev := &event.Event{
 		Timestamp: s,
-		Event:     event.Meta{ID: fmt.Sprint(tick), Kind: event.KindEvent, Action: event.ActionProbe, Start: s},
+		Event:     event.Meta{ID: fmt.Sprint(m.mode, tick), Kind: event.KindEvent, Action: event.ActionProbe, Start: s},
 		Observer:  event.Observer{Name: "obs"},
 		DBProbe: event.DBProbe{RunID: "run", Target: "db", Mode: m.mode, Tick: tick, Scheduled: sched,
 			Latency: &event.Latency{}, Read: &event.Outcome{}, Write: &event.Outcome{}},
@@ -99,6 +110,9 @@ func (m *outageSim) probe(tick int64, sched time.Time) *event.Event {
 			return ev
 		}
 		t = later(t, m.pool)
+		if m.cut != nil && m.conn && m.cut.retired(m.srv, t) {
+			m.conn = false
+		}
 	}
 	if m.mode == event.ModeFresh || !m.conn {
 		dns := time.Duration(100+m.rng.Int64N(900)) * time.Microsecond
@@ -108,7 +122,7 @@ func (m *outageSim) probe(tick int64, sched time.Time) *event.Event {
 		if m.rng.IntN(5) == 0 {
 			t = t.Add(time.Duration(m.rng.Int64N(int64(m.maxSlow))))
 		}
-		done, ok := m.request(t)
+		done, ok := m.request(t, true)
 		switch {
 		case done.After(deadline):
 			lat.Connect = ms(deadline.Sub(c0))
@@ -123,7 +137,7 @@ func (m *outageSim) probe(tick int64, sched time.Time) *event.Event {
 	}
 	for _, phase := range []string{event.PhaseQuery, event.PhaseWrite} {
 		p0 := t
-		done, ok := m.request(t)
+		done, ok := m.request(t, false)
 		l := &lat.Query
 		if phase == event.PhaseWrite {
 			l = &lat.Write
@@ -307,4 +321,289 @@ func checkEdges(sig report.Signal, m *outageSim, length time.Duration, events []
 		errs = append(errs, fmt.Sprintf("duration %.3f s, true %.3f s", e.dur, sec))
 	}
 	return errs
+}
+
+// cutover is a switchover as a fresh and a pooled stream of one target see
+// it: new connections reach server a until c and server b from c on (the
+// instant a connect reaches the endpoint decides), while a connection
+// already open stays on the server it reached. The pooled stream's
+// connection to a lasts until r: either a closes its connections at r (a
+// request reaching it from r on fails, and the pool reconnects) or the pool
+// retires the connection at r (max lifetime: a probe taking it from r on
+// reconnects first).
+type cutover struct {
+	c, r   time.Time
+	closes bool // a closes its connections at r; else the pool retires its own at r
+	a, b   *event.Server
+}
+
+// route is the server a connect reaching the endpoint at y lands on.
+func (x *cutover) route(y time.Time) *event.Server {
+	if y.Before(x.c) {
+		return x.a
+	}
+	return x.b
+}
+
+// closed says whether srv has closed the connection a request reaching it
+// at y came by.
+func (x *cutover) closed(srv *event.Server, y time.Time) bool {
+	return x.closes && srv == x.a && !y.Before(x.r)
+}
+
+// retired says whether the pool drops its connection to srv when a probe
+// takes it at t.
+func (x *cutover) retired(srv *event.Server, t time.Time) bool {
+	return !x.closes && srv == x.a && !t.Before(x.r)
+}
+
+// cutoverSim is one case: both streams' simulations, sharing the cutover
+// and the random source.
+type cutoverSim struct {
+	cutover
+	fresh, pooled *outageSim
+	phase         time.Duration // how long after the fresh stream's ticks the pooled stream's come
+}
+
+// slack is how far a probe's own latency can put a bracket past the true
+// instant: a connect that reached a just before c runs its query after c,
+// up to a round trip later, and a probe judged by when it completed may
+// have had its query served up to a round trip earlier.
+func (m *cutoverSim) slack() time.Duration {
+	n := m.fresh.maxNet
+	return 2*(n+n/10) + m.fresh.svc + time.Microsecond
+}
+
+// TestStaleBoundsHoldWhateverTheLatencies is the promise of a stale
+// episode: when new connections move from a to b at c and the pool keeps
+// its connection to a until r, and the pool was answered by a after the
+// fresh stream's first answer from b, the pooled stream is reported stale
+// once, with the true start (c, the move the target's fresh stream saw) in
+// [start_earliest, start_latest], the true end (r, after which the pooled
+// stream's answers come from b) in [end_earliest, end_latest], the true
+// length in [min_seconds, max_seconds] and each estimate the middle of its
+// bracket. A pool that moves with the target (a closes every connection at
+// c) is never stale, and neither is the fresh stream.
+func TestStaleBoundsHoldWhateverTheLatencies(t *testing.T) {
+	cases := 400
+	if testing.Short() {
+		cases = 100
+	}
+	failures, episodes := 0, 0
+	for seed := range uint64(cases) {
+		errs, desc, episode := checkStaleCase(seed)
+		if episode {
+			episodes++
+		}
+		if len(errs) > 0 {
+			failures++
+			if failures <= 12 {
+				t.Errorf("%s: %v", desc, errs)
+			}
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d of %d cases broke the promise", failures, cases)
+	}
+	// A simulation that rarely leaves the pool behind would prove little.
+	if episodes < cases/3 {
+		t.Errorf("only %d of %d cases had a stale episode to check", episodes, cases)
+	}
+}
+
+// staleCase builds the simulation of seed: its interval, latencies, cutover
+// and reconnection.
+func staleCase(seed uint64) *cutoverSim {
+	rng := rand.New(rand.NewPCG(seed, 23))
+	iv := []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, time.Second}[rng.IntN(4)]
+	m := &cutoverSim{
+		cutover: cutover{closes: rng.IntN(2) == 0, a: &event.Server{Identity: "uuid:a"}, b: &event.Server{Identity: "uuid:b"}},
+		fresh: &outageSim{
+			rng:      rng,
+			interval: iv,
+			timeout:  iv/2 + time.Duration(rng.Int64N(int64(4*iv))),
+			mode:     event.ModeFresh,
+			maxNet:   time.Duration(200+rng.Int64N(3000)) * time.Microsecond,
+			maxSlow:  []time.Duration{iv / 5, 3 * iv}[rng.IntN(2)],
+			svc:      time.Duration(100+rng.Int64N(1000)) * time.Microsecond,
+		},
+		phase: time.Duration(rng.Int64N(int64(iv))),
+	}
+	m.c = staleT0.Add(5*iv + time.Duration(rng.Int64N(int64(5*iv))))
+	switch rng.IntN(4) {
+	case 0:
+		// The pool moves with the target: a drops every connection at c.
+		m.r, m.closes = m.c, true
+	case 1:
+		// Within an interval of c: the pool may or may not be seen on a
+		// after the target moved.
+		m.r = m.c.Add(time.Duration(rng.Int64N(int64(iv))))
+	default:
+		m.r = m.c.Add(time.Duration(rng.Int64N(int64(20 * iv))))
+	}
+	m.fresh.cut = &m.cutover
+	pooled := *m.fresh
+	pooled.mode = event.ModePooled
+	m.pooled = &pooled
+	return m
+}
+
+var staleT0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// checkStaleCase runs seed's simulation through the detector and compares
+// its stale episodes with the truth; episode says whether it checked the
+// bounds of one.
+func checkStaleCase(seed uint64) (errs []string, desc string, episode bool) {
+	m := staleCase(seed)
+	iv := m.fresh.interval
+	var events []*event.Event
+	for k := int64(0); ; k++ {
+		sched := staleT0.Add(time.Duration(k) * iv)
+		if sched.After(m.r.Add(m.fresh.timeout + m.fresh.maxSlow + 3*iv)) {
+			break
+		}
+		events = append(events, m.fresh.probe(k+1, sched), m.pooled.probe(k+1, sched.Add(m.phase)))
+	}
+	// The detector sees events as probes complete.
+	slices.SortStableFunc(events, func(x, y *event.Event) int { return x.Event.End.Compare(y.Event.End) })
+	d := detector.New(detector.Options{Reorder: m.fresh.timeout + m.fresh.maxSlow + iv + 2*time.Second})
+	for _, e := range events {
+		d.Observe(e)
+	}
+	d.Flush()
+	rep := d.Report()
+	how := "the pool retires its connection"
+	if m.closes {
+		how = "a closes its connections"
+	}
+	desc = fmt.Sprintf("seed %d: interval %v, pooled %v behind, timeout %v, slow up to %v, net up to %v, cutover at %s, %s %v later",
+		seed, iv, m.phase, m.fresh.timeout, m.fresh.maxSlow, m.fresh.maxNet, m.c.Format("15:04:05.000"), how, m.r.Sub(m.c))
+
+	var fresh, pooled *report.Stream
+	for i := range rep.Streams {
+		switch s := &rep.Streams[i]; s.Mode {
+		case event.ModeFresh:
+			fresh = s
+		case event.ModePooled:
+			pooled = s
+		}
+	}
+	if fresh == nil || pooled == nil {
+		return []string{"want a fresh and a pooled stream"}, desc, false
+	}
+	if len(fresh.Stale) != 0 {
+		errs = append(errs, "fresh stream stale: "+staleString(fresh.Stale))
+	}
+	slack := m.slack()
+	// The pooled stream was surely stale when one of its queries to a
+	// began (a round trip) after the fresh stream's first answer from b
+	// was served: the target had moved, and the pool was still on a.
+	firstB, lastA := staleT0.Add(time.Hour), staleT0
+	for _, e := range events {
+		if e.DBProbe.Read.OK {
+			lo, hi := queryPhase(e)
+			switch {
+			case e.DBProbe.Mode == event.ModeFresh && e.DBProbe.Server == m.b && hi.Before(firstB):
+				firstB = hi
+			case e.DBProbe.Mode == event.ModePooled && e.DBProbe.Server == m.a && lo.After(lastA):
+				lastA = lo
+			}
+		}
+	}
+	sure := lastA.After(firstB.Add(slack))
+	switch {
+	case m.r.Equal(m.c):
+		if len(pooled.Stale) != 0 {
+			errs = append(errs, fmt.Sprintf("pool moved with the target, yet stale: %s", staleString(pooled.Stale)))
+		}
+		return errs, desc, false
+	case !sure && len(pooled.Stale) == 0:
+		return errs, desc, false
+	case len(pooled.Stale) != 1:
+		return append(errs, fmt.Sprintf("%d stale episodes, want 1: %s", len(pooled.Stale), staleString(pooled.Stale))), desc, false
+	}
+	st := pooled.Stale[0]
+	if st.Reason != report.StaleServer || st.Server == nil || st.Server.Identity != m.a.Identity {
+		errs = append(errs, fmt.Sprintf("stale on %v for %q, want on %s for %q", st.Server, st.Reason, m.a.Identity, report.StaleServer))
+	}
+	if st.Ends != report.EndsRecovered || st.End == nil || st.EndLatest == nil || st.StartEarliest == nil || st.MaxSeconds == nil {
+		return append(errs, fmt.Sprintf("want a closed episode with every bound: %s", staleString(pooled.Stale))), desc, false
+	}
+	notAfter := func(what string, bound, truth time.Time) {
+		if bound.After(truth.Add(slack)) {
+			errs = append(errs, fmt.Sprintf("%s %v after the truth", what, bound.Sub(truth)))
+		}
+	}
+	notBefore := func(what string, bound, truth time.Time) {
+		if bound.Before(truth.Add(-slack)) {
+			errs = append(errs, fmt.Sprintf("%s %v before the truth", what, truth.Sub(bound)))
+		}
+	}
+	notAfter("start_earliest", *st.StartEarliest, m.c)
+	notBefore("start_latest", st.StartLatest, m.c)
+	notAfter("end_earliest", st.EndEarliest, m.r)
+	notBefore("end_latest", *st.EndLatest, m.r)
+	// The brackets come from the probes: the start not before the move
+	// the fresh stream saw, the end by the pooled stream's first answer
+	// from b.
+	if len(fresh.Cutovers) != 1 || len(pooled.Cutovers) != 1 {
+		errs = append(errs, fmt.Sprintf("%d fresh and %d pooled cutovers, want 1 each", len(fresh.Cutovers), len(pooled.Cutovers)))
+	} else {
+		if st.StartEarliest.Before(fresh.Cutovers[0].Earliest) {
+			errs = append(errs, fmt.Sprintf("start_earliest %v before the move's earliest bound", fresh.Cutovers[0].Earliest.Sub(*st.StartEarliest)))
+		}
+		if !st.EndLatest.Equal(pooled.Cutovers[0].Latest) {
+			errs = append(errs, fmt.Sprintf("end_latest %v off the pooled stream's first answer from b", st.EndLatest.Sub(pooled.Cutovers[0].Latest)))
+		}
+	}
+	middle := func(what string, got, lo, hi time.Time) {
+		if d := got.Sub(lo.Add(hi.Sub(lo) / 2)); d > time.Microsecond || d < -time.Microsecond {
+			errs = append(errs, fmt.Sprintf("%s %v off the middle of its bracket", what, d))
+		}
+	}
+	middle("start", st.Start, *st.StartEarliest, st.StartLatest)
+	middle("end", *st.End, st.EndEarliest, *st.EndLatest)
+	sec := m.r.Sub(m.c).Seconds()
+	if st.MinSeconds > sec+2*slack.Seconds() {
+		errs = append(errs, fmt.Sprintf("min %.6f s above the true %.6f s", st.MinSeconds, sec))
+	}
+	if *st.MaxSeconds < sec-2*slack.Seconds() {
+		errs = append(errs, fmt.Sprintf("max %.6f s below the true %.6f s", *st.MaxSeconds, sec))
+	}
+	if st.Probes < 1 || st.OKWrites+st.FailedWrites > st.Probes {
+		errs = append(errs, fmt.Sprintf("%d probes, %d writes accepted, %d failed", st.Probes, st.OKWrites, st.FailedWrites))
+	}
+	if len(errs) > 0 {
+		errs = append(errs, staleString(pooled.Stale))
+	}
+	return errs, desc, true
+}
+
+// queryPhase is when e's query phase ran, as the client saw it.
+func queryPhase(e *event.Event) (lo, hi time.Time) {
+	ms := func(v *float64) time.Duration {
+		if v == nil {
+			return 0
+		}
+		return time.Duration(*v * float64(time.Millisecond))
+	}
+	hi = e.Event.End.Add(-ms(e.DBProbe.Latency.Write))
+	return hi.Add(-ms(e.DBProbe.Latency.Query)), hi
+}
+
+// staleString shows episodes' brackets as offsets from the simulation's
+// start, for failure messages.
+func staleString(list []report.Stale) string {
+	off := func(t *time.Time) string {
+		if t == nil {
+			return "null"
+		}
+		return t.Sub(staleT0).String()
+	}
+	var out []string
+	for _, s := range list {
+		out = append(out, fmt.Sprintf("{start %s [%s, %s] end %s [%s, %s] probes %d ends %s}",
+			off(&s.Start), off(s.StartEarliest), off(&s.StartLatest), off(s.End), off(&s.EndEarliest), off(s.EndLatest), s.Probes, s.Ends))
+	}
+	return fmt.Sprint(out)
 }
