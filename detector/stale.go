@@ -48,8 +48,33 @@ type staleEntry struct {
 	writeOK            bool
 }
 
+// queued is a staleEntry as it waits in the queue, its instants held as in
+// served: a stream queues twice the reorder horizon of probes.
+type queued struct {
+	tSec, loSec, hiSec    int64
+	tNsec, loNsec, hiNsec int32
+	tick                  int64
+	server                *event.Server
+	ip                    string
+	gap                   bool
+	writeSeen, writeOK    bool
+}
+
+func queue(e *staleEntry) queued {
+	q := queued{tick: e.tick, server: e.server, ip: e.ip, gap: e.gap, writeSeen: e.writeSeen, writeOK: e.writeOK}
+	q.tSec, q.tNsec = unixParts(e.t)
+	q.loSec, q.loNsec = unixParts(e.servedLo)
+	q.hiSec, q.hiNsec = unixParts(e.servedHi)
+	return q
+}
+
+func (q *queued) entry() staleEntry {
+	return staleEntry{t: fromUnix(q.tSec, q.tNsec), tick: q.tick, servedLo: fromUnix(q.loSec, q.loNsec), servedHi: fromUnix(q.hiSec, q.hiNsec),
+		gap: q.gap, server: q.server, ip: q.ip, writeSeen: q.writeSeen, writeOK: q.writeOK}
+}
+
 type staleTracker struct {
-	queue []staleEntry
+	queue []queued
 	head  int
 	cur   *report.Stale
 	list  capped[report.Stale]
@@ -69,7 +94,7 @@ func (r *staleTracker) push(e staleEntry) {
 		clear(r.queue[n:])
 		r.queue, r.head = r.queue[:n], 0
 	}
-	r.queue = append(r.queue, e)
+	r.queue = append(r.queue, queue(&e))
 }
 
 func (r *staleTracker) pending() bool { return r.head < len(r.queue) }
@@ -77,11 +102,11 @@ func (r *staleTracker) pending() bool { return r.head < len(r.queue) }
 // judge evaluates queued entries up to horizon (all of them if force).
 func (r *staleTracker) judge(s *stream, horizon time.Time, force bool) {
 	for r.head < len(r.queue) {
-		e := r.queue[r.head]
+		e := r.queue[r.head].entry()
 		if !force && e.t.After(horizon) && len(r.queue)-r.head <= maxStaleQueue {
 			return
 		}
-		r.queue[r.head] = staleEntry{}
+		r.queue[r.head] = queued{}
 		r.head++
 		r.apply(s, &e)
 	}
