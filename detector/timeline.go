@@ -287,8 +287,11 @@ func (d *detail) add(t time.Time, failed, ok bool, latency float64, notable bool
 		d.ringFailed.add(slot, 1)
 	}
 
+	// A probe analysed late can lie before the last capture's first bucket
+	// (it hung for longer than the ring reaches back, or its bucket is the
+	// capture's before): it is in no capture, and opens none (see open).
 	var c *capture
-	if n := len(d.captures); n > 0 && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
+	if n := len(d.captures); n > 0 && i >= d.captures[n-1].first && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
 		c = &d.captures[n-1]
 		if b := c.at(d, i); b != nil && b.add(ok, latency) && failed {
 			c.failed.add(int(i-c.first), 1)
