@@ -1,10 +1,13 @@
 package detector
 
 import (
+	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/dbprobe/dbprobe/detector/detectortest"
+	"github.com/dbprobe/dbprobe/event"
 )
 
 // The detector's buffers must not grow with the number of probes: a day of
@@ -73,5 +76,114 @@ func BenchmarkObserve(b *testing.B) {
 		e.Event.Start = e.DBProbe.Scheduled
 		d.Observe(e)
 		i++
+	}
+}
+
+// streamBytes is the live heap per stream of a detector that analysed
+// streams fleet-like streams (fresh, with writes and DNS, at 1 s), each
+// scripted by script, in rounds as the probe loop would deliver them. The
+// reorder horizon is the daemon's for a 2 s timeout (timeout, interval and
+// 2 s of slack), as in the fleet benchmark.
+func streamBytes(tb testing.TB, streams int, script func(s *detectortest.Stream, round int)) float64 {
+	tb.Helper()
+	start := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	srv := detectortest.NewServer("uuid:aaaa", "10.0.0.1:3306")
+	ss := make([]*detectortest.Stream, streams)
+	for i := range ss {
+		ss[i] = detectortest.NewStream("run1", "obs1", fmt.Sprintf("db%05d", i), event.ModeFresh, start, time.Second)
+		ss[i].Writes, ss[i].Jitter = true, 0.5
+		ss[i].Server(srv).DNS("10.0.0.1")
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d := New(Options{Reorder: 5 * time.Second})
+	for round := 0; ; round++ {
+		lists := make([][]*event.Event, 0, streams)
+		for _, s := range ss {
+			script(s, round)
+			lists = append(lists, s.Take())
+		}
+		evs := detectortest.ByCompletion(lists...)
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			d.Observe(e)
+		}
+	}
+	d.Flush()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(d)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(streams)
+}
+
+// healthy scripts n probes, all up, 100 a round.
+func healthy(n int) func(s *detectortest.Stream, round int) {
+	return func(s *detectortest.Stream, round int) {
+		if k := min(100, n-100*round); k > 0 {
+			s.Up(k)
+		}
+	}
+}
+
+// outage scripts n probes with a 30-probe outage in the middle.
+func outage(n int) func(s *detectortest.Stream, round int) {
+	return func(s *detectortest.Stream, round int) {
+		switch k := min(100, n-100*round); {
+		case k <= 0:
+		case 100*round == n/2:
+			s.Down(30, event.ClassConnectRefused).Up(k - 30)
+		default:
+			s.Up(k)
+		}
+	}
+}
+
+// The analysis state of a stream scales with what happened to it, not
+// with the probes it ran: a fleet has thousands of streams, nearly all of
+// them healthy. The bounds are about one and a half times what is measured
+// (6.6, 24 and 40 KB; see BenchmarkStreamMemory and docs/benchmarks.md),
+// below what a stream took when its detail ring and timeline were
+// allocated whole (23, 49 and 65 KB).
+func TestStreamMemory(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(s *detectortest.Stream, round int)
+		max    float64
+	}{
+		{"healthy after 20 probes", healthy(20), 12 << 10},
+		{"healthy after 1000 probes", healthy(1000), 36 << 10},
+		{"after a 30-probe outage", outage(1000), 60 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := streamBytes(t, 50, tc.script)
+			t.Logf("%.0f bytes per stream", got)
+			if got > tc.max {
+				t.Errorf("%.0f bytes per stream, want at most %.0f", got, tc.max)
+			}
+		})
+	}
+}
+
+// BenchmarkStreamMemory reports the live bytes per stream (B/stream) after
+// 20 and 1000 healthy probes, and after 1000 probes with an outage.
+func BenchmarkStreamMemory(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		script func(s *detectortest.Stream, round int)
+	}{
+		{"healthy-20", healthy(20)},
+		{"healthy-1000", healthy(1000)},
+		{"outage-1000", outage(1000)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var got float64
+			for b.Loop() {
+				got = streamBytes(b, 100, bc.script)
+			}
+			b.ReportMetric(got, "B/stream")
+		})
 	}
 }

@@ -21,8 +21,9 @@ type signal struct {
 	afterGap bool
 
 	// ups are the latest up-evidence, in the order observed: a timeout
-	// observed late is checked against them (see down).
-	ups     [maxUps]evidence
+	// observed late is checked against them (see down). It grows to
+	// maxUps, then the oldest is overwritten.
+	ups     []served
 	nUps    int
 	cur     *openWindow
 	windows capped[report.Window]
@@ -40,6 +41,23 @@ type signal struct {
 
 // maxUps bounds the up-evidence a signal remembers for late timeouts.
 const maxUps = 64
+
+// served is an up-evidence as a signal remembers it, in less than half
+// the room of an evidence (see unixParts): a signal remembers maxUps of
+// them.
+type served struct {
+	loSec, hiSec   int64
+	loNsec, hiNsec int32
+}
+
+func servedOf(e evidence) (u served) {
+	u.loSec, u.loNsec = unixParts(e.lo)
+	u.hiSec, u.hiNsec = unixParts(e.hi)
+	return u
+}
+
+func (u served) lo() time.Time { return fromUnix(u.loSec, u.loNsec) }
+func (u served) hi() time.Time { return fromUnix(u.hiSec, u.hiNsec) }
 
 type openWindow struct {
 	startEarliest time.Time // zero: unknown
@@ -90,7 +108,11 @@ func (g *signal) observe(s *stream, obs time.Time, tick int64, e evidence, faile
 }
 
 func (g *signal) up(s *stream, obs time.Time, tick int64, e evidence) {
-	g.ups[g.nUps%maxUps] = e
+	if len(g.ups) < maxUps {
+		g.ups = append(g.ups, servedOf(e))
+	} else {
+		g.ups[g.nUps%maxUps] = servedOf(e)
+	}
 	g.nUps++
 	w := g.cur
 	if w == nil {
@@ -163,8 +185,8 @@ func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class st
 
 // servedWithin reports whether remembered up-evidence lies within [lo, hi].
 func (g *signal) servedWithin(lo, hi time.Time) bool {
-	for i := range min(g.nUps, maxUps) {
-		if u := g.ups[i]; !u.lo.Before(lo) && !u.hi.After(hi) {
+	for _, u := range g.ups {
+		if !u.lo().Before(lo) && !u.hi().After(hi) {
 			return true
 		}
 	}
@@ -175,9 +197,9 @@ func (g *signal) servedWithin(lo, hi time.Time) bool {
 // or after, among remembered answers served by t: the outage began after
 // it. known is false when no remembered answer was served by t.
 func (g *signal) servedBefore(t time.Time) (before time.Time, known bool) {
-	for i := range min(g.nUps, maxUps) {
-		if u := g.ups[i]; !u.hi.After(t) && (!known || u.lo.After(before)) {
-			before, known = u.lo, true
+	for _, u := range g.ups {
+		if lo := u.lo(); !u.hi().After(t) && (!known || lo.After(before)) {
+			before, known = lo, true
 		}
 	}
 	return before, known
@@ -186,9 +208,9 @@ func (g *signal) servedBefore(t time.Time) (before time.Time, known bool) {
 // servedAfter is the earliest instant by which the server is known to have
 // served again after t, from remembered answers observed before.
 func (g *signal) servedAfter(t time.Time) (after time.Time, ok bool) {
-	for i := range min(g.nUps, maxUps) {
-		if u := g.ups[i]; !u.lo.Before(t) && (!ok || u.hi.Before(after)) {
-			after, ok = u.hi, true
+	for _, u := range g.ups {
+		if hi := u.hi(); !u.lo().Before(t) && (!ok || hi.Before(after)) {
+			after, ok = hi, true
 		}
 	}
 	return after, ok

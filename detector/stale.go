@@ -48,11 +48,41 @@ type staleEntry struct {
 	writeOK            bool
 }
 
+// queued is a staleEntry as it waits in the queue, its instants held as in
+// served: a stream queues twice the reorder horizon of probes.
+type queued struct {
+	tSec, loSec, hiSec    int64
+	tNsec, loNsec, hiNsec int32
+	tick                  int64
+	server                *event.Server
+	ip                    string
+	gap                   bool
+	writeSeen, writeOK    bool
+}
+
+func queue(e *staleEntry) queued {
+	q := queued{tick: e.tick, server: e.server, ip: e.ip, gap: e.gap, writeSeen: e.writeSeen, writeOK: e.writeOK}
+	q.tSec, q.tNsec = unixParts(e.t)
+	q.loSec, q.loNsec = unixParts(e.servedLo)
+	q.hiSec, q.hiNsec = unixParts(e.servedHi)
+	return q
+}
+
+func (q *queued) entry() staleEntry {
+	return staleEntry{t: fromUnix(q.tSec, q.tNsec), tick: q.tick, servedLo: fromUnix(q.loSec, q.loNsec), servedHi: fromUnix(q.hiSec, q.hiNsec),
+		gap: q.gap, server: q.server, ip: q.ip, writeSeen: q.writeSeen, writeOK: q.writeOK}
+}
+
 type staleTracker struct {
-	queue []staleEntry
-	head  int
-	cur   *report.Stale
-	list  capped[report.Stale]
+	// queue is a ring of the n entries waiting, the oldest at head: it
+	// holds what is pending, rounded up to a power of two, and no more.
+	queue   []queued
+	head, n int
+	// lastIP is the address of the latest entry, which the next ones share
+	// rather than each keeping its event's copy.
+	lastIP string
+	cur    *report.Stale
+	list   capped[report.Stale]
 	// other is the served interval of the latest answer not judged
 	// stale: if it came from elsewhere, the stream was not on the old
 	// server before its start.
@@ -61,31 +91,36 @@ type staleTracker struct {
 }
 
 func (r *staleTracker) push(e staleEntry) {
-	// The queue never drains completely while probes keep coming: move the
-	// pending half down once the judged half is larger, so the backing
-	// array stays at about twice the pending entries.
-	if r.head > 0 && r.head >= len(r.queue)/2 {
-		n := copy(r.queue, r.queue[r.head:])
-		clear(r.queue[n:])
-		r.queue, r.head = r.queue[:n], 0
+	if r.n == len(r.queue) {
+		grown := make([]queued, max(8, 2*len(r.queue)))
+		k := copy(grown, r.queue[r.head:])
+		copy(grown[k:], r.queue[:r.head])
+		r.queue, r.head = grown, 0
 	}
-	r.queue = append(r.queue, e)
+	if e.ip == r.lastIP {
+		e.ip = r.lastIP
+	} else {
+		r.lastIP = e.ip
+	}
+	r.queue[(r.head+r.n)%len(r.queue)] = queue(&e)
+	r.n++
 }
 
-func (r *staleTracker) pending() bool { return r.head < len(r.queue) }
+func (r *staleTracker) pending() bool { return r.n > 0 }
 
 // judge evaluates queued entries up to horizon (all of them if force).
 func (r *staleTracker) judge(s *stream, horizon time.Time, force bool) {
-	for r.head < len(r.queue) {
-		e := r.queue[r.head]
-		if !force && e.t.After(horizon) && len(r.queue)-r.head <= maxStaleQueue {
+	for r.n > 0 {
+		q := &r.queue[r.head]
+		e := q.entry()
+		if !force && e.t.After(horizon) && r.n <= maxStaleQueue {
 			return
 		}
-		r.queue[r.head] = staleEntry{}
-		r.head++
+		*q = queued{}
+		r.head, r.n = (r.head+1)%len(r.queue), r.n-1
 		r.apply(s, &e)
 	}
-	r.queue, r.head = r.queue[:0], 0
+	r.head = 0
 }
 
 func (r *staleTracker) apply(s *stream, e *staleEntry) {

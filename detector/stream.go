@@ -71,7 +71,7 @@ type stream struct {
 	tl          timeline
 	stale       staleTracker
 	gaps        capped[report.Gap]
-	omitted     map[string]int64
+	omitted     map[string]int64 // nil until a list is full
 }
 
 func newStream(d *Detector, tgt *target, ev *event.Event) *stream {
@@ -86,7 +86,6 @@ func newStream(d *Detector, tgt *target, ev *event.Event) *stream {
 		read:     newSignal(event.SignalRead, event.ActionReadWindowOpened, event.ActionReadWindowClosed, n),
 		write:    newSignal(event.SignalWrite, event.ActionWriteWindowOpened, event.ActionWriteWindowClosed, n),
 		gaps:     capped[report.Gap]{max: n},
-		omitted:  map[string]int64{},
 		tl:       newTimeline(d.opts.TimelineBuckets),
 	}
 	s.ro.list.max = n
@@ -129,7 +128,12 @@ func (s *stream) emit(action string, tick int64, at, start, end time.Time, f *ev
 }
 
 // omit counts a finding that did not fit its list.
-func (s *stream) omit(list string) { s.omitted[list]++ }
+func (s *stream) omit(list string) {
+	if s.omitted == nil {
+		s.omitted = map[string]int64{}
+	}
+	s.omitted[list]++
+}
 
 // push analyses an event released by the detector.
 func (s *stream) push(it item) {

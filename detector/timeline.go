@@ -17,14 +17,54 @@ type timeline struct {
 	first   time.Time
 	step    time.Duration
 	buckets []bucket
-	probes  int64
-	detail  detail
+	// failed and slow (successes slower than the probe interval) count
+	// the probes of each bucket that were: none in a healthy run.
+	failed, slow counts
+	probes       int64
+	detail       detail
 }
 
+// bucket is one step of a timeline: how many probes it has, and the
+// latency range of those that succeeded. Every stream holds a timeline of
+// up to Options.TimelineBuckets of them, healthy or not, so what is nearly
+// always zero is counted apart (counts).
 type bucket struct {
-	probes, failed int32
-	slow           int32   // successes slower than the probe interval (the run's timeline only)
-	min, max       float32 // latency of successful probes, ms; 0 when none
+	probes   int32
+	min, max float32 // latency of successful probes, ms; 0 when none
+}
+
+// counts are per-bucket counts that are nearly always zero (failed and
+// slow probes): nil while they all are, and as long as the last bucket
+// that has one.
+type counts []int32
+
+func (c counts) at(i int) int32 {
+	if i < len(c) {
+		return c[i]
+	}
+	return 0
+}
+
+func (c *counts) add(i int, n int32) {
+	if n == 0 {
+		return
+	}
+	if i >= len(*c) {
+		*c = append(*c, make(counts, i+1-len(*c))...)
+	}
+	(*c)[i] += n
+}
+
+// halve merges neighbours as timeline.halve does the buckets.
+func (c counts) halve(off int) counts {
+	if c == nil {
+		return nil
+	}
+	out := make(counts, (len(c)+off+1)/2)
+	for i, v := range c {
+		out[(i+off)/2] += v
+	}
+	return out
 }
 
 // timelineStep is the narrowest bucket: finer than any probe interval
@@ -39,7 +79,7 @@ func newTimeline(n int) timeline { return timeline{n: n, step: timelineStep} }
 func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable, slow bool) {
 	if tl.buckets == nil {
 		tl.start, tl.first = t.Truncate(tl.step), t
-		tl.buckets = make([]bucket, 0, min(tl.n, 64))
+		tl.buckets = make([]bucket, 0, min(tl.n, 16))
 	}
 	if t.Before(tl.start) {
 		// Probes are analysed as they complete: a hung one can have
@@ -60,21 +100,29 @@ func (tl *timeline) add(t time.Time, failed, ok bool, latency float64, notable, 
 		tl.halve()
 		i = int(t.Sub(tl.start) / tl.step)
 	}
-	for len(tl.buckets) <= i {
-		tl.buckets = append(tl.buckets, bucket{})
+	if i >= len(tl.buckets) {
+		if i >= cap(tl.buckets) {
+			// Not beyond n: the next bucket past it halves the timeline.
+			grown := make([]bucket, len(tl.buckets), min(max(2*cap(tl.buckets), i+1), tl.n))
+			copy(grown, tl.buckets)
+			tl.buckets = grown
+		}
+		tl.buckets = tl.buckets[:i+1]
 	}
-	tl.buckets[i].add(failed, ok, latency)
-	if slow && tl.buckets[i].slow < math.MaxInt32 {
-		tl.buckets[i].slow++
+	if tl.buckets[i].add(ok, latency) && failed {
+		tl.failed.add(i, 1)
+	}
+	if slow && tl.slow.at(i) < math.MaxInt32 {
+		tl.slow.add(i, 1)
 	}
 }
 
-func (b *bucket) add(failed, ok bool, latency float64) {
-	if b.probes < math.MaxInt32 {
+// add counts a probe in the bucket; false once the bucket counts no more
+// probes, when whether it failed is not counted either.
+func (b *bucket) add(ok bool, latency float64) (counted bool) {
+	counted = b.probes < math.MaxInt32
+	if counted {
 		b.probes++
-		if failed {
-			b.failed++
-		}
 	}
 	if ok {
 		v := float32(latency)
@@ -83,6 +131,7 @@ func (b *bucket) add(failed, ok bool, latency float64) {
 		}
 		b.max = max(b.max, v)
 	}
+	return counted
 }
 
 // halve doubles the bucket width, merging neighbours. Starts are aligned
@@ -99,11 +148,14 @@ func (tl *timeline) halve() {
 		merged[(i+off)/2].merge(b)
 	}
 	tl.buckets, tl.start, tl.step = merged, newStart, 2*tl.step
+	tl.failed, tl.slow = tl.failed.halve(off), tl.slow.halve(off)
 }
 
-func (tl *timeline) snapshot() report.Timeline { return snapshotBuckets(tl.start, tl.step, tl.buckets) }
+func (tl *timeline) snapshot() report.Timeline {
+	return snapshotBuckets(tl.start, tl.step, tl.buckets, tl.failed, tl.slow)
+}
 
-func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) report.Timeline {
+func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket, failed, slow counts) report.Timeline {
 	r := report.Timeline{
 		Start:       start,
 		StepSeconds: step.Seconds(),
@@ -114,7 +166,7 @@ func snapshotBuckets(start time.Time, step time.Duration, buckets []bucket) repo
 		MaxMS:       make([]float64, len(buckets)),
 	}
 	for i, b := range buckets {
-		r.Probes[i], r.Failed[i], r.Slow[i] = int64(b.probes), int64(b.failed), int64(b.slow)
+		r.Probes[i], r.Failed[i], r.Slow[i] = int64(b.probes), int64(failed.at(i)), int64(slow.at(i))
 		r.MinMS[i], r.MaxMS[i] = round3(float64(b.min)), round3(float64(b.max))
 	}
 	return r
@@ -134,16 +186,40 @@ type detail struct {
 	seen       bool
 	t0, sched0 time.Time
 	tick0      int64
-	ring       [detailRing]bucket
-	ringAt     [detailRing]int64 // the bucket index each ring slot holds, plus one
+	// ring[i%detailRing] holds bucket i, if its round says so. It grows
+	// with the buckets the run spans, to detailRing: a stream starts
+	// small, and a fleet starts thousands of them at once. ringFailed
+	// counts the failed probes of each slot.
+	ring       []ringSlot
+	ringFailed counts
 	captures   []capture
 	held       int
 	spent      bool // held reached detailMax for some capture: no more
 }
 
+// ringSlot is a bucket of the ring and the round of the ring it belongs
+// to: slot i%detailRing holds bucket i when round is i/detailRing + 1 (0:
+// empty). A round fits 32 bits: a step is at least timelineStep, so no
+// bucket index reaches detailRing<<32.
+type ringSlot struct {
+	bucket
+	round uint32
+}
+
+func ringRound(i int64) uint32 { return uint32(i/detailRing + 1) }
+
+// holds is the slot of bucket i, nil if the ring does not hold it.
+func (d *detail) holds(i int64) *ringSlot {
+	if slot := int(i % detailRing); slot < len(d.ring) && d.ring[slot].round == ringRound(i) {
+		return &d.ring[slot]
+	}
+	return nil
+}
+
 type capture struct {
 	first, last int64 // index of the first bucket and of the last notable probe
 	buckets     []bucket
+	failed      counts
 	full        bool // reached detailMax: takes no more probes
 }
 
@@ -192,17 +268,33 @@ func (d *detail) add(t time.Time, failed, ok bool, latency float64, notable bool
 	if i < 0 {
 		return
 	}
-	slot := i % detailRing
-	if d.ringAt[slot] != i+1 {
-		d.ring[slot], d.ringAt[slot] = bucket{}, i+1
+	slot := int(i % detailRing)
+	if slot >= len(d.ring) {
+		if slot >= cap(d.ring) {
+			grown := make([]ringSlot, len(d.ring), min(max(2*cap(d.ring), slot+1, 16), detailRing))
+			copy(grown, d.ring)
+			d.ring = grown
+		}
+		d.ring = d.ring[:slot+1]
 	}
-	d.ring[slot].add(failed, ok, latency)
+	if r := &d.ring[slot]; r.round != ringRound(i) {
+		*r = ringSlot{round: ringRound(i)}
+		if slot < len(d.ringFailed) {
+			d.ringFailed[slot] = 0
+		}
+	}
+	if d.ring[slot].add(ok, latency) && failed {
+		d.ringFailed.add(slot, 1)
+	}
 
+	// A probe analysed late can lie before the last capture's first bucket
+	// (it hung for longer than the ring reaches back, or its bucket is the
+	// capture's before): it is in no capture, and opens none (see open).
 	var c *capture
-	if n := len(d.captures); n > 0 && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
+	if n := len(d.captures); n > 0 && i >= d.captures[n-1].first && i <= d.captures[n-1].last+detailRing && !d.captures[n-1].full {
 		c = &d.captures[n-1]
-		if b := c.at(d, i); b != nil {
-			b.add(failed, ok, latency)
+		if b := c.at(d, i); b != nil && b.add(ok, latency) && failed {
+			c.failed.add(int(i-c.first), 1)
 		}
 	} else if notable && !d.spent {
 		c = d.open(i)
@@ -225,9 +317,10 @@ func (d *detail) open(i int64) *capture {
 	d.captures = append(d.captures, capture{first: first, last: i})
 	c := &d.captures[len(d.captures)-1]
 	for j := first; j <= i && !c.full; j++ {
-		if slot := j % detailRing; d.ringAt[slot] == j+1 {
+		if r := d.holds(j); r != nil {
 			if b := c.at(d, j); b != nil {
-				b.merge(d.ring[slot])
+				b.merge(r.bucket)
+				c.failed.add(int(j-c.first), d.ringFailed.at(int(j%detailRing)))
 			}
 		}
 	}
@@ -256,8 +349,6 @@ func (c *capture) at(d *detail, i int64) *bucket {
 
 func (b *bucket) merge(o bucket) {
 	b.probes += o.probes
-	b.failed += o.failed
-	b.slow += o.slow
 	if o.min != 0 && (b.min == 0 || o.min < b.min) {
 		b.min = o.min
 	}
@@ -267,7 +358,7 @@ func (b *bucket) merge(o bucket) {
 func (d *detail) snapshot() []report.Timeline {
 	out := make([]report.Timeline, 0, len(d.captures))
 	for _, c := range d.captures {
-		out = append(out, snapshotBuckets(d.origin.Add(time.Duration(c.first)*d.step), d.step, c.buckets))
+		out = append(out, snapshotBuckets(d.origin.Add(time.Duration(c.first)*d.step), d.step, c.buckets, c.failed, nil))
 	}
 	return out
 }

@@ -188,3 +188,25 @@ func TestTimelineDetailsFollowTheTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestDetailProbeBeforeCapture: a probe that hung for longer than the ring
+// reaches back completes while a capture opened after it is open; its
+// bucket lies before the capture's first one, which does not hold it.
+func TestDetailProbeBeforeCapture(t *testing.T) {
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	s := detectortest.NewStream("run1", "obs", "orders", event.ModeFresh, start, 100*time.Millisecond)
+	s.Server(detectortest.NewServer("uuid:blue", "10.0.0.1:3306")).
+		Up(300).Latency(30_000).Up(1).Latency(2).Up(290).Down(1, event.ClassConnectRefused).Up(400)
+	d := New(Options{Reorder: time.Minute})
+	for _, e := range detectortest.ByCompletion(s.Events()) {
+		d.Observe(e)
+	}
+	d.Flush()
+	st := d.Report().Streams[0]
+	if len(st.Details) != 1 {
+		t.Fatalf("%d details (%v), want the one around the failure", len(st.Details), spans(st.Details))
+	}
+	if dt := st.Details[0]; !dt.Start.After(start.Add(30 * time.Second)) {
+		t.Errorf("the detail starts at %v: it reaches back to the hung probe, more than the ring holds", dt.Start)
+	}
+}

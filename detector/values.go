@@ -40,6 +40,14 @@ func fromSeconds(s float64) time.Duration {
 	return time.Duration(math.Round(s*1e6)) * time.Microsecond
 }
 
+// unixParts and fromUnix hold an instant in 12 bytes instead of a
+// time.Time's 24, for state kept per probe. Every instant the detector
+// holds is UTC without a monotonic reading (see probeTime and observed),
+// so fromUnix gives back the instant unixParts was given.
+func unixParts(t time.Time) (sec int64, nsec int32) { return t.Unix(), int32(t.Nanosecond()) }
+
+func fromUnix(sec int64, nsec int32) time.Time { return time.Unix(sec, int64(nsec)).UTC() }
+
 // mid is the midpoint of a and b.
 func mid(a, b time.Time) time.Time { return a.Add(b.Sub(a) / 2) }
 
