@@ -241,10 +241,25 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		j.Close()
 		return nil, err
 	}
-	// Deep enough to absorb a slow disk for several seconds of every
-	// stream's events without making probes wait.
-	d.events = make(chan envelope, 4096)
+	d.events = make(chan envelope, eventBuffer(d.streamList()))
 	return d, nil
+}
+
+// eventBuffer is the depth of the event channel: deep enough to absorb
+// bufferedSeconds of every stream's events (a slow disk, the first probe
+// of thousands of streams making the analysis's state) without making
+// probes wait, and never below 4096. A fixed 4096 was 4 s of 10,000
+// streams at 10 s: the probes of the first interval then waited for the
+// consumer, and the schedule behind them.
+func eventBuffer(streams []*probe.Stream) int {
+	const bufferedSeconds = 10
+	var perSecond float64
+	for _, s := range streams {
+		if iv := s.Interval(); iv > 0 {
+			perSecond += float64(time.Second) / float64(iv)
+		}
+	}
+	return max(4096, int(perSecond*bufferedSeconds))
 }
 
 // setupOutputs builds the metrics, the webhooks and the HTTP server. The

@@ -9,11 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -37,10 +40,20 @@ import (
 //	FLEET_STREAMS  streams (default 1000)
 //	FLEET_MODE     fresh or pooled (default fresh)
 //	FLEET_INTERVAL probe interval (default 1s)
-//	FLEET_SECONDS  measured seconds after a 5 s warm-up (default 15)
+//	FLEET_SECONDS  measured seconds after the warm-up (default 15)
+//	FLEET_WARMUP   warm-up before measuring (default 5s)
 //	FLEET_HANG     percent of targets that hang: a listener that accepts and never answers (default 0)
 //	FLEET_PROBER   dbprobe or minimal (default dbprobe)
 //	FLEET_HEAP     write a heap profile there at the end of the measurement
+//	FLEET_CPUPROFILE write a CPU profile of the measured seconds there
+//	FLEET_TRACE    write an execution trace of the measured seconds there
+//	FLEET_MUTEXPROFILE write a mutex contention profile of the measured seconds there
+//
+// Beside lag and memory it reports the ticks of answering targets that ran
+// no probe (skipped, or in a gap) from the start, and what the probes
+// allocate and the CPU the collector spends, per probe: at fleet scale
+// these set how long the collector keeps the CPU from the schedule, and
+// they depend far less than lag on what else the machine runs.
 //
 //	FLEET_STREAMS=1000 go test -run '^$' -bench Fleet -benchtime 1x ./daemon/
 func BenchmarkFleet(b *testing.B) {
@@ -50,6 +63,7 @@ func BenchmarkFleet(b *testing.B) {
 	secs := envInt("FLEET_SECONDS", 15)
 	hang := envInt("FLEET_HANG", 0)
 	prober := envStr("FLEET_PROBER", "dbprobe")
+	warmup, _ := time.ParseDuration(envStr("FLEET_WARMUP", "5s"))
 
 	srv := mariadbtest.Start(b, mariadb.Options{Args: []string{fmt.Sprintf("--max-connections=%d", 2*streams+100), "--thread-cache-size=1000"}})
 	mariadbtest.Exec(b, srv, "CREATE DATABASE dbprobe", probe.HeartbeatTableDDL("dbprobe.hb"))
@@ -64,6 +78,10 @@ func BenchmarkFleet(b *testing.B) {
 	for b.Loop() {
 		var lags []float64
 		var probes int
+		// lost counts the ticks of answering targets that ran no probe
+		// (skipped or in a gap), warm-up included: a schedule held up by
+		// the rest of the daemon loses ticks before its lag shows.
+		var lost atomic.Int64
 		var mu sync.Mutex
 		record := func(lagMS float64, target string) {
 			mu.Lock()
@@ -108,6 +126,15 @@ func BenchmarkFleet(b *testing.B) {
 				b.Fatal(err)
 			}
 			d, err := New(cfg, Options{Observers: []EventObserver{observerFunc(func(e *event.Event) {
+				if hang > 0 && strings.HasPrefix(e.DBProbe.Target, "hang") {
+					return // their ticks are skipped by design
+				}
+				if f := e.DBProbe.Failure; f != nil && f.Class == event.ClassSkipped {
+					lost.Add(1)
+				}
+				if g := e.DBProbe.Gap; g != nil {
+					lost.Add(g.Ticks)
+				}
 				if e.DBProbe.LagMS != nil && e.Event.Action == event.ActionProbe {
 					gate(*e.DBProbe.LagMS, e.DBProbe.Target)
 				}
@@ -123,9 +150,11 @@ func BenchmarkFleet(b *testing.B) {
 		default:
 			b.Fatalf("FLEET_PROBER: dbprobe or minimal, not %q", prober)
 		}
-		time.Sleep(5 * time.Second) // warm-up: connections, first segment
+		time.Sleep(warmup) // connections, first segment, every stream's first probe
+		stopProfiles := startProfiles(b)
 		var before, after syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		rtBefore := readRuntime()
 		mu.Lock()
 		measuring = true
 		mu.Unlock()
@@ -135,6 +164,8 @@ func BenchmarkFleet(b *testing.B) {
 		n, l := probes, slices.Clone(lags)
 		mu.Unlock()
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		rtAfter := readRuntime()
+		stopProfiles()
 		if path := os.Getenv("FLEET_HEAP"); path != "" {
 			writeHeap(b, path)
 		}
@@ -143,8 +174,13 @@ func BenchmarkFleet(b *testing.B) {
 		slices.Sort(l)
 		cpu := time.Duration(after.Utime.Nano()-before.Utime.Nano()) + time.Duration(after.Stime.Nano()-before.Stime.Nano())
 		b.ReportMetric(float64(n), "probes")
+		if prober == "dbprobe" {
+			b.ReportMetric(float64(lost.Load()), "lost-ticks")
+		}
 		if n > 0 {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-us/probe")
+			b.ReportMetric((rtAfter.gcCPU-rtBefore.gcCPU)*1e6/float64(n), "gc-cpu-us/probe")
+			b.ReportMetric((rtAfter.allocs-rtBefore.allocs)/1024/float64(n), "alloc-KiB/probe")
 		}
 		if len(l) > 0 {
 			b.ReportMetric(l[len(l)*50/100], "lag-p50-ms")
@@ -153,6 +189,16 @@ func BenchmarkFleet(b *testing.B) {
 		b.ReportMetric(float64(vmHWM())/1024, "peak-rss-MiB")
 		b.ReportMetric(float64(runtimeLoad()), "load1-x100")
 	}
+}
+
+// runtimeStats are the collector's figures the lag depends on: what the
+// probes allocate, and the CPU the collector takes from them.
+type runtimeStats struct{ allocs, gcCPU float64 }
+
+func readRuntime() runtimeStats {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	return runtimeStats{allocs: float64(s[0].Value.Uint64()), gcCPU: s[1].Value.Float64()}
 }
 
 // writeHeap writes a heap profile (FLEET_HEAP=file): where the memory of
@@ -166,6 +212,55 @@ func writeHeap(b *testing.B, path string) {
 	runtime.GC()
 	if err := pprof.WriteHeapProfile(f); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// startProfiles starts the CPU profile (FLEET_CPUPROFILE), the execution
+// trace (FLEET_TRACE) and the mutex profile (FLEET_MUTEXPROFILE) asked for,
+// over the measured seconds: what delays the schedule once every connection
+// is up. The returned function stops them and writes them out.
+func startProfiles(b *testing.B) (stop func()) {
+	var stops []func()
+	create := func(path string) *os.File {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return f
+	}
+	if path := os.Getenv("FLEET_CPUPROFILE"); path != "" {
+		f := create(path)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+	}
+	if path := os.Getenv("FLEET_TRACE"); path != "" {
+		f := create(path)
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() { trace.Stop(); f.Close() })
+		// Starting a trace walks every goroutine's stack: with 10,000
+		// streams the process stalls for seconds, which is no lag of
+		// dbprobe's. The measurement starts once that has passed.
+		time.Sleep(3 * time.Second)
+	}
+	if path := os.Getenv("FLEET_MUTEXPROFILE"); path != "" {
+		prev := runtime.SetMutexProfileFraction(10)
+		stops = append(stops, func() {
+			f := create(path)
+			defer f.Close()
+			if err := pprof.Lookup("mutex").WriteTo(f, 0); err != nil {
+				b.Error(err)
+			}
+			runtime.SetMutexProfileFraction(prev)
+		})
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
 	}
 }
 

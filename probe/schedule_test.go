@@ -215,3 +215,72 @@ func TestSkippedNamesTheFullBound(t *testing.T) {
 		})
 	}
 }
+
+// TestBusyConsumerKeepsTheSchedule checks that events waiting for a busy
+// consumer (emit blocks) do not hold the stream's in-flight slots: the
+// ticks after them run their probes instead of being skipped, and the
+// schedule does not wait, up to maxQueued events beyond MaxInFlight.
+func TestBusyConsumerKeepsTheSchedule(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Each tick waits for the previous one's event to reach emit: the fake
+	// clock does not wait for probes, a real one waits an interval.
+	clk := &gatedClock{fakeClock: &fakeClock{now: time.Unix(3000, 0), stop: 6, cnl: cancel}, emitted: make(chan struct{}, 16)}
+	env := &Env{RunID: "r", Observer: event.Observer{Name: "o"}, Clock: clk}
+	s := NewStreams([]*Target{{Name: "t", Host: "127.0.0.1", Modes: []string{event.ModeFresh}, Interval: iv, Timeout: iv}}, env)[0]
+	queued := s.MaxInFlight() + maxQueued
+	var mu sync.Mutex
+	var calls int
+	release := make(chan struct{})
+	var once sync.Once
+	consume := func() { once.Do(func() { close(release) }) }
+	s.probe = func(ctx context.Context, ev *event.Event) {
+		ev.DBProbe.Read = &event.Outcome{OK: true}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == queued {
+			// As many probes ran as may wait for the consumer: it catches up.
+			consume()
+		}
+	}
+	var events []*event.Event
+	s.Run(ctx, func(e *event.Event) {
+		clk.emitted <- struct{}{}
+		if f := e.DBProbe.Failure; f != nil && f.Class == event.ClassSkipped {
+			consume() // the schedule gave up on a tick: nothing more to wait for
+		}
+		<-release
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, e)
+	})
+	var skipped, gaps int
+	for _, e := range events {
+		if f := e.DBProbe.Failure; f != nil && f.Class == event.ClassSkipped {
+			skipped++
+		}
+		if e.Event.Action == event.ActionGap {
+			gaps++
+		}
+	}
+	if len(events) != 6 || skipped != 0 || gaps != 0 || calls != 6 {
+		t.Errorf("%d events, %d skipped, %d gaps, %d probes; want 6 probes and their 6 events, none skipped", len(events), skipped, gaps, calls)
+	}
+}
+
+// gatedClock is a fakeClock whose every sleep but the first waits for an
+// event to reach emit.
+type gatedClock struct {
+	*fakeClock
+	sleeps  int // the schedule's goroutine only
+	emitted chan struct{}
+}
+
+func (c *gatedClock) SleepUntil(ctx context.Context, t time.Time) bool {
+	if c.sleeps++; c.sleeps > 1 {
+		<-c.emitted
+	}
+	return c.fakeClock.SleepUntil(ctx, t)
+}

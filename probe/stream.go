@@ -163,7 +163,9 @@ func firstTick(now time.Time, interval time.Duration) int64 {
 // Run fires probes until ctx is done, then waits for in-flight probes (each
 // bounded by its own deadline) and returns. emit receives exactly one event
 // per tick: a probe result, or a share of a gap event when the process could
-// not run; emit is called from several goroutines.
+// not run; emit is called from several goroutines and may block (a busy
+// consumer): the schedule waits for it only once the stream has
+// maxQueued events more than MaxInFlight waiting for emit.
 func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 	clock := s.env.Clock
 	iv := s.target.Interval
@@ -176,10 +178,21 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 		return start.Add(time.Duration(k*int64(iv) + int64(off) - start.UnixNano()))
 	}
 	sem := make(chan struct{}, s.MaxInFlight())
+	// unemitted holds a place per tick whose event is not emitted yet: it
+	// bounds the goroutines (and events) of the stream waiting for a busy
+	// consumer, apart from sem, which bounds the probes running.
+	unemitted := make(chan struct{}, s.MaxInFlight()+maxQueued)
 	var wg sync.WaitGroup
 	defer s.prober.close()
 	defer wg.Wait()
 	for k := k0; ; k++ {
+		// Taken before the sleep: a consumer too far behind holds the
+		// schedule here, and the ticks that costs become a gap below.
+		select {
+		case unemitted <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		if !clock.SleepUntil(ctx, due(k)) {
 			return
 		}
@@ -194,16 +207,29 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 		release, ok := s.acquire(sem)
 		if !ok {
 			emit(s.skippedEvent(k, due(k), now))
+			<-unemitted
 			continue
 		}
 		wg.Add(1)
 		go func(k int64, scheduled, started time.Time) {
 			defer wg.Done()
-			defer release()
-			emit(s.runProbe(context.Background(), k, scheduled, started))
+			ev := s.runProbe(context.Background(), k, scheduled, started)
+			// The slot bounds the probes running (connections,
+			// descriptors), not the events waiting for the consumer: held
+			// through emit, a consumer two ticks behind made the stream
+			// skip its next tick and block its schedule on emitting that.
+			release()
+			emit(ev)
+			<-unemitted
 		}(k, due(k), now)
 	}
 }
+
+// maxQueued is how many events of one stream, beyond its probes in
+// flight, may wait for emit before the schedule waits too: a consumer
+// behind by a moment (the first probe of thousands of streams, a slow
+// disk) delays no tick, while one that stays behind bounds what waits.
+const maxQueued = 2
 
 // acquire takes a slot in the stream's bound and one in its target's share
 // of the budget, without waiting: a tick that finds either full is skipped.
