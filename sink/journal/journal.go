@@ -88,6 +88,7 @@ type Writer struct {
 	lock *os.File
 
 	mu      sync.Mutex
+	syncMu  sync.Mutex // serialises Sync, whose fsync runs outside mu
 	f       *os.File
 	segment uint64
 	// flushed is how many bytes of the segment are in the file; pending
@@ -484,7 +485,9 @@ func (w *Writer) rotateLocked() error {
 		w.writeErrors.Add(1)
 		return err
 	}
-	if w.dirty {
+	// Always, not only when dirty: a Sync may have taken the lines' fsync
+	// on itself and not have run it yet.
+	{
 		if err := w.f.Sync(); err != nil {
 			// The lines are in the kernel's hands; a failed fsync only
 			// weakens what a machine crash may lose.
@@ -504,14 +507,45 @@ func (w *Writer) Stats() Stats {
 	return Stats{BacklogBytes: w.backlog.Load(), WriteErrors: w.writeErrors.Load(), DroppedEvents: w.dropped.Load()}
 }
 
-// Sync writes and fsyncs everything appended so far.
+// Sync writes and fsyncs everything appended so far. The fsync runs
+// outside the writer's lock: on a busy disk it takes up to seconds, and
+// Append, which the probe pipeline calls for every event, must not wait for
+// it (at 10,000 streams it held the pipeline 0.3 to 3.5 s in every 15).
+// Syncs wait for each other, so one that returns nil follows an fsync that
+// completed.
 func (w *Writer) Sync() error {
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.closed {
+		w.mu.Unlock()
 		return ErrClosed
 	}
-	err := w.syncLocked()
+	if err := w.flushLocked(); err != nil || !w.dirty {
+		w.noteLocked(err)
+		w.mu.Unlock()
+		return err
+	}
+	f, segment := w.f, w.segment
+	w.dirty = false // lines written from now on need the next fsync
+	w.mu.Unlock()
+
+	err := f.Sync()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrClosed) && (w.closed || w.segment != segment):
+		// Close or a rotation closed the file meanwhile, after an fsync of
+		// their own.
+		err = nil
+	default:
+		if w.segment == segment {
+			w.dirty = true
+		}
+		w.writeErrors.Add(1)
+		err = fmt.Errorf("fsync journal: %w", err)
+	}
 	w.noteLocked(err)
 	return err
 }
@@ -542,6 +576,8 @@ func (w *Writer) syncLoop() {
 func (w *Writer) Close() error {
 	w.closeOnce.Do(func() { close(w.stop) })
 	<-w.done
+	w.syncMu.Lock() // no Sync runs an fsync of its own past this point
+	defer w.syncMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {

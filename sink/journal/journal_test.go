@@ -393,3 +393,59 @@ func TestCloseTwice(t *testing.T) {
 		t.Errorf("second Close = %v; want nil", err)
 	}
 }
+
+// TestSyncBesideAppendsAndRotation runs Syncs, whose fsync runs outside
+// the writer's lock, against appends that rotate segments all the time:
+// no fsync may fail on a segment a rotation closed, and every event must
+// be in the journal once, in order.
+func TestSyncBesideAppendsAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(dir, Options{SegmentBytes: 2 << 10, SyncInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, synced := make(chan struct{}), make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				synced <- n
+				return
+			default:
+			}
+			if err := w.Sync(); err != nil {
+				t.Errorf("Sync: %v", err)
+			}
+			n++
+		}
+	}()
+	const events = 3000
+	for i := range events {
+		if err := w.Append(ev(int64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	n := <-synced
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Stats(); st.WriteErrors != 0 {
+		t.Errorf("%d write errors after %d Syncs beside rotations", st.WriteErrors, n)
+	}
+	got := readAll(t, dir)
+	if len(got) != events {
+		t.Fatalf("read %d events; want %d", len(got), events)
+	}
+	for i, e := range got {
+		if e.Event.Sequence != uint64(i+1) {
+			t.Fatalf("event %d has sequence %d", i, e.Event.Sequence)
+		}
+	}
+}
