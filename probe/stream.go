@@ -89,11 +89,6 @@ type Stream struct {
 	// share holds a slot per probe in flight of the stream's target: the
 	// target's share of Env.MaxInFlight, nil without a budget.
 	share chan struct{}
-	// shareFull is set by acquire when the tick it refuses found the
-	// target's share full rather than the stream's own bound, for
-	// skippedEvent to name the right cause. Only Run's goroutine, which
-	// calls both, touches it.
-	shareFull bool
 }
 
 // NewStreams builds one stream per target and mode, in the order of
@@ -204,9 +199,9 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 			emit(s.gapEvent(k, k+late-1, due(k), due(k+late)))
 			k += late
 		}
-		release, ok := s.acquire(sem)
-		if !ok {
-			emit(s.skippedEvent(k, due(k), now))
+		release, full := s.acquire(sem)
+		if release == nil {
+			emit(s.skippedEvent(k, due(k), now, full))
 			<-unemitted
 			continue
 		}
@@ -231,25 +226,33 @@ func (s *Stream) Run(ctx context.Context, emit func(*event.Event)) {
 // disk) delays no tick, while one that stays behind bounds what waits.
 const maxQueued = 2
 
+// fullBound names the bound that made acquire refuse a tick, for the
+// skipped event to name the right cause.
+type fullBound int
+
+const (
+	streamFull fullBound = iota // the stream's own probes in flight
+	shareFull                   // the target's share of the process's budget
+)
+
 // acquire takes a slot in the stream's bound and one in its target's share
-// of the budget, without waiting: a tick that finds either full is skipped.
-func (s *Stream) acquire(sem chan struct{}) (release func(), ok bool) {
-	s.shareFull = false
+// of the budget, without waiting: a tick that finds either full is skipped
+// (release is nil, and full says which).
+func (s *Stream) acquire(sem chan struct{}) (release func(), full fullBound) {
 	select {
 	case sem <- struct{}{}:
 	default:
-		return nil, false
+		return nil, streamFull
 	}
 	if s.share == nil {
-		return func() { <-sem }, true
+		return func() { <-sem }, 0
 	}
 	select {
 	case s.share <- struct{}{}:
-		return func() { <-s.share; <-sem }, true
+		return func() { <-s.share; <-sem }, 0
 	default:
 		<-sem
-		s.shareFull = true
-		return nil, false
+		return nil, shareFull
 	}
 }
 
@@ -321,7 +324,7 @@ func (s *Stream) newEvent(k int64, scheduled, started time.Time) *event.Event {
 // their deadline, while a share smaller than the target's streams' bounds
 // together (a low descriptor limit, many targets) may be taken by probes
 // well within theirs, and the fix is then the limit, not the server.
-func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
+func (s *Stream) skippedEvent(k int64, scheduled, now time.Time, full fullBound) *event.Event {
 	ev := s.newEvent(k, scheduled, now)
 	ev.Event.End = ev.Event.Start
 	ev.Event.Outcome = event.OutcomeFailure
@@ -333,7 +336,7 @@ func (s *Stream) skippedEvent(k int64, scheduled, now time.Time) *event.Event {
 	ev.DBProbe.Latency = &event.Latency{}
 	ev.DBProbe.Failure = &event.Failure{Class: event.ClassSkipped, Phase: event.PhaseConnect}
 	msg := "previous probes of this stream are still running past their deadline"
-	if s.shareFull {
+	if full == shareFull {
 		msg = fmt.Sprintf("the target's share of dbprobe's in-flight budget (at most %d at once, all its streams together) is taken by its probes still running; the budget follows the descriptor limit (LimitNOFILE) and is divided among the targets", cap(s.share))
 	}
 	ev.Error = &event.Error{Type: event.ClassSkipped, Message: msg}
