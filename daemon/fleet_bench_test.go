@@ -53,7 +53,8 @@ import (
 // no probe (skipped, or in a gap) from the start, and what the probes
 // allocate and the CPU the collector spends, per probe: at fleet scale
 // these set how long the collector keeps the CPU from the schedule, and
-// they depend far less than lag on what else the machine runs.
+// they depend far less than lag on what else the machine runs. And where
+// the memory is at the end: RSS, the live heap, goroutine stacks.
 //
 //	FLEET_STREAMS=1000 go test -run '^$' -bench Fleet -benchtime 1x ./daemon/
 func BenchmarkFleet(b *testing.B) {
@@ -165,6 +166,7 @@ func BenchmarkFleet(b *testing.B) {
 		mu.Unlock()
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 		rtAfter := readRuntime()
+		mem := readMemory()
 		stopProfiles()
 		if path := os.Getenv("FLEET_HEAP"); path != "" {
 			writeHeap(b, path)
@@ -187,6 +189,9 @@ func BenchmarkFleet(b *testing.B) {
 			b.ReportMetric(l[len(l)*99/100], "lag-p99-ms")
 		}
 		b.ReportMetric(float64(vmHWM())/1024, "peak-rss-MiB")
+		b.ReportMetric(float64(mem.rss)/1024, "rss-MiB")
+		b.ReportMetric(mem.live/(1<<20), "heap-live-MiB")
+		b.ReportMetric(mem.stacks/(1<<20), "stacks-MiB")
 		b.ReportMetric(float64(runtimeLoad()), "load1-x100")
 	}
 }
@@ -348,7 +353,24 @@ func hangingListener(b *testing.B) string {
 	return ln.Addr().String()
 }
 
-func vmHWM() int64 {
+// memory is where the process's memory is at the end of the measurement:
+// RSS (VmRSS), the heap the last collection found live, and goroutine
+// stacks, which a heap profile does not show.
+type memory struct {
+	rss          int64
+	live, stacks float64
+}
+
+func readMemory() memory {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(s)
+	return memory{rss: procStatus("VmRSS:"), live: float64(s[0].Value.Uint64()), stacks: float64(s[1].Value.Uint64())}
+}
+
+func vmHWM() int64 { return procStatus("VmHWM:") }
+
+// procStatus reads a figure in kB of /proc/self/status.
+func procStatus(field string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -356,7 +378,7 @@ func vmHWM() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return n
 		}
