@@ -151,7 +151,11 @@ func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class st
 	w := g.cur
 	if w == nil {
 		w = &openWindow{startLatest: e.startBound(), endEarliest: e.endBound(), endPoint: e.lo, tick: tick, errors: map[string]int64{}}
-		before, known := g.servedBefore(w.startLatest)
+		// Only an answer served before the evidence's interval began
+		// precedes the failure: one inside it (a refusal that took long
+		// to come) may have followed it, and would put the outage's
+		// start after its end.
+		before, known := g.servedBefore(e.lo)
 		switch {
 		case known && !g.afterGap:
 			w.startEarliest = minTime(before, w.startLatest)
@@ -176,9 +180,13 @@ func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class st
 	w.probes++
 	w.errors[classOrUnknown(class)]++
 	w.lastFailed = later(w.lastFailed, obs)
-	if after, ok := g.servedAfter(w.endEarliest); ok {
+	if after, ok := g.servedAfter(later(w.endEarliest, w.startLatest)); ok {
 		// Observed late: the server is already known to have served
-		// again after it.
+		// again after it. As in up, only an answer that began after
+		// start_latest follows an instant the server was down at; one
+		// that began earlier, inside a refusal's interval, may have
+		// preceded the failure, and would end the window before it
+		// began.
 		g.close(s, obs, tick, after)
 	}
 }
