@@ -176,8 +176,11 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 			fmt.Sprintf("%s still on the old %s after %s moved at %s", s.key, report.StaleOn(reason, e.server), s.key.Target, report.Clock(since)))
 	}
 	c := r.cur
-	c.Last = e.t
-	c.EndEarliest = later(c.EndEarliest, later(e.servedLo, c.StartLatest))
+	// The stream was on the old server at or after its query began,
+	// and not before the episode did: a slow query can begin before
+	// the move, and the probe itself began earlier still.
+	c.Last = later(c.Last, later(e.servedLo, c.StartLatest))
+	c.EndEarliest = later(c.EndEarliest, c.Last)
 	c.Probes++
 	if e.writeSeen {
 		if e.writeOK {
@@ -191,9 +194,9 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 // joinClosed counts a stale answer observed after the episode it may
 // belong to closed (probes overlap: it was served before the answer from
 // elsewhere that closed the episode) to that episode. Its start may move
-// earlier; its end stays the answer that closed it; its last probe stays
-// the last observed before the close. The finding already emitted stays
-// as it was; the report counts the probe.
+// earlier, not before the previous episode's end; its end stays the answer
+// that closed it. The finding already emitted stays as it was; the report
+// counts the probe.
 func (r *staleTracker) joinClosed(e *staleEntry) bool {
 	n := len(r.list.items)
 	if !r.closedLast || n == 0 {
@@ -203,10 +206,21 @@ func (r *staleTracker) joinClosed(e *staleEntry) bool {
 	if c.EndLatest == nil || !e.servedLo.Before(*c.EndLatest) {
 		return false
 	}
-	if e.servedHi.Before(c.StartLatest) {
-		c.StartLatest = e.servedHi
-		if c.StartEarliest != nil && e.servedHi.Before(*c.StartEarliest) {
-			c.StartEarliest = ptr(e.servedHi)
+	sl := e.servedHi
+	if n > 1 {
+		// The episode before ended by its end_latest: this one began
+		// after it.
+		prev := &r.list.items[n-2]
+		floor := prev.EndEarliest
+		if prev.EndLatest != nil {
+			floor = *prev.EndLatest
+		}
+		sl = later(sl, floor)
+	}
+	if sl.Before(c.StartLatest) {
+		c.StartLatest = sl
+		if c.StartEarliest != nil && sl.Before(*c.StartEarliest) {
+			c.StartEarliest = ptr(sl)
 		}
 		c.Start = c.StartLatest
 		if c.StartEarliest != nil {
@@ -216,6 +230,7 @@ func (r *staleTracker) joinClosed(e *staleEntry) bool {
 	if eb := minTime(later(e.servedLo, c.StartLatest), *c.EndLatest); eb.After(c.EndEarliest) {
 		c.EndEarliest = eb
 		c.End = ptr(mid(c.EndEarliest, *c.EndLatest))
+		c.Last = later(c.Last, eb)
 	}
 	r.ended = c.EndEarliest
 	c.Probes++
