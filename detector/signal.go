@@ -238,24 +238,14 @@ func (g *signal) joinClosed(e evidence, class string) bool {
 	if w.EndLatest == nil || !e.startBound().Before(*w.EndLatest) {
 		return false
 	}
-	sb := e.startBound()
+	var prev *report.Edges
 	if n > 1 {
 		// Evidence contradicted by the successes between the two
 		// windows reaches no further back than the one before.
-		prev := &g.windows.items[n-2]
-		floor := prev.EndEarliest
-		if prev.EndLatest != nil {
-			floor = *prev.EndLatest
-		}
-		sb = later(sb, floor)
+		prev = &g.windows.items[n-2].Edges
 	}
 	g.unaccount(w)
-	if sb.Before(w.StartLatest) {
-		w.StartLatest = sb
-		if w.StartEarliest != nil && sb.Before(*w.StartEarliest) {
-			w.StartEarliest = ptr(sb)
-		}
-	}
+	startBy(&w.Edges, e.startBound(), prev)
 	if eb := minTime(e.endBound(), *w.EndLatest); eb.After(w.EndEarliest) {
 		w.EndEarliest = eb
 		w.End = ptr(mid(w.EndEarliest, *w.EndLatest))
@@ -265,6 +255,25 @@ func (g *signal) joinClosed(e evidence, class string) bool {
 	w.Errors[classOrUnknown(class)]++
 	g.account(w)
 	return true
+}
+
+// startBy moves a closed stretch's start bracket back to sb, by which
+// evidence observed after the stretch closed shows it under way, but not
+// before the stretch before it (prev, nil when none) ended.
+func startBy(e *report.Edges, sb time.Time, prev *report.Edges) {
+	if prev != nil {
+		floor := prev.EndEarliest
+		if prev.EndLatest != nil {
+			floor = *prev.EndLatest
+		}
+		sb = later(sb, floor)
+	}
+	if sb.Before(e.StartLatest) {
+		e.StartLatest = sb
+		if e.StartEarliest != nil && sb.Before(*e.StartEarliest) {
+			e.StartEarliest = ptr(sb)
+		}
+	}
 }
 
 // unknownLate applies ticks found missing only now (see

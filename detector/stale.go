@@ -181,6 +181,11 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 	// the move, and the probe itself began earlier still.
 	c.Last = later(c.Last, later(e.servedLo, c.StartLatest))
 	c.EndEarliest = later(c.EndEarliest, c.Last)
+	count(c, e)
+}
+
+// count adds a stale probe and its write to the episode.
+func count(c *report.Stale, e *staleEntry) {
 	c.Probes++
 	if e.writeSeen {
 		if e.writeOK {
@@ -206,26 +211,14 @@ func (r *staleTracker) joinClosed(e *staleEntry) bool {
 	if c.EndLatest == nil || !e.servedLo.Before(*c.EndLatest) {
 		return false
 	}
-	sl := e.servedHi
+	var prev *report.Edges
 	if n > 1 {
-		// The episode before ended by its end_latest: this one began
-		// after it.
-		prev := &r.list.items[n-2]
-		floor := prev.EndEarliest
-		if prev.EndLatest != nil {
-			floor = *prev.EndLatest
-		}
-		sl = later(sl, floor)
+		prev = &r.list.items[n-2].Edges
 	}
-	if sl.Before(c.StartLatest) {
-		c.StartLatest = sl
-		if c.StartEarliest != nil && sl.Before(*c.StartEarliest) {
-			c.StartEarliest = ptr(sl)
-		}
-		c.Start = c.StartLatest
-		if c.StartEarliest != nil {
-			c.Start = mid(*c.StartEarliest, c.StartLatest)
-		}
+	startBy(&c.Edges, e.servedHi, prev)
+	c.Start = c.StartLatest
+	if c.StartEarliest != nil {
+		c.Start = mid(*c.StartEarliest, c.StartLatest)
 	}
 	if eb := minTime(later(e.servedLo, c.StartLatest), *c.EndLatest); eb.After(c.EndEarliest) {
 		c.EndEarliest = eb
@@ -233,14 +226,7 @@ func (r *staleTracker) joinClosed(e *staleEntry) bool {
 		c.Last = later(c.Last, eb)
 	}
 	r.ended = c.EndEarliest
-	c.Probes++
-	if e.writeSeen {
-		if e.writeOK {
-			c.OKWrites++
-		} else {
-			c.FailedWrites++
-		}
-	}
+	count(c, e)
 	figureStale(c)
 	return true
 }
