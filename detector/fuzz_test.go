@@ -137,6 +137,9 @@ func checkSignal(t *testing.T, name string, sig report.Signal, failed []time.Tim
 		if w.Start.After(w.StartLatest) || (w.StartEarliest != nil && w.Start.Before(*w.StartEarliest)) {
 			t.Errorf("%s window %d: start %v outside [%v, %v]", name, i, w.Start, w.StartEarliest, w.StartLatest)
 		}
+		if w.EndLatest != nil && w.EndLatest.Before(w.StartLatest) {
+			t.Errorf("%s window %d: end_latest %v before start_latest %v", name, i, *w.EndLatest, w.StartLatest)
+		}
 		if w.End != nil && (w.EndLatest == nil || w.End.Before(w.EndEarliest) || w.End.After(*w.EndLatest)) {
 			t.Errorf("%s window %d: end %v outside [%v, %v]", name, i, w.End, w.EndEarliest, w.EndLatest)
 		}

@@ -151,7 +151,11 @@ func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class st
 	w := g.cur
 	if w == nil {
 		w = &openWindow{startLatest: e.startBound(), endEarliest: e.endBound(), endPoint: e.lo, tick: tick, errors: map[string]int64{}}
-		before, known := g.servedBefore(w.startLatest)
+		// Only an answer served before the evidence's interval began
+		// precedes the failure: one inside it (a refusal that took long
+		// to come) may have followed it, and would put the outage's
+		// start after its end.
+		before, known := g.servedBefore(e.lo)
 		switch {
 		case known && !g.afterGap:
 			w.startEarliest = minTime(before, w.startLatest)
@@ -176,9 +180,13 @@ func (g *signal) down(s *stream, obs time.Time, tick int64, e evidence, class st
 	w.probes++
 	w.errors[classOrUnknown(class)]++
 	w.lastFailed = later(w.lastFailed, obs)
-	if after, ok := g.servedAfter(w.endEarliest); ok {
+	if after, ok := g.servedAfter(later(w.endEarliest, w.startLatest)); ok {
 		// Observed late: the server is already known to have served
-		// again after it.
+		// again after it. As in up, only an answer that began after
+		// start_latest follows an instant the server was down at; one
+		// that began earlier, inside a refusal's interval, may have
+		// preceded the failure, and would end the window before it
+		// began.
 		g.close(s, obs, tick, after)
 	}
 }
@@ -230,24 +238,14 @@ func (g *signal) joinClosed(e evidence, class string) bool {
 	if w.EndLatest == nil || !e.startBound().Before(*w.EndLatest) {
 		return false
 	}
-	sb := e.startBound()
+	var prev *report.Edges
 	if n > 1 {
 		// Evidence contradicted by the successes between the two
 		// windows reaches no further back than the one before.
-		prev := &g.windows.items[n-2]
-		floor := prev.EndEarliest
-		if prev.EndLatest != nil {
-			floor = *prev.EndLatest
-		}
-		sb = later(sb, floor)
+		prev = &g.windows.items[n-2].Edges
 	}
 	g.unaccount(w)
-	if sb.Before(w.StartLatest) {
-		w.StartLatest = sb
-		if w.StartEarliest != nil && sb.Before(*w.StartEarliest) {
-			w.StartEarliest = ptr(sb)
-		}
-	}
+	startBy(&w.Edges, e.startBound(), prev)
 	if eb := minTime(e.endBound(), *w.EndLatest); eb.After(w.EndEarliest) {
 		w.EndEarliest = eb
 		w.End = ptr(mid(w.EndEarliest, *w.EndLatest))
@@ -257,6 +255,25 @@ func (g *signal) joinClosed(e evidence, class string) bool {
 	w.Errors[classOrUnknown(class)]++
 	g.account(w)
 	return true
+}
+
+// startBy moves a closed stretch's start bracket back to sb, by which
+// evidence observed after the stretch closed shows it under way, but not
+// before the stretch before it (prev, nil when none) ended.
+func startBy(e *report.Edges, sb time.Time, prev *report.Edges) {
+	if prev != nil {
+		floor := prev.EndEarliest
+		if prev.EndLatest != nil {
+			floor = *prev.EndLatest
+		}
+		sb = later(sb, floor)
+	}
+	if sb.Before(e.StartLatest) {
+		e.StartLatest = sb
+		if e.StartEarliest != nil && sb.Before(*e.StartEarliest) {
+			e.StartEarliest = ptr(sb)
+		}
+	}
 }
 
 // unknownLate applies ticks found missing only now (see

@@ -88,6 +88,12 @@ type staleTracker struct {
 	// server before its start.
 	other      staleEntry
 	otherKnown bool
+	// closedLast: the list's last episode is the last one closed; a stale
+	// answer observed after it can still belong to it (see joinClosed).
+	closedLast bool
+	// ended is the end_earliest of the last episode closed: the next
+	// begins after it.
+	ended time.Time
 }
 
 func (r *staleTracker) push(e staleEntry) {
@@ -137,19 +143,28 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 	}
 	reason, since, moved := s.tgt.staleReason(e.server.Identity, e.ip, e.t)
 	if reason == "" {
-		if r.cur != nil {
+		// Only an answer from elsewhere that began after an instant
+		// the stream was on the old server ends the episode: one served
+		// earlier (its probe hung, and completed after the stale ones)
+		// came before the episode, or during its start.
+		if r.cur != nil && !e.servedLo.Before(r.cur.StartLatest) {
 			r.close(s, e, e.tick, report.EndsRecovered)
 		}
 		r.other, r.otherKnown = *e, true
 		return
 	}
+	if r.cur == nil && r.joinClosed(e) {
+		return
+	}
 	if r.cur == nil {
 		// Stale from when the target moved with the stream on the old
-		// server: not before the move, nor before an answer from
-		// elsewhere; by the first stale probe's query.
+		// server: not before the move, nor before the last episode's
+		// end, nor before an answer from elsewhere served before this
+		// one (one whose query overlaps this one's may have come after
+		// it); by the first stale probe's query.
 		latest := e.servedHi
-		earliest := minTime(moved, latest)
-		if o := r.other; r.otherKnown && o.server.Identity != e.server.Identity && o.servedLo.After(earliest) {
+		earliest := minTime(later(moved, r.ended), latest)
+		if o := r.other; r.otherKnown && o.server.Identity != e.server.Identity && o.servedLo.After(earliest) && !o.servedHi.After(e.servedLo) {
 			earliest = minTime(o.servedLo, latest)
 		}
 		start := mid(earliest, latest)
@@ -161,8 +176,16 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 			fmt.Sprintf("%s still on the old %s after %s moved at %s", s.key, report.StaleOn(reason, e.server), s.key.Target, report.Clock(since)))
 	}
 	c := r.cur
-	c.Last = e.t
-	c.EndEarliest = later(c.EndEarliest, later(e.servedLo, c.StartLatest))
+	// The stream was on the old server at or after its query began,
+	// and not before the episode did: a slow query can begin before
+	// the move, and the probe itself began earlier still.
+	c.Last = later(c.Last, later(e.servedLo, c.StartLatest))
+	c.EndEarliest = later(c.EndEarliest, c.Last)
+	count(c, e)
+}
+
+// count adds a stale probe and its write to the episode.
+func count(c *report.Stale, e *staleEntry) {
 	c.Probes++
 	if e.writeSeen {
 		if e.writeOK {
@@ -171,6 +194,41 @@ func (r *staleTracker) apply(s *stream, e *staleEntry) {
 			c.FailedWrites++
 		}
 	}
+}
+
+// joinClosed counts a stale answer observed after the episode it may
+// belong to closed (probes overlap: it was served before the answer from
+// elsewhere that closed the episode) to that episode. Its start may move
+// earlier, not before the previous episode's end; its end stays the answer
+// that closed it. The finding already emitted stays as it was; the report
+// counts the probe.
+func (r *staleTracker) joinClosed(e *staleEntry) bool {
+	n := len(r.list.items)
+	if !r.closedLast || n == 0 {
+		return false
+	}
+	c := &r.list.items[n-1]
+	if c.EndLatest == nil || !e.servedLo.Before(*c.EndLatest) {
+		return false
+	}
+	var prev *report.Edges
+	if n > 1 {
+		prev = &r.list.items[n-2].Edges
+	}
+	startBy(&c.Edges, e.servedHi, prev)
+	c.Start = c.StartLatest
+	if c.StartEarliest != nil {
+		c.Start = mid(*c.StartEarliest, c.StartLatest)
+	}
+	if eb := minTime(later(e.servedLo, c.StartLatest), *c.EndLatest); eb.After(c.EndEarliest) {
+		c.EndEarliest = eb
+		c.End = ptr(mid(c.EndEarliest, *c.EndLatest))
+		c.Last = later(c.Last, eb)
+	}
+	r.ended = c.EndEarliest
+	count(c, e)
+	figureStale(c)
+	return true
 }
 
 // close ends the open episode at the answer from elsewhere, by whose query
@@ -184,9 +242,11 @@ func (r *staleTracker) close(s *stream, by *staleEntry, tick int64, ends string)
 		endBy(&c.Edges, by.servedHi)
 	}
 	figureStale(&c)
-	if !r.list.add(c) {
+	r.closedLast = r.list.add(c)
+	if !r.closedLast {
 		s.omit("stale")
 	}
+	r.ended = c.EndEarliest
 	s.emit(event.ActionStaleEnded, tick, c.EndEarliest, c.Start, c.EndEarliest,
 		&event.Finding{Start: ptr(c.Start), StartEarliest: c.StartEarliest, StartLatest: ptr(c.StartLatest),
 			End: c.End, EndEarliest: ptr(c.EndEarliest), EndLatest: c.EndLatest, Last: ptr(c.Last), Latest: ptr(c.Since),
