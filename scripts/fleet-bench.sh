@@ -18,7 +18,7 @@ printf "| case | prober | probes | CPU per probe | peak RSS | RSS at end | live 
 run() { # name prober streams mode interval hang [warm-up [GOMEMLIMIT]]
   local out
   out=$(cd daemon && FLEET_PROBER=$2 FLEET_STREAMS=$3 FLEET_MODE=$4 FLEET_INTERVAL=$5 FLEET_HANG=$6 FLEET_SECONDS=$secs \
-    FLEET_WARMUP=${7:-5s} ${8:+GOMEMLIMIT=$8} \
+    FLEET_WARMUP=${7:-5s} env ${8:+GOMEMLIMIT=$8} \
     "$bin" -test.run '^$' -test.bench '^BenchmarkFleet$' -test.benchtime 1x 2>&1 | grep '^BenchmarkFleet')
   awk -v name="$1" -v prober="$2" '{
     for (i = 1; i < NF; i++) v[$(i+1)] = $i
