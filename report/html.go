@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"iter"
+	"time"
 )
 
 //go:embed html.css
@@ -65,7 +67,7 @@ type htmlPage struct {
 	Title    string
 	CSS      template.CSS
 	Lines    []string
-	Sections []htmlSection
+	Sections iter.Seq[htmlSection]
 	Schema   int
 	Live     Live
 }
@@ -127,48 +129,60 @@ func LiveHTML(w io.Writer, rep *Report, live Live) error {
 	d := layout(rep)
 	tf := timeFormat(rep)
 	page := htmlPage{Title: d.title, CSS: template.CSS(htmlCSS), Lines: d.lines, Schema: rep.Schema, Live: live}
-	for _, sec := range d.sections {
-		hs := htmlSection{Target: sec.target, Title: sec.title, Lines: sec.lines}
-		if sec.timeline {
-			for i := range rep.Targets {
-				tg := &rep.Targets[i]
-				if tg.Name != sec.target {
-					continue
-				}
-				hs.Figures = figures(rep, tg, tf)
-				if n := len(hs.Figures); n > 0 {
-					hs.Figures[n-1].Legend = true
-				}
-				sn := serverNames(tg)
-				for j := range tg.Servers {
-					hs.Servers = append(hs.Servers, htmlServer{Name: sn.ofSeen(&tg.Servers[j]), Color: template.CSS(serverColor(j))})
-				}
+	// Sections are made as the page is written, one at a time: a fleet's
+	// figures together would hold every target's SVG at once (about 30 MB
+	// for 1000 targets, the peak of a fleet's memory when its final report
+	// was written).
+	page.Sections = func(yield func(htmlSection) bool) {
+		for _, sec := range d.sections {
+			if !yield(htmlSectionOf(rep, sec, tf)) {
+				return
 			}
 		}
-		for _, t := range sec.tables {
-			ht := htmlTable{Title: t.title, inTarget: sec.target != ""}
-			for i, h := range t.head {
-				ht.Head = append(ht.Head, htmlCell{Text: h, Num: i < len(t.num) && t.num[i]})
-			}
-			for _, r := range t.rows {
-				row := make([]htmlCell, len(r))
-				for i, c := range r {
-					row[i] = htmlCell{Text: c, Num: i < len(t.num) && t.num[i]}
-					if i < len(t.head) {
-						row[i].Label = t.head[i]
-					}
-				}
-				if n := len(ht.Rows); t.spark != nil && t.sparkCol >= 0 && t.sparkCol < len(row) && n < len(t.spark) {
-					row[t.sparkCol].SVG = sparkSVG(t.spark[n], r[t.sparkCol])
-				}
-				ht.Rows = append(ht.Rows, row)
-			}
-			hs.Tables = append(hs.Tables, ht)
-		}
-		page.Sections = append(page.Sections, hs)
 	}
 	if err := pageTemplate.Execute(w, page); err != nil {
 		return fmt.Errorf("render html report: %w", err)
 	}
 	return nil
+}
+
+func htmlSectionOf(rep *Report, sec section, tf func(time.Time) string) htmlSection {
+	hs := htmlSection{Target: sec.target, Title: sec.title, Lines: sec.lines}
+	if sec.timeline {
+		for i := range rep.Targets {
+			tg := &rep.Targets[i]
+			if tg.Name != sec.target {
+				continue
+			}
+			hs.Figures = figures(rep, tg, tf)
+			if n := len(hs.Figures); n > 0 {
+				hs.Figures[n-1].Legend = true
+			}
+			sn := serverNames(tg)
+			for j := range tg.Servers {
+				hs.Servers = append(hs.Servers, htmlServer{Name: sn.ofSeen(&tg.Servers[j]), Color: template.CSS(serverColor(j))})
+			}
+		}
+	}
+	for _, t := range sec.tables {
+		ht := htmlTable{Title: t.title, inTarget: sec.target != ""}
+		for i, h := range t.head {
+			ht.Head = append(ht.Head, htmlCell{Text: h, Num: i < len(t.num) && t.num[i]})
+		}
+		for _, r := range t.rows {
+			row := make([]htmlCell, len(r))
+			for i, c := range r {
+				row[i] = htmlCell{Text: c, Num: i < len(t.num) && t.num[i]}
+				if i < len(t.head) {
+					row[i].Label = t.head[i]
+				}
+			}
+			if n := len(ht.Rows); t.spark != nil && t.sparkCol >= 0 && t.sparkCol < len(row) && n < len(t.spark) {
+				row[t.sparkCol].SVG = sparkSVG(t.spark[n], r[t.sparkCol])
+			}
+			ht.Rows = append(ht.Rows, row)
+		}
+		hs.Tables = append(hs.Tables, ht)
+	}
+	return hs
 }
