@@ -87,8 +87,14 @@ type Writer struct {
 	// lock holds the directory's lock (flock) for the writer's life.
 	lock *os.File
 
-	mu      sync.Mutex
-	syncMu  sync.Mutex // serialises Sync, whose fsync runs outside mu
+	mu     sync.Mutex
+	syncMu sync.Mutex // serialises Sync, whose fsync runs outside mu
+	// finished is the last segment a rotation finished and the outcome of
+	// its fsync, for a Sync whose file that rotation closed.
+	finished struct {
+		segment uint64
+		syncErr error
+	}
 	f       *os.File
 	segment uint64
 	// flushed is how many bytes of the segment are in the file; pending
@@ -487,13 +493,13 @@ func (w *Writer) rotateLocked() error {
 	}
 	// Always, not only when dirty: a Sync may have taken the lines' fsync
 	// on itself and not have run it yet.
-	{
-		if err := w.f.Sync(); err != nil {
-			// The lines are in the kernel's hands; a failed fsync only
-			// weakens what a machine crash may lose.
-			w.writeErrors.Add(1)
-			w.log.Error("journal: fsync of a finished segment failed", "segment", SegmentName(w.segment), "err", err)
-		}
+	serr := w.f.Sync()
+	w.finished.segment, w.finished.syncErr = w.segment, serr
+	if serr != nil {
+		// The lines are in the kernel's hands; a failed fsync only
+		// weakens what a machine crash may lose.
+		w.writeErrors.Add(1)
+		w.log.Error("journal: fsync of a finished segment failed", "segment", SegmentName(w.segment), "err", serr)
 	}
 	if err := w.f.Close(); err != nil {
 		w.log.Error("journal: closing a finished segment failed", "segment", SegmentName(w.segment), "err", err)
@@ -537,8 +543,12 @@ func (w *Writer) Sync() error {
 	case err == nil:
 	case errors.Is(err, os.ErrClosed) && (w.closed || w.segment != segment):
 		// Close or a rotation closed the file meanwhile, after an fsync of
-		// their own.
+		// their own: a rotation's outcome is this Sync's (it counted a
+		// failure already).
 		err = nil
+		if !w.closed && w.finished.segment == segment {
+			err = w.finished.syncErr
+		}
 	default:
 		if w.segment == segment {
 			w.dirty = true
