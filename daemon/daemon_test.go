@@ -97,6 +97,12 @@ func startWith(t *testing.T, cfg string, opts Options) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runDaemon(t, d)
+}
+
+// runDaemon runs d and stops it at cleanup if the test did not.
+func runDaemon(t *testing.T, d *Daemon) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()

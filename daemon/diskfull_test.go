@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,23 +15,12 @@ import (
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/detector"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/loopback"
 	"github.com/dbprobe/dbprobe/internal/tmpfs"
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/report"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
-
-// closedPort is a loopback address nobody listens on: probes of it fail
-// at once, so streams produce events fast without a database.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // manyStreams is a configuration of n targets probed fresh and pooled
 // every 100 ms at addr.
@@ -95,7 +82,7 @@ func watchShrink(t *testing.T, dir string) func() string {
 func TestJournalDiskFull(t *testing.T) {
 	disk := tmpfs.Mount(t, 3<<20)
 	dir := filepath.Join(disk, "journal")
-	cfg, err := config.Parse([]byte(manyStreams(10, closedPort(t), "{dir: "+dir+", segment_size: 1MiB}")), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(manyStreams(10, loopback.FreeAddr(t), "{dir: "+dir+", segment_size: 1MiB}")), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +90,7 @@ func TestJournalDiskFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	r := runDaemon(t, d)
 	wait.For(t, time.Minute, "200 events journaled", func() bool { return d.journal.Sequence() >= 200 })
 	shrank := watchShrink(t, dir)
 
@@ -127,11 +108,9 @@ func TestJournalDiskFull(t *testing.T) {
 
 	tmpfs.Free(t, fillers[1:])
 	wait.For(t, time.Minute, "the backlog to drain", func() bool { return d.journal.Stats().BacklogBytes == 0 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatalf("Run with free space at shutdown: %v", err)
 	}
-	done <- nil // for the deferred stop
 	if msg := shrank(); msg != "" {
 		t.Error(msg)
 	}

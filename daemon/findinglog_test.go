@@ -12,6 +12,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/loopback"
 	"github.com/dbprobe/dbprobe/sink/journal"
 )
 
@@ -39,7 +40,7 @@ func floodFindings() []*event.Event {
 // while the journal keeps every one.
 func TestFindingFloodIsFolded(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := config.Parse([]byte(manyStreams(1, closedPort(t), "{dir: "+dir+"}")), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(manyStreams(1, loopback.FreeAddr(t), "{dir: "+dir+"}")), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

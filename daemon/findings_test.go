@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -128,13 +127,7 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runDaemon(t, d)
 
 	wait.For(t, time.Minute, "the third probe and the webhook", func() bool {
 		a.mu.Lock()

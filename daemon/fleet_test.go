@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"io"
 	"maps"
 	"net/http"
@@ -59,10 +58,8 @@ func TestReloadTargetFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer cancel()
+	r := runDaemon(t, d)
+	ctx := t.Context()
 
 	wait.For(t, time.Minute, "both listed targets probed", func() bool { return pc.count("keep") >= 3 && pc.count("gone") >= 3 })
 	if want := map[string]string{"team": "payments", "wave": "1"}; !maps.Equal(labels.of("keep"), want) {
@@ -108,8 +105,7 @@ func TestReloadTargetFiles(t *testing.T) {
 	if err := d.Reload(ctx); err == nil || !strings.Contains(err.Error(), filepath.Join(lists, "wave2.list")+":1: targets[0].group") {
 		t.Errorf("reload of a bad list: %v; want the file and line", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dbprobe/dbprobe/config"
 	"github.com/dbprobe/dbprobe/event"
+	"github.com/dbprobe/dbprobe/internal/loopback"
 	"github.com/dbprobe/dbprobe/internal/syncbuf"
 	"github.com/dbprobe/dbprobe/internal/wait"
 	"github.com/dbprobe/dbprobe/lab/mariadb"
@@ -79,7 +80,7 @@ func TestReload(t *testing.T) {
 	head := "interval: 50ms\nsinks: {journal: {dir: " + dir + ", sync_interval: 50ms}}\nhttp: {listen: \"\"}\ntargets:\n"
 	first := head + `
   - {name: keep, dsn: ` + dsn + `}
-  - {name: gone, dsn: "probe:pw@tcp(` + closedPort(t) + `)/"}
+  - {name: gone, dsn: "probe:pw@tcp(` + loopback.FreeAddr(t) + `)/"}
   - {name: change, dsn: ` + dsn + `}
 `
 	second := head + `
@@ -105,10 +106,8 @@ func TestReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer cancel()
+	r := runDaemon(t, d)
+	ctx := t.Context()
 
 	wait.For(t, time.Minute, "every target probed and gone down", func() bool {
 		return pc.count("keep") >= 5 && pc.count("change") >= 5 && pc.found("gone", event.ActionReadWindowOpened) != nil
@@ -160,8 +159,7 @@ func TestReload(t *testing.T) {
 	}
 	n := pc.count("keep")
 	wait.For(t, time.Minute, "probing to go on", func() bool { return pc.count("keep") >= n+5 })
-	cancel()
-	if err := <-done; err != nil {
+	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -269,7 +267,7 @@ func TestHTTPReloadFollowsEnableLifecycle(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprintf("enable_lifecycle=%v", on), func(t *testing.T) {
 			cfg := fmt.Sprintf("interval: 1s\nsinks: {journal: {dir: %s}}\nhttp: {listen: \"127.0.0.1:0\", enable_lifecycle: %v}\n"+
-				"targets: [{name: db, dsn: \"probe:pw@tcp(%s)/\"}]\n", t.TempDir(), on, closedPort(t))
+				"targets: [{name: db, dsn: \"probe:pw@tcp(%s)/\"}]\n", t.TempDir(), on, loopback.FreeAddr(t))
 			load := func() (*config.Config, error) { return config.Parse([]byte(cfg), func(string) string { return "" }) }
 			var logs syncbuf.Buffer
 			r := startWith(t, cfg, Options{Load: load, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
